@@ -1,0 +1,195 @@
+//! The cheap monotonic clock: a millisecond counter ticked by a background thread,
+//! read with one relaxed load, and [`ManualClock`], the injectable clock for tests.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often the ticker thread advances the shared clock.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
+static NOW_MS: AtomicU64 = AtomicU64::new(1);
+static TICKER: AtomicBool = AtomicBool::new(false);
+
+/// Where a clock's zero lies on the wall clock, for `time_unix_ns` in reports.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Epoch {
+    instant: Instant,
+    unix_ns: u64,
+}
+
+impl Epoch {
+    fn now() -> Self {
+        let unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Epoch {
+            instant: Instant::now(),
+            unix_ns,
+        }
+    }
+
+    /// The wall-clock time of a reading `ms` of a clock with this epoch.
+    pub(crate) fn unix_ns(&self, ms: u64) -> u64 {
+        self.unix_ns
+            .saturating_add(ms.saturating_sub(1).saturating_mul(1_000_000))
+    }
+}
+
+fn global_epoch() -> &'static Epoch {
+    static EPOCH: OnceLock<Epoch> = OnceLock::new();
+    EPOCH.get_or_init(Epoch::now)
+}
+
+/// Starts the ticker thread once. Returns false if the thread could not be spawned,
+/// in which case the caller keeps the guard off (a frozen clock would make every
+/// pair of accesses look simultaneous).
+pub(crate) fn start() -> bool {
+    if TICKER.load(Relaxed) {
+        return true;
+    }
+    static STARTED: OnceLock<bool> = OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let epoch = *global_epoch();
+        let spawned = std::thread::Builder::new()
+            .name("mapguard-clock".into())
+            .spawn(move || {
+                loop {
+                    let ms = epoch.instant.elapsed().as_millis() as u64 + 1;
+                    NOW_MS.store(ms, Relaxed);
+                    std::thread::sleep(TICK);
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                NOW_MS.store(epoch.instant.elapsed().as_millis() as u64 + 1, Relaxed);
+                TICKER.store(true, Relaxed);
+                true
+            }
+            Err(e) => {
+                eprintln!("mapguard: cannot start the clock thread ({e}); the guard stays off");
+                false
+            }
+        }
+    })
+}
+
+/// The clock a map reads: the shared ticked clock, or a [`ManualClock`].
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Clock {
+    #[default]
+    Ticked,
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// Milliseconds on this clock. One relaxed load.
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        match self {
+            Clock::Ticked => NOW_MS.load(Relaxed),
+            Clock::Manual(m) => m.inner.ms.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> Epoch {
+        match self {
+            Clock::Ticked => *global_epoch(),
+            Clock::Manual(m) => m.inner.epoch,
+        }
+    }
+}
+
+/// A clock that moves only when told to: the injectable clock for deterministic tests.
+///
+/// Give it to a map with `with_clock`; that map then measures every gap against this
+/// clock instead of the shared ticked one. Cloning gives another handle to the same clock.
+/// Reading it costs one relaxed atomic load; advancing it never blocks.
+///
+/// ```
+/// use mapguard::ManualClock;
+/// use std::time::Duration;
+/// let clock = ManualClock::new();
+/// let t0 = clock.now();
+/// clock.advance(Duration::from_millis(150));
+/// assert_eq!(clock.now() - t0, Duration::from_millis(150));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+#[derive(Debug)]
+struct ManualInner {
+    ms: AtomicU64,
+    epoch: Epoch,
+}
+
+impl ManualClock {
+    /// A new clock, reading a fixed start time until advanced.
+    pub fn new() -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                ms: AtomicU64::new(1_000),
+                epoch: Epoch::now(),
+            }),
+        }
+    }
+
+    /// Moves the clock forward by `by`, rounded down to whole milliseconds (the
+    /// resolution of every clock mapguard reads).
+    pub fn advance(&self, by: Duration) {
+        self.inner.ms.fetch_add(by.as_millis() as u64, Relaxed);
+    }
+
+    /// The time since this clock was created, as far as it has been advanced.
+    pub fn now(&self) -> Duration {
+        Duration::from_millis(self.inner.ms.load(Relaxed) - 1_000)
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced() {
+        let c = ManualClock::new();
+        let clock = Clock::Manual(c.clone());
+        let a = clock.now_ms();
+        assert_eq!(clock.now_ms(), a);
+        c.advance(Duration::from_millis(42));
+        assert_eq!(clock.now_ms() - a, 42);
+        assert_eq!(c.now(), Duration::from_millis(42));
+    }
+
+    #[test]
+    fn epoch_maps_readings_to_wall_clock() {
+        let e = Epoch {
+            instant: Instant::now(),
+            unix_ns: 5_000_000_000,
+        };
+        assert_eq!(e.unix_ns(1), 5_000_000_000);
+        assert_eq!(e.unix_ns(11), 5_010_000_000);
+    }
+
+    #[test]
+    fn ticker_advances() {
+        assert!(start());
+        let a = Clock::Ticked.now_ms();
+        let t = Instant::now();
+        // Bounded wait for a tick; this asserts progress, not a duration.
+        while Clock::Ticked.now_ms() == a && t.elapsed() < Duration::from_secs(10) {
+            std::thread::yield_now();
+        }
+        assert!(Clock::Ticked.now_ms() > a);
+    }
+}

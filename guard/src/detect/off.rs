@@ -1,0 +1,73 @@
+//! The detector with feature `compile-out`: zero-sized types whose methods are empty
+//! and always inlined, so a guarded map compiles to the plain map.
+
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::time::Duration;
+
+use super::MapName;
+use crate::clock::ManualClock;
+use crate::config::{BacktraceMode, Mode, Reaction, Rules, Scope};
+use crate::finding::Op;
+
+type SiteRef = &'static Location<'static>;
+
+/// Nothing: the map is not checked.
+#[derive(Debug)]
+pub(crate) struct MapState;
+
+#[allow(clippy::unused_self)]
+impl MapState {
+    #[inline(always)]
+    pub(crate) fn new(_name: Option<MapName>, _caller: SiteRef) -> Self {
+        MapState
+    }
+    #[inline(always)]
+    pub(crate) fn fresh_copy(&self) -> Self {
+        MapState
+    }
+    /// Compiled out, maps keep no name.
+    #[inline(always)]
+    pub(crate) fn name(&self) -> &str {
+        ""
+    }
+    #[inline(always)]
+    pub(crate) fn set_name(&mut self, _: MapName) {}
+    #[inline(always)]
+    pub(crate) fn set_scope(&mut self, _: Scope) {}
+    #[inline(always)]
+    pub(crate) fn set_mode(&mut self, _: Mode) {}
+    #[inline(always)]
+    pub(crate) fn set_rules(&mut self, _: Rules) {}
+    #[inline(always)]
+    pub(crate) fn set_backtrace(&mut self, _: BacktraceMode) {}
+    #[inline(always)]
+    pub(crate) fn set_reaction(&mut self, _: Reaction) {}
+    #[inline(always)]
+    pub(crate) fn set_window(&mut self, _: Duration) {}
+    #[inline(always)]
+    pub(crate) fn set_key_slots(&mut self, _: usize) {}
+    #[inline(always)]
+    pub(crate) fn set_clock(&mut self, _: ManualClock) {}
+    #[inline(always)]
+    pub(crate) fn keyed<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) {}
+    #[inline(always)]
+    pub(crate) fn whole(&self, _: Op, _: SiteRef) {}
+    #[inline(always)]
+    pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) -> HeldGuard {
+        HeldGuard
+    }
+    #[inline(always)]
+    pub(crate) fn iterate(&self, _: Op, _: SiteRef, _: bool) -> IterGuard<'_> {
+        IterGuard(PhantomData)
+    }
+}
+
+/// Nothing held.
+#[derive(Debug)]
+pub(crate) struct HeldGuard;
+
+/// Nothing live.
+#[derive(Debug)]
+pub(crate) struct IterGuard<'a>(PhantomData<&'a ()>);

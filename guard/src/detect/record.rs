@@ -1,0 +1,164 @@
+//! One remembered access, in atomics: who (accessor), what (op), when (ms), which key,
+//! where (call site), and on request its stack.
+
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+
+use arc_swap::ArcSwapOption;
+use crossbeam_utils::atomic::AtomicCell;
+
+use crate::finding::Op;
+use crate::thread::{Accessor, ID_BITS};
+
+pub(crate) type SiteRef = &'static Location<'static>;
+
+const TIME_BITS: u32 = 39;
+const OP_BITS: u32 = 5;
+const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
+const OP_MASK: u64 = (1 << OP_BITS) - 1;
+
+/// accessor (20 bits) | op (5 bits) | time in ms (39 bits, 17 years). Never 0 for a
+/// real access, because clock readings start at 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp(pub(crate) u64);
+
+impl Stamp {
+    pub(crate) fn new(who: Accessor, op: Op, ms: u64) -> Self {
+        Stamp(
+            (who.bits() << (OP_BITS + TIME_BITS))
+                | ((op.bits() & OP_MASK) << TIME_BITS)
+                | (ms & TIME_MASK),
+        )
+    }
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub(crate) fn who(self) -> Accessor {
+        Accessor::from_bits(self.0 >> (OP_BITS + TIME_BITS))
+    }
+    pub(crate) fn op(self) -> Op {
+        Op::from_bits((self.0 >> TIME_BITS) & OP_MASK)
+    }
+    pub(crate) fn ms(self) -> u64 {
+        self.0 & TIME_MASK
+    }
+}
+
+const _: () = assert!(ID_BITS + OP_BITS + TIME_BITS == 64);
+
+/// An unresolved stack taken at one access (identified by its stamp).
+#[derive(Debug)]
+pub(crate) struct Stack {
+    pub(crate) stamp: Stamp,
+    pub(crate) trace: backtrace::Backtrace,
+}
+
+/// What a [`Record`] held at one moment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    pub(crate) stamp: Stamp,
+    pub(crate) key: u64,
+    pub(crate) site: Option<SiteRef>,
+}
+
+/// One access slot: 32 bytes, two to a cache line.
+#[repr(align(32))]
+#[derive(Default)]
+pub(crate) struct Record {
+    stamp: AtomicU64,
+    key: AtomicU64,
+    site: AtomicCell<Option<SiteRef>>,
+    stack: ArcSwapOption<Stack>,
+}
+
+impl Record {
+    /// Reads the record. Writers publish the stamp last, so a reader that sees the
+    /// same stamp before and after reading the rest has a consistent view; under a
+    /// concurrent writer it retries once and then takes what it has (best effort).
+    #[inline]
+    pub(crate) fn load(&self) -> Seen {
+        let mut stamp = self.stamp.load(Acquire);
+        for _ in 0..2 {
+            let key = self.key.load(Relaxed);
+            let site = self.site.load();
+            let again = self.stamp.load(Acquire);
+            if again == stamp {
+                return Seen {
+                    stamp: Stamp(stamp),
+                    key,
+                    site,
+                };
+            }
+            stamp = again;
+        }
+        Seen {
+            stamp: Stamp(stamp),
+            key: self.key.load(Relaxed),
+            site: self.site.load(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp(self.stamp.load(Relaxed))
+    }
+
+    /// Stores an access, writing only the fields that change: a record that already
+    /// says "this accessor, this millisecond, this key, this site" is left alone, so
+    /// its cache line is not taken from other cores.
+    #[inline]
+    pub(crate) fn store(&self, seen: &Seen, stamp: Stamp, key: u64, site: SiteRef) {
+        let same_site = seen.site.is_some_and(|s| std::ptr::eq(s, site));
+        if seen.stamp == stamp && seen.key == key && same_site {
+            return;
+        }
+        if seen.key != key {
+            self.key.store(key, Relaxed);
+        }
+        if !same_site {
+            self.site.store(Some(site));
+        }
+        self.stamp.store(stamp.0, Release);
+    }
+
+    pub(crate) fn set_stack(&self, stack: Option<Arc<Stack>>) {
+        self.stack.store(stack);
+    }
+
+    /// The stack stored with the access stamped `stamp`, if any.
+    pub(crate) fn stack_for(&self, stamp: Stamp) -> Option<Arc<Stack>> {
+        self.stack.load_full().filter(|s| s.stamp == stamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_packs_and_unpacks() {
+        let who = Accessor::from_bits(77);
+        let s = Stamp::new(who, Op::Retain, 123_456);
+        assert_eq!(s.who(), who);
+        assert_eq!(s.op(), Op::Retain);
+        assert_eq!(s.ms(), 123_456);
+        assert!(!s.is_empty());
+    }
+
+    #[test]
+    fn store_skips_unchanged_and_load_is_consistent() {
+        let r = Record::default();
+        let site = Location::caller();
+        let s1 = Stamp::new(Accessor::from_bits(1), Op::Insert, 10);
+        r.store(&r.load(), s1, 5, site);
+        let seen = r.load();
+        assert_eq!(seen.stamp, s1);
+        assert_eq!(seen.key, 5);
+        assert!(std::ptr::eq(seen.site.unwrap(), site));
+        let s2 = Stamp::new(Accessor::from_bits(2), Op::Remove, 11);
+        r.store(&seen, s2, 6, site);
+        let seen = r.load();
+        assert_eq!((seen.stamp, seen.key), (s2, 6));
+    }
+}

@@ -1,0 +1,766 @@
+//! Per-map detector state and the rules.
+
+use std::hash::Hash;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::local::{self, Held, Local, Read};
+use super::record::{Record, Seen, SiteRef, Stack, Stamp};
+use super::{Callback, MapName, key_hash};
+use crate::clock::{Clock, Epoch, ManualClock};
+use crate::config::{
+    self, BacktraceMode, ENABLED, MODE_ACCESSES, Mode, REACT_MASK, REACT_SHIFT, RULES_MASK,
+    RULES_SHIFT, Reaction, Rules, SCOPE_KEY, Scope,
+};
+use crate::finding::{Class, FindingKind, Op};
+use crate::thread::{self, Accessor};
+
+static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What a candidate finding and the reporter need to know of a map.
+#[derive(Debug)]
+pub(crate) struct MapInfo {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+    pub(crate) name_hash: u64,
+}
+
+/// A map's own settings, over the global ones. Set before the map is shared.
+#[derive(Clone, Default)]
+struct Overrides {
+    mask: u32,
+    value: u32,
+    window_ms: u64,
+    key_slots: usize,
+    callback: Option<Callback>,
+}
+
+impl Overrides {
+    #[inline]
+    fn apply(&self, global: u32) -> u32 {
+        (global & !self.mask) | (self.value & self.mask)
+    }
+    fn set(&mut self, mask: u32, value: u32) {
+        self.mask |= mask;
+        self.value = (self.value & !mask) | (value & mask);
+    }
+}
+
+/// One access as the detector saw it, before names and stacks are resolved.
+#[derive(Clone, Debug)]
+pub(crate) struct RawAccess {
+    pub(crate) who: Accessor,
+    pub(crate) op: Op,
+    pub(crate) site: Option<SiteRef>,
+    pub(crate) ms: u64,
+    pub(crate) stack: Option<Arc<Stack>>,
+}
+
+impl RawAccess {
+    fn from_seen(seen: &Seen, record: &Record) -> Self {
+        RawAccess {
+            who: seen.stamp.who(),
+            op: seen.stamp.op(),
+            site: seen.site,
+            ms: seen.stamp.ms(),
+            stack: record.stack_for(seen.stamp),
+        }
+    }
+}
+
+/// A finding as the user's thread hands it to the reporter.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) kind: FindingKind,
+    pub(crate) map: Arc<MapInfo>,
+    pub(crate) scope: Scope,
+    pub(crate) key: u64,
+    pub(crate) same_key: bool,
+    pub(crate) window_ms: u64,
+    pub(crate) gap_ms: u64,
+    pub(crate) accesses: Vec<RawAccess>,
+    pub(crate) epoch: Epoch,
+    /// Identifies the finding within this process (kind, map, site addresses).
+    pub(crate) local_key: u64,
+}
+
+impl Candidate {
+    /// One line for a panic message, without names or stacks.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = format!("mapguard: {} on map \"{}\"", self.kind, self.map.name);
+        for (i, a) in self.accesses.iter().rev().enumerate() {
+            s.push_str(if i == 0 { ": " } else { " after " });
+            match a.site {
+                Some(l) => s.push_str(&format!(
+                    "{} at {}:{}:{} (thread {})",
+                    a.op,
+                    l.file(),
+                    l.line(),
+                    l.column(),
+                    a.who.bits()
+                )),
+                None => s.push_str(&format!("{} (thread {})", a.op, a.who.bits())),
+            }
+        }
+        s
+    }
+}
+
+/// Everything one access needs, computed once at its start.
+struct Ctx {
+    eff: u32,
+    rules: Rules,
+    me: Accessor,
+    now: u64,
+    window: u64,
+    op: Op,
+    key: u64,
+    site: SiteRef,
+}
+
+impl Ctx {
+    fn access(&self) -> RawAccess {
+        RawAccess {
+            who: self.me,
+            op: self.op,
+            site: Some(self.site),
+            ms: self.now,
+            stack: None,
+        }
+    }
+    /// Another accessor, within the window.
+    fn conflicts(&self, seen: &Seen) -> bool {
+        !seen.stamp.is_empty()
+            && seen.stamp.who() != self.me
+            && self.now.saturating_sub(seen.stamp.ms()) <= self.window
+    }
+    fn backtrace(&self) -> BacktraceMode {
+        match (self.eff & config::BT_MASK) >> config::BT_SHIFT {
+            0 => BacktraceMode::Off,
+            1 => BacktraceMode::OnFinding,
+            _ => BacktraceMode::Always,
+        }
+    }
+}
+
+/// The detector's state for one map instance.
+///
+/// Map scope costs the fields below (about 200 bytes with the map's name); key scope
+/// adds a table of key slots (32 bytes each), allocated on the map's first keyed
+/// access in key scope.
+pub(crate) struct MapState {
+    info: Arc<MapInfo>,
+    over: Overrides,
+    clock: Clock,
+    last_write: Record,
+    last_read: Record,
+    iter_holder: Record,
+    iter_live: AtomicU32,
+    slots: OnceLock<Box<[Record]>>,
+}
+
+impl MapState {
+    pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
+        let name: Arc<str> = match name {
+            Some(n) => Arc::from(n.into_owned()),
+            None => Arc::from(format!("{}:{}", caller.file(), caller.line())),
+        };
+        let name_hash = crate::finding::fnv1a(&[name.as_bytes()]);
+        MapState {
+            info: Arc::new(MapInfo {
+                id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+                name,
+                name_hash,
+            }),
+            over: Overrides::default(),
+            clock: Clock::default(),
+            last_write: Record::default(),
+            last_read: Record::default(),
+            iter_holder: Record::default(),
+            iter_live: AtomicU32::new(0),
+            slots: OnceLock::new(),
+        }
+    }
+
+    /// A fresh state for a clone of the map: same name and settings, no history.
+    pub(crate) fn fresh_copy(&self) -> Self {
+        MapState {
+            info: Arc::new(MapInfo {
+                id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+                name: self.info.name.clone(),
+                name_hash: self.info.name_hash,
+            }),
+            over: self.over.clone(),
+            clock: self.clock.clone(),
+            last_write: Record::default(),
+            last_read: Record::default(),
+            iter_holder: Record::default(),
+            iter_live: AtomicU32::new(0),
+            slots: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub(crate) fn set_name(&mut self, name: MapName) {
+        let name: Arc<str> = Arc::from(name.into_owned());
+        self.info = Arc::new(MapInfo {
+            id: self.info.id,
+            name_hash: crate::finding::fnv1a(&[name.as_bytes()]),
+            name,
+        });
+    }
+
+    pub(crate) fn set_scope(&mut self, scope: Scope) {
+        let v = if scope == Scope::Key { SCOPE_KEY } else { 0 };
+        self.over.set(SCOPE_KEY, v);
+    }
+    pub(crate) fn set_mode(&mut self, mode: Mode) {
+        let v = if mode == Mode::Accesses {
+            MODE_ACCESSES
+        } else {
+            0
+        };
+        self.over.set(MODE_ACCESSES, v);
+    }
+    pub(crate) fn set_rules(&mut self, rules: Rules) {
+        self.over.set(RULES_MASK, rules.bits() << RULES_SHIFT);
+    }
+    pub(crate) fn set_backtrace(&mut self, mode: BacktraceMode) {
+        self.over.set(config::BT_MASK, config::backtrace_bits(mode));
+    }
+    pub(crate) fn set_reaction(&mut self, reaction: Reaction) {
+        self.over.set(REACT_MASK, config::reaction_bits(&reaction));
+        self.over.callback = match reaction {
+            Reaction::Call(f) => Some(f),
+            _ => None,
+        };
+    }
+    pub(crate) fn set_window(&mut self, window: Duration) {
+        self.over.window_ms = (window.as_millis() as u64).max(1);
+    }
+    pub(crate) fn set_key_slots(&mut self, n: usize) {
+        self.over.key_slots = n.clamp(1, 1 << 20).next_power_of_two();
+    }
+    pub(crate) fn set_clock(&mut self, clock: ManualClock) {
+        self.clock = Clock::Manual(clock);
+    }
+
+    // ---- the hot path ----------------------------------------------------------
+
+    /// Checks and records an access to one key. With the guard off this is one
+    /// relaxed load and a branch.
+    #[inline(always)]
+    pub(crate) fn keyed<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) {
+        let s = config::settings();
+        if s & ENABLED != 0 {
+            self.on_access(s, op, key_hash(key), site, false);
+        }
+    }
+
+    /// Checks and records a map-wide access (retain, clear, len, ...).
+    #[inline(always)]
+    pub(crate) fn whole(&self, op: Op, site: SiteRef) {
+        let s = config::settings();
+        if s & ENABLED != 0 {
+            self.on_access(s, op, 0, site, false);
+        }
+    }
+
+    /// Like [`MapState::keyed`], for an op that returns a guard holding a shard lock:
+    /// the returned token marks the guard as held by this thread until dropped.
+    #[inline(always)]
+    pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) -> HeldGuard {
+        let s = config::settings();
+        if s & ENABLED != 0 {
+            self.on_access(s, op, key_hash(key), site, true)
+        } else {
+            HeldGuard::NONE
+        }
+    }
+
+    /// Starts an iteration: checks and records it, and returns what must live as long
+    /// as the iterator (the held-guard token and the live-iterator count).
+    #[inline(always)]
+    pub(crate) fn iterate(&self, op: Op, site: SiteRef, hold: bool) -> IterGuard<'_> {
+        let s = config::settings();
+        if s & ENABLED != 0 {
+            self.on_iterate(s, op, site, hold)
+        } else {
+            IterGuard {
+                held: HeldGuard::NONE,
+                live: None,
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn on_access(&self, s: u32, op: Op, key: u64, site: SiteRef, hold: bool) -> HeldGuard {
+        let Some(ctx) = self.begin(s, op, key, site) else {
+            return HeldGuard::NONE;
+        };
+        local::with(|l| {
+            self.reentrant(l, &ctx);
+            match op.class() {
+                Class::Read => self.on_read(l, &ctx),
+                Class::Write => self.on_write(l, &ctx, key),
+                Class::WriteAll | Class::IterateMut => self.on_write(l, &ctx, 0),
+                Class::Iterate => self.on_read_all(&ctx),
+                Class::Lock => {}
+            }
+            if hold {
+                self.hold(l, &ctx)
+            } else {
+                HeldGuard::NONE
+            }
+        })
+        .unwrap_or(HeldGuard::NONE)
+    }
+
+    #[inline(never)]
+    fn on_iterate(&self, s: u32, op: Op, site: SiteRef, hold: bool) -> IterGuard<'_> {
+        let none = IterGuard {
+            held: HeldGuard::NONE,
+            live: None,
+        };
+        let Some(ctx) = self.begin(s, op, 0, site) else {
+            return none;
+        };
+        local::with(|l| {
+            self.reentrant(l, &ctx);
+            if op.is_write() {
+                self.on_write(l, &ctx, 0);
+            } else {
+                self.on_read_all(&ctx);
+            }
+            let live = if ctx.rules.contains(FindingKind::WriteDuringIteration) {
+                if self.iter_live.fetch_add(1, Relaxed) == 0 {
+                    let seen = self.iter_holder.load();
+                    self.iter_holder
+                        .store(&seen, Stamp::new(ctx.me, op, ctx.now), 0, site);
+                }
+                Some(&self.iter_live)
+            } else {
+                None
+            };
+            IterGuard {
+                held: if hold {
+                    self.hold(l, &ctx)
+                } else {
+                    HeldGuard::NONE
+                },
+                live,
+            }
+        })
+        .unwrap_or(none)
+    }
+
+    #[inline]
+    fn begin(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<Ctx> {
+        if thread::is_busy() {
+            return None;
+        }
+        let me = thread::with_identity(|i| {
+            let ops = &i.counters.operations;
+            ops.store(ops.load(Relaxed) + 1, Relaxed);
+            i.id
+        })?;
+        let eff = self.over.apply(s);
+        let window = if self.over.window_ms != 0 {
+            self.over.window_ms
+        } else {
+            config::window_ms()
+        };
+        Some(Ctx {
+            eff,
+            rules: Rules::from_word(eff),
+            me,
+            now: self.clock.now_ms(),
+            window,
+            op,
+            key,
+            site,
+        })
+    }
+
+    fn slots(&self) -> &[Record] {
+        self.slots.get_or_init(|| {
+            let n = if self.over.key_slots != 0 {
+                self.over.key_slots
+            } else {
+                config::key_slots()
+            };
+            (0..n).map(|_| Record::default()).collect()
+        })
+    }
+
+    /// The record a write to `key` goes to under these settings.
+    #[inline]
+    fn record_for(&self, eff: u32, key: u64) -> &Record {
+        if eff & SCOPE_KEY != 0 && key != 0 {
+            let slots = self.slots();
+            &slots[(key as usize) & (slots.len() - 1)]
+        } else {
+            &self.last_write
+        }
+    }
+
+    fn hold(&self, l: &Local, ctx: &Ctx) -> HeldGuard {
+        if !ctx.rules.contains(FindingKind::ReentrantAccess) {
+            return HeldGuard::NONE;
+        }
+        let token = l.hold(Held {
+            map: self.info.id,
+            key: ctx.key,
+            token: 0,
+            op: ctx.op,
+            ms: ctx.now,
+            site: Some(ctx.site),
+        });
+        HeldGuard {
+            owner: ctx.me,
+            token,
+        }
+    }
+
+    /// Rule 5: a locking call while this thread holds a guard into the same map.
+    #[inline]
+    fn reentrant(&self, l: &Local, ctx: &Ctx) {
+        if !l.holds_any()
+            || !ctx.op.may_block()
+            || !ctx.rules.contains(FindingKind::ReentrantAccess)
+        {
+            return;
+        }
+        if l.held_in(self.info.id).is_none() {
+            return;
+        }
+        local::reconcile(l, ctx.me);
+        if let Some(h) = l.held_in(self.info.id) {
+            let held = RawAccess {
+                who: ctx.me,
+                op: h.op,
+                site: h.site,
+                ms: h.ms,
+                stack: None,
+            };
+            let same = h.key != 0 && h.key == ctx.key;
+            let key = if ctx.key != 0 { ctx.key } else { h.key };
+            self.found(ctx, FindingKind::ReentrantAccess, key, same, vec![held]);
+        }
+    }
+
+    fn on_read(&self, l: &Local, ctx: &Ctx) {
+        if ctx.rules.contains(FindingKind::LostUpdate) {
+            l.remember_read(Read {
+                map: self.info.id,
+                key: ctx.key,
+                snapshot: self.record_for(ctx.eff, ctx.key).stamp().0,
+                ms: ctx.now,
+                op: ctx.op,
+                site: Some(ctx.site),
+            });
+        }
+        self.read_write_on_read(ctx);
+    }
+
+    fn on_read_all(&self, ctx: &Ctx) {
+        self.read_write_on_read(ctx);
+    }
+
+    /// Rule 2, read side: this read against the last write.
+    fn read_write_on_read(&self, ctx: &Ctx) {
+        if ctx.eff & MODE_ACCESSES == 0 || !ctx.rules.contains(FindingKind::ReadWrite) {
+            return;
+        }
+        let w = self.last_write.load();
+        if ctx.conflicts(&w) {
+            let same = w.key != 0 && w.key == ctx.key;
+            let prev = RawAccess::from_seen(&w, &self.last_write);
+            self.found(ctx, FindingKind::ReadWrite, ctx.key, same, vec![prev]);
+        }
+        let r = self.last_read.load();
+        self.last_read
+            .store(&r, Stamp::new(ctx.me, ctx.op, ctx.now), ctx.key, ctx.site);
+    }
+
+    fn on_write(&self, l: &Local, ctx: &Ctx, key: u64) {
+        let record = self.record_for(ctx.eff, key);
+        let prev = record.load();
+        let mut reported = false;
+
+        // Rule 3: this thread read the key, another wrote it since, and now this
+        // thread writes it without looking again.
+        if key != 0 && ctx.rules.contains(FindingKind::LostUpdate) {
+            if let Some(read) = l.take_read(self.info.id, key) {
+                if blind_write(ctx.op)
+                    && ctx.now.saturating_sub(read.ms) <= ctx.window
+                    && prev.key == key
+                    && prev.stamp.0 != read.snapshot
+                    && ctx.conflicts(&prev)
+                {
+                    let r = RawAccess {
+                        who: ctx.me,
+                        op: read.op,
+                        site: read.site,
+                        ms: read.ms,
+                        stack: None,
+                    };
+                    let w = RawAccess::from_seen(&prev, record);
+                    self.found(ctx, FindingKind::LostUpdate, key, true, vec![r, w]);
+                    reported = true;
+                }
+            }
+        }
+
+        // Rule 1: two writes from different threads within the window (in key
+        // scope, to the same key).
+        let key_scope = ctx.eff & SCOPE_KEY != 0 && key != 0;
+        if !reported
+            && ctx.rules.contains(FindingKind::ConcurrentWrite)
+            && ctx.conflicts(&prev)
+            && (!key_scope || prev.key == key)
+        {
+            let same = key != 0 && prev.key == key;
+            let w = RawAccess::from_seen(&prev, record);
+            let k = if key != 0 { key } else { prev.key };
+            self.found(ctx, FindingKind::ConcurrentWrite, k, same, vec![w]);
+        }
+
+        // Rule 2, write side: this write against the last read.
+        if ctx.eff & MODE_ACCESSES != 0 && ctx.rules.contains(FindingKind::ReadWrite) {
+            let r = self.last_read.load();
+            if ctx.conflicts(&r) {
+                let same = key != 0 && r.key == key;
+                let prev = RawAccess::from_seen(&r, &self.last_read);
+                self.found(ctx, FindingKind::ReadWrite, key, same, vec![prev]);
+            }
+        }
+
+        // Rule 4: another thread holds a live iterator over this map.
+        if ctx.rules.contains(FindingKind::WriteDuringIteration)
+            && self.iter_live.load(Relaxed) != 0
+        {
+            let it = self.iter_holder.load();
+            if !it.stamp.is_empty() && it.stamp.who() != ctx.me {
+                let prev = RawAccess::from_seen(&it, &self.iter_holder);
+                self.found(
+                    ctx,
+                    FindingKind::WriteDuringIteration,
+                    key,
+                    false,
+                    vec![prev],
+                );
+            }
+        }
+
+        let stamp = Stamp::new(ctx.me, ctx.op, ctx.now);
+        if stamp != prev.stamp && ctx.backtrace() == BacktraceMode::Always {
+            record.set_stack(Some(Arc::new(Stack {
+                stamp,
+                trace: backtrace::Backtrace::new_unresolved(),
+            })));
+        }
+        record.store(&prev, stamp, key, ctx.site);
+    }
+
+    /// A finding: dedup on this thread, capture a stack for a new one, queue it,
+    /// then react. Runs only when a rule fired.
+    #[cold]
+    #[inline(never)]
+    fn found(
+        &self,
+        ctx: &Ctx,
+        kind: FindingKind,
+        key: u64,
+        same_key: bool,
+        mut accesses: Vec<RawAccess>,
+    ) {
+        let _busy = thread::busy();
+        accesses.push(ctx.access());
+        let local_key = local_key(kind, self.info.name_hash, &accesses);
+        let new = crate::report::observe(local_key);
+        if new && ctx.backtrace() != BacktraceMode::Off {
+            if let Some(last) = accesses.last_mut() {
+                last.stack = Some(Arc::new(Stack {
+                    stamp: Stamp::new(ctx.me, ctx.op, ctx.now),
+                    trace: backtrace::Backtrace::new_unresolved(),
+                }));
+            }
+        }
+        let first = accesses.first().map_or(ctx.now, |a| a.ms);
+        let candidate = Candidate {
+            kind,
+            map: self.info.clone(),
+            scope: if ctx.eff & SCOPE_KEY != 0 {
+                Scope::Key
+            } else {
+                Scope::Map
+            },
+            key,
+            same_key,
+            window_ms: ctx.window,
+            gap_ms: ctx.now.saturating_sub(first),
+            accesses,
+            epoch: self.clock.epoch(),
+            local_key,
+        };
+        match (ctx.eff & REACT_MASK) >> REACT_SHIFT {
+            1 => {
+                let msg = candidate.summary();
+                if new {
+                    crate::report::submit(candidate);
+                }
+                panic!("{msg}");
+            }
+            2 => {
+                let f = self.over.callback.clone().or_else(super::callback);
+                let finding = crate::report::finding_now(&candidate);
+                if new {
+                    crate::report::submit(candidate);
+                }
+                if let Some(f) = f {
+                    let call = std::panic::AssertUnwindSafe(|| f(&finding));
+                    if std::panic::catch_unwind(call).is_err() {
+                        crate::report::note_once(
+                            "the finding callback panicked; it is called again for the next finding",
+                        );
+                    }
+                }
+            }
+            _ => {
+                if new {
+                    crate::report::submit(candidate);
+                }
+            }
+        }
+    }
+}
+
+/// Writes that set a value without looking at the current one. `alter`, `entry`,
+/// `remove_if` and the like see the current value under the lock, so they are the
+/// fix for a lost update, not a cause.
+fn blind_write(op: Op) -> bool {
+    matches!(op, Op::Insert | Op::Remove | Op::GetMut | Op::TryGetMut)
+}
+
+/// Identifies a finding within this process: kind, map name, and the addresses of
+/// its call sites (in any order). Equal keys are duplicates.
+fn local_key(kind: FindingKind, name_hash: u64, accesses: &[RawAccess]) -> u64 {
+    let mut sites: Vec<usize> = accesses
+        .iter()
+        .map(|a| a.site.map_or(0, |s| s as *const Location<'static> as usize))
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    let mut h = name_hash ^ ((kind as u64 + 1) << 56);
+    for s in sites {
+        h = (h ^ s as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+    h.max(1)
+}
+
+impl Rules {
+    #[inline]
+    pub(crate) fn from_word(w: u32) -> Rules {
+        Rules::from_bits((w & RULES_MASK) >> RULES_SHIFT)
+    }
+}
+
+/// Marks a guard (Ref, RefMut, Entry, iterator) as held by the thread that took it;
+/// dropping it forgets that. A guard dropped on another thread is handed to its owner
+/// as an orphan. Zero-cost (no token) when the guard is off.
+#[derive(Debug)]
+pub(crate) struct HeldGuard {
+    owner: Accessor,
+    token: u64,
+}
+
+impl HeldGuard {
+    pub(crate) const NONE: HeldGuard = HeldGuard {
+        owner: Accessor::NONE,
+        token: 0,
+    };
+}
+
+impl Drop for HeldGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if self.token != 0 {
+            release(self.owner, self.token);
+        }
+    }
+}
+
+#[inline(never)]
+fn release(owner: Accessor, token: u64) {
+    let mine = thread::with_identity(|i| i.id) == Some(owner);
+    if !(mine && local::with(|l| l.release(token)).unwrap_or(false)) {
+        local::orphan(owner, token);
+    }
+}
+
+/// Lives as long as an iterator: its held-guard token and its share of the map's
+/// live-iterator count.
+#[derive(Debug)]
+pub(crate) struct IterGuard<'a> {
+    #[allow(dead_code)]
+    held: HeldGuard,
+    live: Option<&'a AtomicU32>,
+}
+
+impl Drop for IterGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(live) = self.live {
+            live.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_key_ignores_order_and_separates_kinds() {
+        let a = RawAccess {
+            who: Accessor::from_bits(1),
+            op: Op::Insert,
+            site: Some(Location::caller()),
+            ms: 1,
+            stack: None,
+        };
+        let mut b = a.clone();
+        b.site = Some(site_b());
+        let k1 = local_key(FindingKind::ConcurrentWrite, 7, &[a.clone(), b.clone()]);
+        let k2 = local_key(FindingKind::ConcurrentWrite, 7, &[b.clone(), a.clone()]);
+        assert_eq!(k1, k2);
+        assert_ne!(
+            k1,
+            local_key(FindingKind::LostUpdate, 7, &[a.clone(), b.clone()])
+        );
+        assert_ne!(k1, local_key(FindingKind::ConcurrentWrite, 8, &[a, b]));
+    }
+
+    #[track_caller]
+    fn site_b() -> SiteRef {
+        Location::caller()
+    }
+
+    #[test]
+    fn overrides_win_over_global() {
+        let mut o = Overrides::default();
+        o.set(SCOPE_KEY, SCOPE_KEY);
+        assert_ne!(o.apply(ENABLED) & SCOPE_KEY, 0);
+        o.set(SCOPE_KEY, 0);
+        assert_eq!(o.apply(ENABLED | SCOPE_KEY) & SCOPE_KEY, 0);
+        assert_ne!(o.apply(ENABLED) & ENABLED, 0);
+    }
+}

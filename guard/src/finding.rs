@@ -1,0 +1,413 @@
+//! Findings as data: [`Finding`], its [`Access`]es, [`FindingKind`] and [`Op`], all
+//! `serde::Serialize` in the JSON shape the README documents.
+
+use std::fmt;
+use std::panic::Location;
+
+use serde::Serialize;
+
+use crate::config::Scope;
+
+/// What was found. Serialised by its rule name (`concurrent_write`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Two writes to one map from different threads within the window.
+    ConcurrentWrite,
+    /// A read and a write from different threads within the window (mode `accesses`).
+    ReadWrite,
+    /// A thread read a key, another wrote it, then the first wrote it: a
+    /// read-modify-write on a stale value.
+    LostUpdate,
+    /// A write from one thread while another holds a live iterator over the map.
+    WriteDuringIteration,
+    /// A thread holding a guard into a `DashMap` called a locking method on it.
+    ReentrantAccess,
+}
+
+impl FindingKind {
+    /// Every kind, in rule order.
+    pub const ALL: [FindingKind; 5] = [
+        FindingKind::ConcurrentWrite,
+        FindingKind::ReadWrite,
+        FindingKind::LostUpdate,
+        FindingKind::WriteDuringIteration,
+        FindingKind::ReentrantAccess,
+    ];
+
+    /// The rule name, as in JSON and `MAPGUARD_RULES`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            FindingKind::ConcurrentWrite => "concurrent_write",
+            FindingKind::ReadWrite => "read_write",
+            FindingKind::LostUpdate => "lost_update",
+            FindingKind::WriteDuringIteration => "write_during_iteration",
+            FindingKind::ReentrantAccess => "reentrant_access",
+        }
+    }
+
+    pub(crate) const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The map operation that made an access. Serialised by its method name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Op {
+    Insert,
+    Get,
+    GetMut,
+    TryGet,
+    TryGetMut,
+    ContainsKey,
+    Remove,
+    RemoveIf,
+    Entry,
+    Alter,
+    AlterAll,
+    Iter,
+    IterMut,
+    Retain,
+    Len,
+    IsEmpty,
+    Clear,
+    ShrinkToFit,
+    View,
+    Extend,
+    Keys,
+    Values,
+    ValuesMut,
+    Drain,
+    Append,
+    SplitOff,
+    PopFirst,
+    PopLast,
+    Range,
+    RangeMut,
+    Reserve,
+}
+
+/// How an op touches the map.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Class {
+    /// Reads one key.
+    Read,
+    /// Writes (or may write, under a write lock) one key.
+    Write,
+    /// Writes many or all keys.
+    WriteAll,
+    /// Starts an iteration (a read of every key).
+    Iterate,
+    /// Starts a mutable iteration.
+    IterateMut,
+    /// Locks without reading or writing contents (len, shrink_to_fit).
+    Lock,
+}
+
+impl Op {
+    const ALL: [Op; 31] = [
+        Op::Insert,
+        Op::Get,
+        Op::GetMut,
+        Op::TryGet,
+        Op::TryGetMut,
+        Op::ContainsKey,
+        Op::Remove,
+        Op::RemoveIf,
+        Op::Entry,
+        Op::Alter,
+        Op::AlterAll,
+        Op::Iter,
+        Op::IterMut,
+        Op::Retain,
+        Op::Len,
+        Op::IsEmpty,
+        Op::Clear,
+        Op::ShrinkToFit,
+        Op::View,
+        Op::Extend,
+        Op::Keys,
+        Op::Values,
+        Op::ValuesMut,
+        Op::Drain,
+        Op::Append,
+        Op::SplitOff,
+        Op::PopFirst,
+        Op::PopLast,
+        Op::Range,
+        Op::RangeMut,
+        Op::Reserve,
+    ];
+
+    pub(crate) fn from_bits(bits: u64) -> Op {
+        Op::ALL[(bits as usize) % Op::ALL.len()]
+    }
+
+    pub(crate) const fn bits(self) -> u64 {
+        self as u64
+    }
+
+    pub(crate) const fn class(self) -> Class {
+        use Op::*;
+        match self {
+            Get | TryGet | ContainsKey | View => Class::Read,
+            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter => Class::Write,
+            AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
+                Class::WriteAll
+            }
+            Iter | Keys | Values | Range => Class::Iterate,
+            IterMut | ValuesMut | RangeMut => Class::IterateMut,
+            Len | IsEmpty | ShrinkToFit | Reserve => Class::Lock,
+        }
+    }
+
+    /// `try_*` methods never wait for a lock, so they cannot deadlock.
+    pub(crate) const fn may_block(self) -> bool {
+        !matches!(self, Op::TryGet | Op::TryGetMut)
+    }
+
+    /// The method name.
+    pub fn name(self) -> &'static str {
+        use Op::*;
+        match self {
+            Insert => "insert",
+            Get => "get",
+            GetMut => "get_mut",
+            TryGet => "try_get",
+            TryGetMut => "try_get_mut",
+            ContainsKey => "contains_key",
+            Remove => "remove",
+            RemoveIf => "remove_if",
+            Entry => "entry",
+            Alter => "alter",
+            AlterAll => "alter_all",
+            Iter => "iter",
+            IterMut => "iter_mut",
+            Retain => "retain",
+            Len => "len",
+            IsEmpty => "is_empty",
+            Clear => "clear",
+            ShrinkToFit => "shrink_to_fit",
+            View => "view",
+            Extend => "extend",
+            Keys => "keys",
+            Values => "values",
+            ValuesMut => "values_mut",
+            Drain => "drain",
+            Append => "append",
+            SplitOff => "split_off",
+            PopFirst => "pop_first",
+            PopLast => "pop_last",
+            Range => "range",
+            RangeMut => "range_mut",
+            Reserve => "reserve",
+        }
+    }
+
+    pub(crate) fn is_write(self) -> bool {
+        matches!(
+            self.class(),
+            Class::Write | Class::WriteAll | Class::IterateMut
+        )
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A call site in the user's source: where a map method was called.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Site {
+    /// Source file, as the compiler saw it (relative to the crate's workspace).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl From<&Location<'_>> for Site {
+    fn from(l: &Location<'_>) -> Self {
+        Site {
+            file: l.file().to_owned(),
+            line: l.line(),
+            column: l.column(),
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One resolved stack frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// The demangled function name, if the symbol could be resolved.
+    pub function: Option<String>,
+    /// Source file, if debug info has it.
+    pub file: Option<String>,
+    /// Source line, if debug info has it.
+    pub line: Option<u32>,
+    /// False for frames of mapguard, dashmap, backtrace and the standard library.
+    pub in_app: bool,
+}
+
+/// One access that took part in a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// The accessor's numeric id (small, unique among live threads).
+    pub thread_id: u64,
+    /// The thread's name, if it had one.
+    pub thread_name: Option<String>,
+    /// The map operation.
+    pub op: Op,
+    /// Where the operation was called.
+    pub site: Site,
+    /// When, on the wall clock, at the guard's clock resolution (1 ms).
+    pub time_unix_ns: u64,
+    /// The call stack, innermost first, when one was captured; `null` otherwise.
+    pub backtrace: Option<Vec<Frame>>,
+}
+
+/// A report: what was found, on which map, and the accesses that make it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule that fired.
+    pub kind: FindingKind,
+    /// The map's name (`named(...)` or its construction site `file:line`).
+    pub map: String,
+    /// The scope the map was checked in.
+    pub scope: Scope,
+    /// A 64-bit hash of the key involved (16 hex digits), never the key itself;
+    /// `null` for map-wide operations.
+    pub key_hash: Option<String>,
+    /// True if the accesses hit the same key.
+    pub same_key: bool,
+    /// The window in force, in milliseconds.
+    pub window_ms: u64,
+    /// Time between the first and last access, in milliseconds.
+    pub gap_ms: u64,
+    /// The accesses, oldest first; the last one is the access that completed the finding.
+    pub accesses: Vec<Access>,
+    /// Stable across runs for the same kind, map and call sites (16 hex digits).
+    pub fingerprint: String,
+    /// How many times this finding has been seen so far, this report included.
+    pub occurrences: u64,
+}
+
+impl Finding {
+    /// One line: `kind on map "name": op at site (thread) <- op at site (thread)`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} on map \"{}\"", self.kind, self.map);
+        for (i, a) in self.accesses.iter().rev().enumerate() {
+            s.push_str(if i == 0 { ": " } else { " after " });
+            s.push_str(&format!(
+                "{} at {} (thread {}{})",
+                a.op,
+                a.site,
+                a.thread_id,
+                a.thread_name
+                    .as_deref()
+                    .map(|n| format!(" \"{n}\""))
+                    .unwrap_or_default()
+            ));
+        }
+        s
+    }
+}
+
+/// FNV-1a, 64 bit. Written out because the fingerprint must stay the same across
+/// runs, Rust versions and crate versions, which std's and most crates' hashers do
+/// not promise.
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in *part {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The stable fingerprint: kind, map name and the sorted call sites.
+pub(crate) fn fingerprint(kind: FindingKind, map: &str, sites: &[Site]) -> String {
+    let mut sites: Vec<String> = sites.iter().map(Site::to_string).collect();
+    sites.sort();
+    sites.dedup();
+    let mut parts: Vec<&[u8]> = vec![kind.name().as_bytes(), map.as_bytes()];
+    parts.extend(sites.iter().map(|s| s.as_bytes()));
+    format!("{:016x}", fnv1a(&parts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(line: u32) -> Site {
+        Site {
+            file: "src/main.rs".into(),
+            line,
+            column: 5,
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_order_free() {
+        let a = fingerprint(FindingKind::ConcurrentWrite, "orders", &[site(1), site(2)]);
+        let b = fingerprint(FindingKind::ConcurrentWrite, "orders", &[site(2), site(1)]);
+        assert_eq!(a, b);
+        // Pinned (and checked against an independent FNV-1a implementation): the
+        // value must never change between releases, or dashboards lose history.
+        assert_eq!(a, "4a4b18b3c263109a");
+        assert_ne!(
+            a,
+            fingerprint(FindingKind::LostUpdate, "orders", &[site(1), site(2)])
+        );
+        assert_ne!(
+            a,
+            fingerprint(FindingKind::ConcurrentWrite, "stock", &[site(1), site(2)])
+        );
+        assert_ne!(
+            a,
+            fingerprint(FindingKind::ConcurrentWrite, "orders", &[site(1), site(3)])
+        );
+    }
+
+    #[test]
+    fn kinds_and_ops_round_trip() {
+        for k in FindingKind::ALL {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.name())
+            );
+        }
+        for op in Op::ALL {
+            assert_eq!(Op::from_bits(op.bits()), op);
+            assert_eq!(
+                serde_json::to_string(&op).unwrap(),
+                format!("\"{}\"", op.name())
+            );
+        }
+        assert!(
+            Op::ALL.len() <= 32,
+            "ops must fit the 5-bit field of a stamp"
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! mapguard catches concurrency misuse of shared maps in running services.
+//!
+//! Safe Rust rules out data races, not logical ones. mapguard wraps a map in a
+//! proxy with the same API ([`DashMap`], [`HashMap`], [`BTreeMap`]); each sensitive
+//! operation records the accessor, a coarse timestamp, the call site and a hash of
+//! the key, and five rules turn suspicious patterns into [`Finding`]s:
+//!
+//! | rule | fires when |
+//! |---|---|
+//! | `concurrent_write` | two threads write the same map (scope `map`) or key (scope `key`) within the window (100 ms) |
+//! | `read_write` | mode `accesses` only: a read and a write from different threads within the window |
+//! | `lost_update` | thread A reads key k, thread B writes k, then A writes k (blindly), within the window |
+//! | `write_during_iteration` | thread B writes while thread A holds a live iterator |
+//! | `reentrant_access` | a thread holding a `Ref`/`RefMut`/`Entry`/iterator into a `DashMap` calls a locking method on it |
+//!
+//! Findings go through a bounded queue to a reporter thread, which deduplicates
+//! them, resolves stacks and hands them to the [`Sink`]s ([`Stderr`],
+//! [`JsonLines`], [`Memory`], your own).
+//!
+//! ```
+//! use mapguard::DashMap;
+//! let orders: DashMap<u64, &str> = DashMap::named("orders");
+//! orders.insert(1, "book");
+//! assert_eq!(*orders.get(&1).unwrap(), "book");
+//! ```
+//!
+//! # Switching it on
+//!
+//! Off unless `MAPGUARD=on` (or `panic`) is set, or a [`Config`] is installed. The
+//! environment is read on the first guarded operation. Off costs one relaxed atomic
+//! load per operation. Feature `compile-out` removes everything: the guarded types
+//! become the plain maps in a zero-sized shell.
+//!
+//! # Exit
+//!
+//! Findings are written by a background thread. Keep a [`flush_on_drop`] guard in
+//! `main` (or call [`flush`] before exiting) so the last ones are not lost.
+#![forbid(unsafe_code)]
+#![cfg_attr(feature = "compile-out", allow(dead_code, unused_imports))]
+#![warn(missing_docs)]
+
+mod clock;
+mod config;
+mod detect;
+mod finding;
+mod maps;
+mod report;
+mod sink;
+mod thread;
+
+pub use clock::ManualClock;
+pub use config::{
+    BacktraceMode, Config, ConfigError, Mode, Output, Reaction, Rules, Scope, is_enabled,
+    set_enabled,
+};
+pub use detect::MapName;
+pub use finding::{Access, Finding, FindingKind, Frame, Op, Site};
+pub use maps::btree_map::{self, BTreeMap};
+pub use maps::dashmap::{self as dashmap, DashMap};
+pub use maps::hash_map::{self, HashMap};
+pub use report::{FlushGuard, Stats, flush, flush_on_drop, flush_timeout, stats};
+pub use sink::{JsonLines, Memory, Sink, Stderr};
+
+/// True when mapguard was built with feature `compile-out`: every guarded type is
+/// then the plain map and nothing is ever checked.
+pub const fn is_compiled_out() -> bool {
+    cfg!(feature = "compile-out")
+}

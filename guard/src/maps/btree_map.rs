@@ -1,0 +1,365 @@
+//! [`BTreeMap`]: `std::collections::BTreeMap`, checked by mapguard, for ordered maps
+//! that live inside a lock the program already has.
+
+use std::borrow::Borrow;
+use std::collections::btree_map as std_btree_map;
+use std::fmt;
+use std::hash::Hash;
+use std::ops::{Deref, Index, RangeBounds};
+use std::panic::Location;
+
+pub use std::collections::btree_map::{
+    Entry, Iter, IterMut, Keys, Range, RangeMut, Values, ValuesMut,
+};
+
+use crate::Op;
+use crate::detect::{MapName, MapState};
+
+type Std<K, V> = std::collections::BTreeMap<K, V>;
+
+/// A `std::collections::BTreeMap` whose accesses are checked by mapguard.
+///
+/// Methods keep std's names and signatures, with one addition: methods that take a
+/// key also need `Hash` on it (to record a hash of the key, never the key itself).
+/// Writes take `&mut self` as in std, so the map lives inside the program's own
+/// lock. `Deref` gives every other `&self` method of std's map, unchecked.
+///
+/// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
+/// blocks.
+pub struct BTreeMap<K, V> {
+    inner: Std<K, V>,
+    guard: MapState,
+}
+
+impl<K, V> BTreeMap<K, V> {
+    #[track_caller]
+    fn wrap(inner: Std<K, V>, name: Option<MapName>) -> Self {
+        BTreeMap {
+            inner,
+            guard: MapState::new(name, Location::caller()),
+        }
+    }
+
+    /// An empty map, named after the call site (`file:line`).
+    #[track_caller]
+    pub fn new() -> Self {
+        Self::wrap(Std::new(), None)
+    }
+
+    /// An empty map named `name` (a `&'static str` or a `String`).
+    #[track_caller]
+    pub fn named(name: impl Into<MapName>) -> Self {
+        Self::wrap(Std::new(), Some(name.into()))
+    }
+
+    crate::maps::settings_methods!();
+
+    /// The std map inside, unchecked.
+    pub fn inner(&self) -> &Std<K, V> {
+        &self.inner
+    }
+
+    /// Gives the std map back.
+    pub fn into_inner(self) -> Std<K, V> {
+        self.inner
+    }
+
+    /// Iterates in key order. A read of every key (recorded in mode `accesses`).
+    #[track_caller]
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        self.guard.whole(Op::Iter, Location::caller());
+        self.inner.iter()
+    }
+
+    /// Iterates in key order, values mutably. A map-wide write.
+    #[track_caller]
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        self.guard.whole(Op::IterMut, Location::caller());
+        self.inner.iter_mut()
+    }
+
+    /// Iterates over the keys. A read of every key.
+    #[track_caller]
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        self.guard.whole(Op::Keys, Location::caller());
+        self.inner.keys()
+    }
+
+    /// Iterates over the values. A read of every key.
+    #[track_caller]
+    pub fn values(&self) -> Values<'_, K, V> {
+        self.guard.whole(Op::Values, Location::caller());
+        self.inner.values()
+    }
+
+    /// Iterates over the values mutably. A map-wide write.
+    #[track_caller]
+    pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
+        self.guard.whole(Op::ValuesMut, Location::caller());
+        self.inner.values_mut()
+    }
+
+    /// Removes every pair. A map-wide write.
+    #[track_caller]
+    pub fn clear(&mut self) {
+        self.guard.whole(Op::Clear, Location::caller());
+        self.inner.clear()
+    }
+}
+
+impl<K: Ord, V> BTreeMap<K, V> {
+    /// Keeps the pairs for which `f` returns true. A map-wide write.
+    #[track_caller]
+    pub fn retain(&mut self, f: impl FnMut(&K, &mut V) -> bool) {
+        self.guard.whole(Op::Retain, Location::caller());
+        self.inner.retain(f)
+    }
+
+    /// Moves every pair of `other` into this map. A map-wide write (of this map and
+    /// of `other`).
+    #[track_caller]
+    pub fn append(&mut self, other: &mut BTreeMap<K, V>) {
+        self.guard.whole(Op::Append, Location::caller());
+        other.guard.whole(Op::Append, Location::caller());
+        self.inner.append(&mut other.inner)
+    }
+
+    /// Removes and returns the first pair. A map-wide write.
+    #[track_caller]
+    pub fn pop_first(&mut self) -> Option<(K, V)> {
+        self.guard.whole(Op::PopFirst, Location::caller());
+        self.inner.pop_first()
+    }
+
+    /// Removes and returns the last pair. A map-wide write.
+    #[track_caller]
+    pub fn pop_last(&mut self) -> Option<(K, V)> {
+        self.guard.whole(Op::PopLast, Location::caller());
+        self.inner.pop_last()
+    }
+
+    /// Iterates over a range of keys. A read.
+    #[track_caller]
+    pub fn range<T: ?Sized + Ord, R: RangeBounds<T>>(&self, range: R) -> Range<'_, K, V>
+    where
+        K: Borrow<T>,
+    {
+        self.guard.whole(Op::Range, Location::caller());
+        self.inner.range(range)
+    }
+
+    /// Iterates over a range of keys, values mutably. A map-wide write.
+    #[track_caller]
+    pub fn range_mut<T: ?Sized + Ord, R: RangeBounds<T>>(&mut self, range: R) -> RangeMut<'_, K, V>
+    where
+        K: Borrow<T>,
+    {
+        self.guard.whole(Op::RangeMut, Location::caller());
+        self.inner.range_mut(range)
+    }
+}
+
+impl<K: Ord + Hash, V> BTreeMap<K, V> {
+    /// Inserts a pair, returning the old value. A write.
+    #[track_caller]
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.guard.keyed(Op::Insert, &key, Location::caller());
+        self.inner.insert(key, value)
+    }
+
+    /// The value of `key`. A read (recorded for `lost_update`).
+    #[track_caller]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::Get, key, Location::caller());
+        self.inner.get(key)
+    }
+
+    /// The value of `key`, mutably. A write.
+    #[track_caller]
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::GetMut, key, Location::caller());
+        self.inner.get_mut(key)
+    }
+
+    /// True if the map holds `key`. A read (recorded for `lost_update`).
+    #[track_caller]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.inner.contains_key(key)
+    }
+
+    /// Removes `key`, returning its value. A write.
+    #[track_caller]
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.inner.remove(key)
+    }
+
+    /// std's entry for `key`. A write.
+    #[track_caller]
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        self.guard.keyed(Op::Entry, &key, Location::caller());
+        self.inner.entry(key)
+    }
+
+    /// Splits off the pairs from `key` on into a new map (same name and settings).
+    /// A map-wide write.
+    #[track_caller]
+    pub fn split_off<Q>(&mut self, key: &Q) -> Self
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.guard.whole(Op::SplitOff, Location::caller());
+        BTreeMap {
+            inner: self.inner.split_off(key),
+            guard: self.guard.fresh_copy(),
+        }
+    }
+}
+
+impl<K, V> Deref for BTreeMap<K, V> {
+    type Target = Std<K, V>;
+    /// Every other `&self` method of std's map (`len`, `first_key_value`, ...),
+    /// unchecked.
+    fn deref(&self) -> &Std<K, V> {
+        &self.inner
+    }
+}
+
+impl<K, V> Default for BTreeMap<K, V> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for BTreeMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<K: Clone, V: Clone> Clone for BTreeMap<K, V> {
+    /// A copy of the contents, with the same name and settings and no history.
+    fn clone(&self) -> Self {
+        BTreeMap {
+            inner: self.inner.clone(),
+            guard: self.guard.fresh_copy(),
+        }
+    }
+}
+
+impl<K: PartialEq, V: PartialEq> PartialEq for BTreeMap<K, V> {
+    /// Compares contents only.
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl<K: Eq, V: Eq> Eq for BTreeMap<K, V> {}
+
+impl<K, Q, V> Index<&Q> for BTreeMap<K, V>
+where
+    K: Ord + Hash + Borrow<Q>,
+    Q: Ord + Hash + ?Sized,
+{
+    type Output = V;
+    /// `map[&key]`: a read. Panics if the key is absent, as std does.
+    #[track_caller]
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("no entry found for key")
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for BTreeMap<K, V> {
+    #[track_caller]
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        BTreeMap::wrap(Std::from_iter(iter), None)
+    }
+}
+
+impl<K: Ord, V> Extend<(K, V)> for BTreeMap<K, V> {
+    /// Inserts every pair. A map-wide write.
+    #[track_caller]
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        self.guard.whole(Op::Extend, Location::caller());
+        self.inner.extend(iter)
+    }
+}
+
+impl<K, V> From<Std<K, V>> for BTreeMap<K, V> {
+    /// Guards an existing map, named after the call site.
+    #[track_caller]
+    fn from(inner: Std<K, V>) -> Self {
+        BTreeMap::wrap(inner, None)
+    }
+}
+
+impl<K: Ord, V, const N: usize> From<[(K, V); N]> for BTreeMap<K, V> {
+    #[track_caller]
+    fn from(pairs: [(K, V); N]) -> Self {
+        BTreeMap::wrap(Std::from(pairs), None)
+    }
+}
+
+impl<K, V> IntoIterator for BTreeMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = std_btree_map::IntoIter<K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.inner.into_iter()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a BTreeMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    #[track_caller]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a mut BTreeMap<K, V> {
+    type Item = (&'a K, &'a mut V);
+    type IntoIter = IterMut<'a, K, V>;
+    #[track_caller]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for BTreeMap<K, V> {
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.inner.serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, K, V> serde::Deserialize<'de> for BTreeMap<K, V>
+where
+    K: serde::Deserialize<'de> + Ord,
+    V: serde::Deserialize<'de>,
+{
+    #[track_caller]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Std::deserialize(d).map(|inner| BTreeMap::wrap(inner, None))
+    }
+}

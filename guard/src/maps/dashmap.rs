@@ -1,0 +1,845 @@
+//! [`DashMap`]: a drop-in for `dashmap::DashMap` that checks every call, and its
+//! guards ([`Ref`], [`RefMut`], [`Entry`], [`Iter`], ...) which mirror dashmap's.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+
+pub use dashmap::mapref::multiple::{RefMulti, RefMutMulti};
+use dashmap::mapref::one as done;
+pub use dashmap::try_result::TryResult;
+
+use crate::Op;
+use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
+
+/// A concurrent map with dashmap's API, checked by mapguard.
+///
+/// Every method has the name, signature and locking behaviour of the
+/// `dashmap::DashMap` (dashmap 6) method of the same name, so adopting it is an
+/// import change. Each call is checked first (see the crate docs for the rules),
+/// then forwarded to the dashmap inside. Results are the same with the guard on,
+/// off or compiled out.
+///
+/// **Cost:** with the guard off, one relaxed atomic load per call. On and finding
+/// nothing: a thread-local lookup, a clock load, a key hash (foldhash) and a few
+/// atomics on lines that are written only when what they hold changes. See the
+/// README's "Performance" section for measured ratios.
+///
+/// **Locking behaviour:** as dashmap's. Any method except `try_*` may deadlock if the
+/// calling thread holds a [`Ref`], [`RefMut`], [`Entry`] or iterator into the same
+/// map; mapguard reports that (`reentrant_access`) *before* taking the lock, and with
+/// reaction `panic` panics instead of deadlocking.
+pub struct DashMap<K, V, S = RandomState> {
+    inner: dashmap::DashMap<K, V, S>,
+    guard: MapState,
+}
+
+impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
+    /// An empty map, named after the call site (`file:line`).
+    #[track_caller]
+    pub fn new() -> Self {
+        Self::wrap(dashmap::DashMap::new(), None)
+    }
+
+    /// An empty map named `name` (a `&'static str` or a `String`): the name findings
+    /// use.
+    #[track_caller]
+    pub fn named(name: impl Into<MapName>) -> Self {
+        Self::wrap(dashmap::DashMap::new(), Some(name.into()))
+    }
+
+    /// An empty map with room for `capacity` entries.
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::wrap(dashmap::DashMap::with_capacity(capacity), None)
+    }
+
+    /// An empty map with `shard_amount` shards (a power of two greater than 1, or
+    /// dashmap panics, as it does unguarded).
+    #[track_caller]
+    pub fn with_shard_amount(shard_amount: usize) -> Self {
+        Self::wrap(dashmap::DashMap::with_shard_amount(shard_amount), None)
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
+    /// An empty map using `hasher`.
+    #[track_caller]
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::wrap(dashmap::DashMap::with_hasher(hasher), None)
+    }
+
+    /// An empty map with room for `capacity` entries, using `hasher`.
+    #[track_caller]
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        Self::wrap(
+            dashmap::DashMap::with_capacity_and_hasher(capacity, hasher),
+            None,
+        )
+    }
+}
+
+impl<K, V, S> DashMap<K, V, S> {
+    #[track_caller]
+    fn wrap(inner: dashmap::DashMap<K, V, S>, name: Option<MapName>) -> Self {
+        DashMap {
+            inner,
+            guard: MapState::new(name, Location::caller()),
+        }
+    }
+
+    crate::maps::settings_methods!();
+
+    /// The dashmap inside, unchecked: calls made through it are invisible to mapguard.
+    pub fn inner(&self) -> &dashmap::DashMap<K, V, S> {
+        &self.inner
+    }
+
+    /// Gives the dashmap back.
+    pub fn into_inner(self) -> dashmap::DashMap<K, V, S> {
+        self.inner
+    }
+}
+
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
+    /// Inserts a pair, returning the old value if the key was present.
+    ///
+    /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
+    /// reference into the map.
+    #[track_caller]
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        self.guard.keyed(Op::Insert, &key, Location::caller());
+        self.inner.insert(key, value)
+    }
+
+    /// Removes a key, returning the pair if it was present.
+    ///
+    /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
+    /// reference into the map.
+    #[track_caller]
+    pub fn remove<Q>(&self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.inner.remove(key)
+    }
+
+    /// Removes a key if `f` says so, atomically under the shard lock.
+    ///
+    /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
+    /// reference into the map, and if `f` touches the map.
+    #[track_caller]
+    pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _held = self.guard.keyed_hold(Op::RemoveIf, key, Location::caller());
+        self.inner.remove_if(key, f)
+    }
+
+    /// Like [`DashMap::remove_if`], with mutable access to the value.
+    #[track_caller]
+    pub fn remove_if_mut<Q>(&self, key: &Q, f: impl FnOnce(&K, &mut V) -> bool) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _held = self.guard.keyed_hold(Op::RemoveIf, key, Location::caller());
+        self.inner.remove_if_mut(key, f)
+    }
+
+    /// A read guard to a value. The guard holds the shard's read lock until dropped.
+    ///
+    /// A read (recorded for `lost_update`). **Locking behaviour:** may deadlock if
+    /// called when holding a mutable reference into the map.
+    #[track_caller]
+    pub fn get<Q>(&'a self, key: &Q) -> Option<Ref<'a, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let held = self.guard.keyed_hold(Op::Get, key, Location::caller());
+        self.inner.get(key).map(|inner| Ref { inner, held })
+    }
+
+    /// A write guard to a value. The guard holds the shard's write lock until dropped.
+    ///
+    /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
+    /// reference into the map.
+    #[track_caller]
+    pub fn get_mut<Q>(&'a self, key: &Q) -> Option<RefMut<'a, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let held = self.guard.keyed_hold(Op::GetMut, key, Location::caller());
+        self.inner.get_mut(key).map(|inner| RefMut { inner, held })
+    }
+
+    /// Like [`DashMap::get`], but returns [`TryResult::Locked`] instead of waiting.
+    /// Never deadlocks, so never a `reentrant_access` finding.
+    #[track_caller]
+    pub fn try_get<Q>(&'a self, key: &Q) -> TryResult<Ref<'a, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let held = self.guard.keyed_hold(Op::TryGet, key, Location::caller());
+        match self.inner.try_get(key) {
+            TryResult::Present(inner) => TryResult::Present(Ref { inner, held }),
+            TryResult::Absent => TryResult::Absent,
+            TryResult::Locked => TryResult::Locked,
+        }
+    }
+
+    /// Like [`DashMap::get_mut`], but returns [`TryResult::Locked`] instead of waiting.
+    #[track_caller]
+    pub fn try_get_mut<Q>(&'a self, key: &Q) -> TryResult<RefMut<'a, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let held = self
+            .guard
+            .keyed_hold(Op::TryGetMut, key, Location::caller());
+        match self.inner.try_get_mut(key) {
+            TryResult::Present(inner) => TryResult::Present(RefMut { inner, held }),
+            TryResult::Absent => TryResult::Absent,
+            TryResult::Locked => TryResult::Locked,
+        }
+    }
+
+    /// True if the map holds `key`.
+    ///
+    /// A read (recorded for `lost_update`: `contains_key` then `insert` is the classic
+    /// check-then-act). **Locking behaviour:** may deadlock if called when holding a
+    /// mutable reference into the map.
+    #[track_caller]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.inner.contains_key(key)
+    }
+
+    /// Calls `f` with the pair under the shard's read lock, returning its result.
+    #[track_caller]
+    pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _held = self.guard.keyed_hold(Op::View, key, Location::caller());
+        self.inner.view(key, f)
+    }
+
+    /// The entry for `key`, for in-place insert-or-modify. The entry holds the
+    /// shard's write lock until dropped: this is the atomic read-modify-write.
+    ///
+    /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
+    /// reference into the map.
+    #[track_caller]
+    pub fn entry(&'a self, key: K) -> Entry<'a, K, V> {
+        let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
+        Entry::wrap(self.inner.entry(key), held)
+    }
+
+    /// Like [`DashMap::entry`], but `None` instead of waiting for a locked shard.
+    #[track_caller]
+    pub fn try_entry(&'a self, key: K) -> Option<Entry<'a, K, V>> {
+        let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
+        self.inner.try_entry(key).map(|e| Entry::wrap(e, held))
+    }
+
+    /// Replaces the value of `key` with `f(key, old)`, under the shard's write lock.
+    /// Panics in `f` abort the process, as in dashmap.
+    ///
+    /// A write (an atomic one: never the write of a `lost_update`).
+    #[track_caller]
+    pub fn alter<Q>(&self, key: &Q, f: impl FnOnce(&K, V) -> V)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _held = self.guard.keyed_hold(Op::Alter, key, Location::caller());
+        self.inner.alter(key, f)
+    }
+
+    /// Replaces every value with `f(key, old)`, shard by shard.
+    #[track_caller]
+    pub fn alter_all(&self, f: impl FnMut(&K, V) -> V) {
+        let _it = self.guard.iterate(Op::AlterAll, Location::caller(), true);
+        self.inner.alter_all(f)
+    }
+
+    /// An iterator of read guards, locking one shard at a time. The iterator and its
+    /// items hold shard read locks: writing to the map from the same thread meanwhile
+    /// may deadlock (reported as `reentrant_access`); another thread writing meanwhile
+    /// is reported as `write_during_iteration` (it may be missed or seen by the
+    /// iteration, which is rarely what the code meant).
+    #[track_caller]
+    pub fn iter(&'a self) -> Iter<'a, K, V, S> {
+        let guard = self.guard.iterate(Op::Iter, Location::caller(), true);
+        Iter {
+            inner: self.inner.iter(),
+            _guard: guard,
+        }
+    }
+
+    /// An iterator of write guards, locking one shard at a time. A map-wide write.
+    #[track_caller]
+    pub fn iter_mut(&'a self) -> IterMut<'a, K, V, S> {
+        let guard = self.guard.iterate(Op::IterMut, Location::caller(), true);
+        IterMut {
+            inner: self.inner.iter_mut(),
+            _guard: guard,
+        }
+    }
+
+    /// Keeps the pairs for which `f` returns true, shard by shard under write locks.
+    /// A map-wide write, and the safe way to remove while "iterating".
+    #[track_caller]
+    pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
+        let _it = self.guard.iterate(Op::Retain, Location::caller(), true);
+        self.inner.retain(f)
+    }
+
+    /// The number of pairs (read-locks every shard in turn).
+    ///
+    /// **Locking behaviour:** may deadlock if called when holding a mutable reference
+    /// into the map.
+    #[track_caller]
+    pub fn len(&self) -> usize {
+        self.guard.whole(Op::Len, Location::caller());
+        self.inner.len()
+    }
+
+    /// True if the map is empty (read-locks every shard in turn).
+    #[track_caller]
+    pub fn is_empty(&self) -> bool {
+        self.guard.whole(Op::IsEmpty, Location::caller());
+        self.inner.is_empty()
+    }
+
+    /// Removes every pair. A map-wide write.
+    #[track_caller]
+    pub fn clear(&self) {
+        self.guard.whole(Op::Clear, Location::caller());
+        self.inner.clear()
+    }
+
+    /// Frees unused capacity (write-locks every shard in turn). Not a write.
+    #[track_caller]
+    pub fn shrink_to_fit(&self) {
+        self.guard.whole(Op::ShrinkToFit, Location::caller());
+        self.inner.shrink_to_fit()
+    }
+
+    /// The capacity (read-locks every shard in turn). Not checked.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// The hasher. Not checked (takes no lock).
+    pub fn hasher(&self) -> &S {
+        self.inner.hasher()
+    }
+}
+
+impl<K: Eq + Hash, V> Default for DashMap<K, V, RandomState> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Eq + Hash + fmt::Debug, V: fmt::Debug, S: BuildHasher + Clone> fmt::Debug
+    for DashMap<K, V, S>
+{
+    /// Formats the contents as dashmap does (reading every shard), unchecked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone, S: Clone> Clone for DashMap<K, V, S> {
+    /// A copy of the contents, with the same name and settings and no history.
+    fn clone(&self) -> Self {
+        DashMap {
+            inner: self.inner.clone(),
+            guard: self.guard.fresh_copy(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Clone + Default> FromIterator<(K, V)> for DashMap<K, V, S> {
+    #[track_caller]
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        DashMap::wrap(dashmap::DashMap::from_iter(iter), None)
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Clone> Extend<(K, V)> for DashMap<K, V, S> {
+    /// Inserts every pair (`&mut self`: no other thread can be using the map).
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        self.inner.extend(iter)
+    }
+}
+
+impl<K, V, S> From<dashmap::DashMap<K, V, S>> for DashMap<K, V, S> {
+    /// Guards an existing dashmap, named after the call site.
+    #[track_caller]
+    fn from(inner: dashmap::DashMap<K, V, S>) -> Self {
+        DashMap::wrap(inner, None)
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Clone> IntoIterator for DashMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = dashmap::iter::OwningIter<K, V, S>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.inner.into_iter()
+    }
+}
+
+impl<'a, K: Eq + Hash, V, S: BuildHasher + Clone> IntoIterator for &'a DashMap<K, V, S> {
+    type Item = RefMulti<'a, K, V>;
+    type IntoIter = Iter<'a, K, V, S>;
+    #[track_caller]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K, V, S> serde::Serialize for DashMap<K, V, S>
+where
+    K: serde::Serialize + Eq + Hash,
+    V: serde::Serialize,
+    S: BuildHasher + Clone,
+{
+    /// Serialises the contents as dashmap does, unchecked.
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.inner.serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, K, V, S> serde::Deserialize<'de> for DashMap<K, V, S>
+where
+    K: serde::Deserialize<'de> + Eq + Hash,
+    V: serde::Deserialize<'de>,
+    S: BuildHasher + Clone + Default,
+{
+    /// Deserialises the contents; the map is named after the call site of the
+    /// deserialiser (rename it with [`DashMap::with_name`]).
+    #[track_caller]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        dashmap::DashMap::deserialize(d).map(|inner| DashMap::wrap(inner, None))
+    }
+}
+
+// ---- guards -------------------------------------------------------------------
+
+/// A read guard to one value: dashmap's `Ref`, tracked as held by this thread until
+/// dropped. Holds the shard's read lock.
+pub struct Ref<'a, K, V> {
+    inner: done::Ref<'a, K, V>,
+    held: HeldGuard,
+}
+
+impl<'a, K: Eq + Hash, V> Ref<'a, K, V> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+    /// The value.
+    pub fn value(&self) -> &V {
+        self.inner.value()
+    }
+    /// Key and value.
+    pub fn pair(&self) -> (&K, &V) {
+        self.inner.pair()
+    }
+    /// A guard to a part of the value.
+    pub fn map<F, T>(self, f: F) -> MappedRef<'a, K, V, T>
+    where
+        F: FnOnce(&V) -> &T,
+    {
+        MappedRef {
+            inner: self.inner.map(f),
+            _held: self.held,
+        }
+    }
+    /// A guard to a part of the value, if `f` finds one; the original guard otherwise.
+    pub fn try_map<F, T>(self, f: F) -> Result<MappedRef<'a, K, V, T>, Self>
+    where
+        F: FnOnce(&V) -> Option<&T>,
+    {
+        let held = self.held;
+        match self.inner.try_map(f) {
+            Ok(inner) => Ok(MappedRef { inner, _held: held }),
+            Err(inner) => Err(Ref { inner, held }),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> Deref for Ref<'_, K, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.inner.value()
+    }
+}
+
+impl<K: Eq + Hash + fmt::Debug, V: fmt::Debug> fmt::Debug for Ref<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// A write guard to one value: dashmap's `RefMut`, tracked as held by this thread
+/// until dropped. Holds the shard's write lock.
+pub struct RefMut<'a, K, V> {
+    inner: done::RefMut<'a, K, V>,
+    held: HeldGuard,
+}
+
+impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+    /// The value.
+    pub fn value(&self) -> &V {
+        self.inner.value()
+    }
+    /// The value, mutably.
+    pub fn value_mut(&mut self) -> &mut V {
+        self.inner.value_mut()
+    }
+    /// Key and value.
+    pub fn pair(&self) -> (&K, &V) {
+        self.inner.pair()
+    }
+    /// Key and value, the value mutably.
+    pub fn pair_mut(&mut self) -> (&K, &mut V) {
+        self.inner.pair_mut()
+    }
+    /// A read guard in place of this write guard (dashmap keeps the write lock).
+    pub fn downgrade(self) -> Ref<'a, K, V> {
+        Ref {
+            inner: self.inner.downgrade(),
+            held: self.held,
+        }
+    }
+    /// A guard to a part of the value.
+    pub fn map<F, T>(self, f: F) -> MappedRefMut<'a, K, V, T>
+    where
+        F: FnOnce(&mut V) -> &mut T,
+    {
+        MappedRefMut {
+            inner: self.inner.map(f),
+            _held: self.held,
+        }
+    }
+    /// A guard to a part of the value, if `f` finds one; the original guard otherwise.
+    pub fn try_map<F, T>(self, f: F) -> Result<MappedRefMut<'a, K, V, T>, Self>
+    where
+        F: FnOnce(&mut V) -> Option<&mut T>,
+    {
+        let held = self.held;
+        match self.inner.try_map(f) {
+            Ok(inner) => Ok(MappedRefMut { inner, _held: held }),
+            Err(inner) => Err(RefMut { inner, held }),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V> Deref for RefMut<'_, K, V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        self.inner.value()
+    }
+}
+
+impl<K: Eq + Hash, V> DerefMut for RefMut<'_, K, V> {
+    fn deref_mut(&mut self) -> &mut V {
+        self.inner.value_mut()
+    }
+}
+
+impl<K: Eq + Hash + fmt::Debug, V: fmt::Debug> fmt::Debug for RefMut<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// A read guard to part of a value ([`Ref::map`]).
+pub struct MappedRef<'a, K, V, T> {
+    inner: done::MappedRef<'a, K, V, T>,
+    _held: HeldGuard,
+}
+
+impl<K: Eq + Hash, V, T> MappedRef<'_, K, V, T> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+    /// The mapped part.
+    pub fn value(&self) -> &T {
+        self.inner.value()
+    }
+}
+
+impl<K: Eq + Hash, V, T> Deref for MappedRef<'_, K, V, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.inner.value()
+    }
+}
+
+/// A write guard to part of a value ([`RefMut::map`]).
+pub struct MappedRefMut<'a, K, V, T> {
+    inner: done::MappedRefMut<'a, K, V, T>,
+    _held: HeldGuard,
+}
+
+impl<K: Eq + Hash, V, T> MappedRefMut<'_, K, V, T> {
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+    /// The mapped part.
+    pub fn value(&self) -> &T {
+        self.inner.value()
+    }
+    /// The mapped part, mutably.
+    pub fn value_mut(&mut self) -> &mut T {
+        self.inner.value_mut()
+    }
+}
+
+impl<K: Eq + Hash, V, T> Deref for MappedRefMut<'_, K, V, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.inner.value()
+    }
+}
+
+impl<K: Eq + Hash, V, T> DerefMut for MappedRefMut<'_, K, V, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.inner.value_mut()
+    }
+}
+
+/// An entry: dashmap's `Entry`, holding the shard's write lock until dropped.
+pub enum Entry<'a, K, V> {
+    /// The key is present.
+    Occupied(OccupiedEntry<'a, K, V>),
+    /// The key is absent.
+    Vacant(VacantEntry<'a, K, V>),
+}
+
+impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
+    fn wrap(e: dashmap::Entry<'a, K, V>, held: HeldGuard) -> Self {
+        match e {
+            dashmap::Entry::Occupied(inner) => Entry::Occupied(OccupiedEntry { inner, held }),
+            dashmap::Entry::Vacant(inner) => Entry::Vacant(VacantEntry { inner, held }),
+        }
+    }
+
+    /// Applies `f` to the value if the key is present.
+    pub fn and_modify(self, f: impl FnOnce(&mut V)) -> Self {
+        match self {
+            Entry::Occupied(mut e) => {
+                f(e.get_mut());
+                Entry::Occupied(e)
+            }
+            v => v,
+        }
+    }
+    /// The key.
+    pub fn key(&self) -> &K {
+        match self {
+            Entry::Occupied(e) => e.key(),
+            Entry::Vacant(e) => e.key(),
+        }
+    }
+    /// The key, by value.
+    pub fn into_key(self) -> K {
+        match self {
+            Entry::Occupied(e) => e.into_key(),
+            Entry::Vacant(e) => e.into_key(),
+        }
+    }
+    /// The value, inserting `V::default()` if absent.
+    pub fn or_default(self) -> RefMut<'a, K, V>
+    where
+        V: Default,
+    {
+        self.or_insert_with(V::default)
+    }
+    /// The value, inserting `value` if absent.
+    pub fn or_insert(self, value: V) -> RefMut<'a, K, V> {
+        self.or_insert_with(|| value)
+    }
+    /// The value, inserting `value()` if absent.
+    pub fn or_insert_with(self, value: impl FnOnce() -> V) -> RefMut<'a, K, V> {
+        match self {
+            Entry::Occupied(e) => e.into_ref(),
+            Entry::Vacant(e) => e.insert(value()),
+        }
+    }
+    /// The value, inserting `value()?` if absent.
+    pub fn or_try_insert_with<E>(
+        self,
+        value: impl FnOnce() -> Result<V, E>,
+    ) -> Result<RefMut<'a, K, V>, E> {
+        match self {
+            Entry::Occupied(e) => Ok(e.into_ref()),
+            Entry::Vacant(e) => Ok(e.insert(value()?)),
+        }
+    }
+    /// Sets the value, returning a guard to it.
+    pub fn insert(self, value: V) -> RefMut<'a, K, V> {
+        match self {
+            Entry::Occupied(mut e) => {
+                e.insert(value);
+                e.into_ref()
+            }
+            Entry::Vacant(e) => e.insert(value),
+        }
+    }
+    /// Sets the value, returning the occupied entry.
+    pub fn insert_entry(self, value: V) -> OccupiedEntry<'a, K, V>
+    where
+        K: Clone,
+    {
+        match self {
+            Entry::Occupied(mut e) => {
+                e.insert(value);
+                e
+            }
+            Entry::Vacant(e) => e.insert_entry(value),
+        }
+    }
+}
+
+/// An entry whose key is present.
+pub struct OccupiedEntry<'a, K, V> {
+    inner: dashmap::OccupiedEntry<'a, K, V>,
+    held: HeldGuard,
+}
+
+impl<'a, K: Eq + Hash, V> OccupiedEntry<'a, K, V> {
+    /// The value.
+    pub fn get(&self) -> &V {
+        self.inner.get()
+    }
+    /// The value, mutably.
+    pub fn get_mut(&mut self) -> &mut V {
+        self.inner.get_mut()
+    }
+    /// Replaces the value, returning the old one.
+    pub fn insert(&mut self, value: V) -> V {
+        self.inner.insert(value)
+    }
+    /// A write guard to the value.
+    pub fn into_ref(self) -> RefMut<'a, K, V> {
+        RefMut {
+            inner: self.inner.into_ref(),
+            held: self.held,
+        }
+    }
+    /// The key, by value.
+    pub fn into_key(self) -> K {
+        self.inner.into_key()
+    }
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+    /// Removes the pair, returning the value.
+    pub fn remove(self) -> V {
+        self.inner.remove()
+    }
+    /// Removes the pair, returning it.
+    pub fn remove_entry(self) -> (K, V) {
+        self.inner.remove_entry()
+    }
+    /// Replaces the pair with this entry's key and `value`, returning the old pair.
+    pub fn replace_entry(self, value: V) -> (K, V) {
+        self.inner.replace_entry(value)
+    }
+}
+
+/// An entry whose key is absent.
+pub struct VacantEntry<'a, K, V> {
+    inner: dashmap::VacantEntry<'a, K, V>,
+    held: HeldGuard,
+}
+
+impl<'a, K: Eq + Hash, V> VacantEntry<'a, K, V> {
+    /// Inserts `value`, returning a write guard to it.
+    pub fn insert(self, value: V) -> RefMut<'a, K, V> {
+        RefMut {
+            inner: self.inner.insert(value),
+            held: self.held,
+        }
+    }
+    /// Inserts `value`, returning the occupied entry.
+    pub fn insert_entry(self, value: V) -> OccupiedEntry<'a, K, V>
+    where
+        K: Clone,
+    {
+        OccupiedEntry {
+            inner: self.inner.insert_entry(value),
+            held: self.held,
+        }
+    }
+    /// The key, by value.
+    pub fn into_key(self) -> K {
+        self.inner.into_key()
+    }
+    /// The key.
+    pub fn key(&self) -> &K {
+        self.inner.key()
+    }
+}
+
+/// An iterator of read guards ([`RefMulti`]), tracked as a live iteration until dropped.
+pub struct Iter<'a, K, V, S = RandomState> {
+    inner: dashmap::iter::Iter<'a, K, V, S, dashmap::DashMap<K, V, S>>,
+    _guard: IterGuard<'a>,
+}
+
+impl<'a, K: Eq + Hash, V, S: 'a + BuildHasher + Clone> Iterator for Iter<'a, K, V, S> {
+    type Item = RefMulti<'a, K, V>;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}
+
+/// An iterator of write guards ([`RefMutMulti`]), tracked as a live iteration until
+/// dropped.
+pub struct IterMut<'a, K, V, S = RandomState> {
+    inner: dashmap::iter::IterMut<'a, K, V, S, dashmap::DashMap<K, V, S>>,
+    _guard: IterGuard<'a>,
+}
+
+impl<'a, K: Eq + Hash, V, S: 'a + BuildHasher + Clone> Iterator for IterMut<'a, K, V, S> {
+    type Item = RefMutMulti<'a, K, V>;
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.inner.next()
+    }
+}

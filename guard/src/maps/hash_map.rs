@@ -1,0 +1,367 @@
+//! [`HashMap`]: `std::collections::HashMap`, checked by mapguard, for maps that live
+//! inside a lock the program already has (`Arc<RwLock<mapguard::HashMap<K, V>>>`,
+//! std, parking_lot or tokio).
+
+use std::borrow::Borrow;
+use std::collections::hash_map::{self as std_hash_map, RandomState};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::ops::{Deref, Index};
+use std::panic::Location;
+
+pub use std::collections::hash_map::{Drain, Entry, Iter, IterMut, Keys, Values, ValuesMut};
+
+use crate::Op;
+use crate::detect::{MapName, MapState};
+
+type Std<K, V, S> = std::collections::HashMap<K, V, S>;
+
+/// A `std::collections::HashMap` whose accesses are checked by mapguard.
+///
+/// Methods keep std's names and signatures; writes take `&mut self` as in std, so
+/// the map lives inside the program's own lock, and the guard finds what a lock
+/// cannot: two threads writing a map that was meant to have one writer
+/// (`concurrent_write`), and a read under one lock acquisition followed by a write
+/// under another after someone else wrote the key (`lost_update`). `Deref` gives
+/// every other `&self` method of std's map, unchecked.
+///
+/// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
+/// blocks: the only lock is the one the program holds around the map.
+pub struct HashMap<K, V, S = RandomState> {
+    inner: Std<K, V, S>,
+    guard: MapState,
+}
+
+impl<K, V> HashMap<K, V, RandomState> {
+    /// An empty map, named after the call site (`file:line`).
+    #[track_caller]
+    pub fn new() -> Self {
+        Self::wrap(Std::new(), None)
+    }
+
+    /// An empty map named `name` (a `&'static str` or a `String`).
+    #[track_caller]
+    pub fn named(name: impl Into<MapName>) -> Self {
+        Self::wrap(Std::new(), Some(name.into()))
+    }
+
+    /// An empty map with room for `capacity` entries.
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self::wrap(Std::with_capacity(capacity), None)
+    }
+}
+
+impl<K, V, S> HashMap<K, V, S> {
+    #[track_caller]
+    fn wrap(inner: Std<K, V, S>, name: Option<MapName>) -> Self {
+        HashMap {
+            inner,
+            guard: MapState::new(name, Location::caller()),
+        }
+    }
+
+    /// An empty map using `hasher`.
+    #[track_caller]
+    pub fn with_hasher(hasher: S) -> Self {
+        Self::wrap(Std::with_hasher(hasher), None)
+    }
+
+    /// An empty map with room for `capacity` entries, using `hasher`.
+    #[track_caller]
+    pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
+        Self::wrap(Std::with_capacity_and_hasher(capacity, hasher), None)
+    }
+
+    crate::maps::settings_methods!();
+
+    /// The std map inside, unchecked.
+    pub fn inner(&self) -> &Std<K, V, S> {
+        &self.inner
+    }
+
+    /// Gives the std map back.
+    pub fn into_inner(self) -> Std<K, V, S> {
+        self.inner
+    }
+
+    /// Iterates over the pairs. A read of every key (recorded in mode `accesses`).
+    #[track_caller]
+    pub fn iter(&self) -> Iter<'_, K, V> {
+        self.guard.whole(Op::Iter, Location::caller());
+        self.inner.iter()
+    }
+
+    /// Iterates over the pairs, values mutably. A map-wide write.
+    #[track_caller]
+    pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
+        self.guard.whole(Op::IterMut, Location::caller());
+        self.inner.iter_mut()
+    }
+
+    /// Iterates over the keys. A read of every key.
+    #[track_caller]
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        self.guard.whole(Op::Keys, Location::caller());
+        self.inner.keys()
+    }
+
+    /// Iterates over the values. A read of every key.
+    #[track_caller]
+    pub fn values(&self) -> Values<'_, K, V> {
+        self.guard.whole(Op::Values, Location::caller());
+        self.inner.values()
+    }
+
+    /// Iterates over the values mutably. A map-wide write.
+    #[track_caller]
+    pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
+        self.guard.whole(Op::ValuesMut, Location::caller());
+        self.inner.values_mut()
+    }
+
+    /// Removes every pair, yielding them. A map-wide write.
+    #[track_caller]
+    pub fn drain(&mut self) -> Drain<'_, K, V> {
+        self.guard.whole(Op::Drain, Location::caller());
+        self.inner.drain()
+    }
+
+    /// Keeps the pairs for which `f` returns true. A map-wide write.
+    #[track_caller]
+    pub fn retain(&mut self, f: impl FnMut(&K, &mut V) -> bool) {
+        self.guard.whole(Op::Retain, Location::caller());
+        self.inner.retain(f)
+    }
+
+    /// Removes every pair. A map-wide write.
+    #[track_caller]
+    pub fn clear(&mut self) {
+        self.guard.whole(Op::Clear, Location::caller());
+        self.inner.clear()
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
+    /// Inserts a pair, returning the old value. A write.
+    #[track_caller]
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.guard.keyed(Op::Insert, &key, Location::caller());
+        self.inner.insert(key, value)
+    }
+
+    /// The value of `key`. A read (recorded for `lost_update`).
+    #[track_caller]
+    pub fn get<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::Get, key, Location::caller());
+        self.inner.get(key)
+    }
+
+    /// The stored key and value of `key`. A read.
+    #[track_caller]
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::Get, key, Location::caller());
+        self.inner.get_key_value(key)
+    }
+
+    /// The value of `key`, mutably. A write.
+    #[track_caller]
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::GetMut, key, Location::caller());
+        self.inner.get_mut(key)
+    }
+
+    /// True if the map holds `key`. A read (recorded for `lost_update`).
+    #[track_caller]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.inner.contains_key(key)
+    }
+
+    /// Removes `key`, returning its value. A write.
+    #[track_caller]
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.inner.remove(key)
+    }
+
+    /// Removes `key`, returning the stored pair. A write.
+    #[track_caller]
+    pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.inner.remove_entry(key)
+    }
+
+    /// std's entry for `key`: the atomic (under your lock) read-modify-write. A write.
+    #[track_caller]
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        self.guard.keyed(Op::Entry, &key, Location::caller());
+        self.inner.entry(key)
+    }
+
+    /// Reserves room for `additional` more entries. Not checked.
+    pub fn reserve(&mut self, additional: usize) {
+        self.inner.reserve(additional)
+    }
+
+    /// Frees unused capacity. Not checked.
+    pub fn shrink_to_fit(&mut self) {
+        self.inner.shrink_to_fit()
+    }
+}
+
+impl<K, V, S> Deref for HashMap<K, V, S> {
+    type Target = Std<K, V, S>;
+    /// Every other `&self` method of std's map (`len`, `capacity`, `hasher`, ...),
+    /// unchecked.
+    fn deref(&self) -> &Std<K, V, S> {
+        &self.inner
+    }
+}
+
+impl<K, V> Default for HashMap<K, V, RandomState> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for HashMap<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<K: Clone, V: Clone, S: Clone> Clone for HashMap<K, V, S> {
+    /// A copy of the contents, with the same name and settings and no history.
+    fn clone(&self) -> Self {
+        HashMap {
+            inner: self.inner.clone(),
+            guard: self.guard.fresh_copy(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: PartialEq, S: BuildHasher> PartialEq for HashMap<K, V, S> {
+    /// Compares contents only.
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl<K: Eq + Hash, V: Eq, S: BuildHasher> Eq for HashMap<K, V, S> {}
+
+impl<K, Q, V, S> Index<&Q> for HashMap<K, V, S>
+where
+    K: Eq + Hash + Borrow<Q>,
+    Q: Eq + Hash + ?Sized,
+    S: BuildHasher,
+{
+    type Output = V;
+    /// `map[&key]`: a read. Panics if the key is absent, as std does.
+    #[track_caller]
+    fn index(&self, key: &Q) -> &V {
+        self.get(key).expect("no entry found for key")
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher + Default> FromIterator<(K, V)> for HashMap<K, V, S> {
+    #[track_caller]
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        HashMap::wrap(Std::from_iter(iter), None)
+    }
+}
+
+impl<K: Eq + Hash, V, S: BuildHasher> Extend<(K, V)> for HashMap<K, V, S> {
+    /// Inserts every pair. A map-wide write.
+    #[track_caller]
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        self.guard.whole(Op::Extend, Location::caller());
+        self.inner.extend(iter)
+    }
+}
+
+impl<K, V, S> From<Std<K, V, S>> for HashMap<K, V, S> {
+    /// Guards an existing map, named after the call site.
+    #[track_caller]
+    fn from(inner: Std<K, V, S>) -> Self {
+        HashMap::wrap(inner, None)
+    }
+}
+
+impl<K: Eq + Hash, V, const N: usize> From<[(K, V); N]> for HashMap<K, V, RandomState> {
+    #[track_caller]
+    fn from(pairs: [(K, V); N]) -> Self {
+        HashMap::wrap(Std::from(pairs), None)
+    }
+}
+
+impl<K, V, S> IntoIterator for HashMap<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = std_hash_map::IntoIter<K, V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.inner.into_iter()
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a HashMap<K, V, S> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    #[track_caller]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a mut HashMap<K, V, S> {
+    type Item = (&'a K, &'a mut V);
+    type IntoIter = IterMut<'a, K, V>;
+    #[track_caller]
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<K: serde::Serialize, V: serde::Serialize, S> serde::Serialize for HashMap<K, V, S> {
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.inner.serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, K, V, S> serde::Deserialize<'de> for HashMap<K, V, S>
+where
+    K: serde::Deserialize<'de> + Eq + Hash,
+    V: serde::Deserialize<'de>,
+    S: BuildHasher + Default,
+{
+    #[track_caller]
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Std::deserialize(d).map(|inner| HashMap::wrap(inner, None))
+    }
+}

@@ -1,0 +1,75 @@
+//! The guarded map types. Each wraps the plain map and a detector state.
+
+pub mod btree_map;
+pub mod dashmap;
+pub mod hash_map;
+
+/// The per-map settings methods every guarded map has (they need a `guard` field).
+macro_rules! settings_methods {
+    () => {
+        /// The name findings use for this map.
+        pub fn name(&self) -> &str {
+            self.guard.name()
+        }
+
+        /// Renames the map (a `&'static str` or a `String`).
+        pub fn with_name(mut self, name: impl Into<$crate::MapName>) -> Self {
+            self.guard.set_name(name.into());
+            self
+        }
+
+        /// Checks this map in `scope`, whatever the global setting. Use
+        /// [`Scope::Key`](crate::Scope::Key) for a map that is concurrent by design.
+        pub fn with_scope(mut self, scope: $crate::Scope) -> Self {
+            self.guard.set_scope(scope);
+            self
+        }
+
+        /// Uses `window` for this map instead of the global window (at least 1 ms).
+        pub fn with_window(mut self, window: ::std::time::Duration) -> Self {
+            self.guard.set_window(window);
+            self
+        }
+
+        /// Records reads too ([`Mode::Accesses`](crate::Mode::Accesses)) or only
+        /// writes, for this map.
+        pub fn with_mode(mut self, mode: $crate::Mode) -> Self {
+            self.guard.set_mode(mode);
+            self
+        }
+
+        /// Checks only `rules` on this map. A map that is concurrent by design uses
+        /// `Rules::ALL.without(FindingKind::ConcurrentWrite)`.
+        pub fn with_rules(mut self, rules: $crate::Rules) -> Self {
+            self.guard.set_rules(rules);
+            self
+        }
+
+        /// Captures stacks for this map as `mode` says.
+        pub fn with_backtrace(mut self, mode: $crate::BacktraceMode) -> Self {
+            self.guard.set_backtrace(mode);
+            self
+        }
+
+        /// Reacts to findings on this map with `reaction`.
+        pub fn with_reaction(mut self, reaction: $crate::Reaction) -> Self {
+            self.guard.set_reaction(reaction);
+            self
+        }
+
+        /// Tracks `n` key slots (rounded up to a power of two, 32 bytes each) in
+        /// key scope.
+        pub fn with_key_slots(mut self, n: usize) -> Self {
+            self.guard.set_key_slots(n);
+            self
+        }
+
+        /// Measures time on `clock` instead of the shared clock: for deterministic
+        /// tests.
+        pub fn with_clock(mut self, clock: $crate::ManualClock) -> Self {
+            self.guard.set_clock(clock);
+            self
+        }
+    };
+}
+pub(crate) use settings_methods;

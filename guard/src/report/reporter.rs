@@ -1,0 +1,386 @@
+//! The reporter thread: turns candidates into [`Finding`]s (thread names, resolved
+//! stacks, fingerprints), dedups by fingerprint, applies the rate limit, sends repeat
+//! summaries once per interval, and isolates sinks from each other.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::{Msg, QUEUED, REPORTED, SINK_ERRORS, seen};
+use crate::finding::{Finding, Frame};
+use crate::sink::{Sink, Stderr};
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn started() -> bool {
+    STARTED.load(Relaxed)
+}
+
+pub(crate) fn spawn(rx: Receiver<Msg>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("mapguard-reporter".into())
+        .spawn(move || {
+            let _busy = crate::thread::busy();
+            Reporter::new().run(rx)
+        })?;
+    STARTED.store(true, Relaxed);
+    Ok(())
+}
+
+/// Unique findings remembered for dedup and summaries; past this the oldest go.
+const KNOWN_MAX: usize = 4096;
+/// Unique stacks whose resolved frames are cached.
+const STACKS_MAX: usize = 1024;
+/// Findings held back by the rate limit, at most.
+const PENDING_MAX: usize = 4096;
+const MAX_FRAMES: usize = 64;
+
+struct SinkSlot {
+    sink: Box<dyn Sink>,
+    complained: bool,
+}
+
+struct Known {
+    finding: Finding,
+    /// Occurrences already told to the sinks.
+    told: u64,
+    /// Occurrences counted here rather than in the dedup table (candidates that
+    /// arrived with a fingerprint already known).
+    extra: u64,
+    local_key: u64,
+}
+
+struct Reporter {
+    sinks: Vec<SinkSlot>,
+    known: HashMap<String, Known>,
+    order: VecDeque<String>,
+    stacks: HashMap<u64, Arc<Vec<Frame>>>,
+    pending: VecDeque<Finding>,
+    interval: Duration,
+    next_summary: Instant,
+    rate: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Reporter {
+    fn new() -> Self {
+        Reporter {
+            sinks: vec![SinkSlot {
+                sink: Box::new(Stderr::new()),
+                complained: false,
+            }],
+            known: HashMap::new(),
+            order: VecDeque::new(),
+            stacks: HashMap::new(),
+            pending: VecDeque::new(),
+            interval: Duration::from_secs(10),
+            next_summary: Instant::now() + Duration::from_secs(10),
+            rate: 100.0,
+            tokens: 100.0,
+            refilled: Instant::now(),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let wait = self
+                .next_summary
+                .saturating_duration_since(Instant::now())
+                .min(if self.pending.is_empty() {
+                    Duration::from_secs(3600)
+                } else {
+                    Duration::from_millis(10)
+                });
+            match rx.recv_timeout(wait) {
+                Ok(msg) => {
+                    self.handle(msg);
+                    // Take whatever else is queued before flushing the sinks.
+                    while let Ok(msg) = rx.try_recv() {
+                        self.handle(msg);
+                    }
+                    self.release_pending(false);
+                    self.each_sink(|s| s.flush());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.release_pending(false);
+                    self.each_sink(|s| s.flush());
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if Instant::now() >= self.next_summary {
+                self.summarize();
+                self.next_summary = Instant::now() + self.interval;
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            #[cfg(not(feature = "compile-out"))]
+            Msg::Candidate(c) => {
+                QUEUED.fetch_sub(1, Relaxed);
+                self.candidate(*c);
+            }
+            Msg::Flush(ack) => {
+                self.release_pending(true);
+                self.summarize();
+                self.each_sink(|s| s.flush());
+                let _ = ack.send(());
+            }
+            Msg::Configure(settings, ack) => {
+                self.release_pending(true);
+                self.summarize();
+                self.each_sink(|s| s.flush());
+                self.sinks = settings
+                    .sinks
+                    .into_iter()
+                    .map(|sink| SinkSlot {
+                        sink,
+                        complained: false,
+                    })
+                    .collect();
+                self.interval = settings.summary_interval;
+                self.next_summary = Instant::now() + self.interval;
+                self.rate = settings.rate_limit as f64;
+                self.tokens = self.tokens.min(self.rate);
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    #[cfg(not(feature = "compile-out"))]
+    fn candidate(&mut self, c: crate::detect::Candidate) {
+        let mut finding = build(&c, Some(&mut self.stacks));
+        if let Some(k) = self.known.get_mut(&finding.fingerprint) {
+            // Same kind, map and sites as a finding already reported (another copy
+            // of a call site's code, or the dedup table was full): a repeat.
+            if k.local_key != c.local_key {
+                k.extra += seen::count(c.local_key).max(1);
+                seen::forget(c.local_key);
+            }
+            return;
+        }
+        finding.occurrences = seen::count(c.local_key).max(1);
+        if self.known.len() >= KNOWN_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.known.remove(&old);
+            }
+        }
+        self.order.push_back(finding.fingerprint.clone());
+        self.known.insert(
+            finding.fingerprint.clone(),
+            Known {
+                finding: finding.clone(),
+                told: finding.occurrences,
+                extra: 0,
+                local_key: c.local_key,
+            },
+        );
+        if self.pending.len() >= PENDING_MAX {
+            super::DROPPED.fetch_add(1, Relaxed);
+            return;
+        }
+        self.pending.push_back(finding);
+    }
+
+    /// Reports held-back findings as the rate limit allows (all of them on flush).
+    fn release_pending(&mut self, all: bool) {
+        let now = Instant::now();
+        let dt = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.rate);
+        while let Some(f) = self.pending.front() {
+            if !all && self.tokens < 1.0 {
+                break;
+            }
+            self.tokens = (self.tokens - 1.0).max(0.0);
+            let f = f.clone();
+            self.pending.pop_front();
+            REPORTED.fetch_add(1, Relaxed);
+            self.each_sink(|s| s.report(&f));
+        }
+    }
+
+    /// Tells the sinks about occurrences counted since the last summary.
+    fn summarize(&mut self) {
+        let mut repeats = Vec::new();
+        for k in self.known.values_mut() {
+            let total = seen::count(k.local_key).max(1) + k.extra;
+            if total > k.told {
+                let new = total - k.told;
+                k.told = total;
+                k.finding.occurrences = total;
+                repeats.push((k.finding.clone(), new));
+            }
+        }
+        repeats.sort_by(|a, b| a.0.fingerprint.cmp(&b.0.fingerprint));
+        for (f, new) in repeats {
+            self.each_sink(|s| s.repeats(&f, new));
+        }
+    }
+
+    /// Calls every sink; a sink that errors or panics is reported once on stderr and
+    /// the others go on.
+    fn each_sink(&mut self, mut call: impl FnMut(&mut dyn Sink) -> std::io::Result<()>) {
+        for slot in &mut self.sinks {
+            let outcome = catch_unwind(AssertUnwindSafe(|| call(slot.sink.as_mut())));
+            let problem = match outcome {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => format!("returned an error: {e}"),
+                Err(p) => format!(
+                    "panicked: {}",
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "(no message)".into())
+                ),
+            };
+            SINK_ERRORS.fetch_add(1, Relaxed);
+            if !slot.complained {
+                slot.complained = true;
+                eprintln!(
+                    "mapguard: sink {} {problem}; the other sinks go on (said once)",
+                    slot.sink.name()
+                );
+            }
+        }
+    }
+}
+
+/// A finding from a candidate, with stacks unresolved (`backtrace: null`): what a
+/// reaction callback receives on the user's thread.
+#[cfg(not(feature = "compile-out"))]
+pub(crate) fn finding_now(c: &crate::detect::Candidate) -> Finding {
+    build(c, None)
+}
+
+#[cfg(not(feature = "compile-out"))]
+fn build(
+    c: &crate::detect::Candidate,
+    mut stacks: Option<&mut HashMap<u64, Arc<Vec<Frame>>>>,
+) -> Finding {
+    use crate::finding::{Access, Site, fingerprint};
+    let accesses: Vec<Access> = c
+        .accesses
+        .iter()
+        .map(|a| Access {
+            thread_id: a.who.bits(),
+            thread_name: crate::thread::name_of(a.who),
+            op: a.op,
+            site: a.site.map(Site::from).unwrap_or(Site {
+                file: "<unknown>".into(),
+                line: 0,
+                column: 0,
+            }),
+            time_unix_ns: c.epoch.unix_ns(a.ms),
+            backtrace: match (&a.stack, stacks.as_deref_mut()) {
+                (Some(s), Some(cache)) => Some(resolve(&s.trace, cache).as_ref().clone()),
+                _ => None,
+            },
+        })
+        .collect();
+    let sites: Vec<Site> = accesses.iter().map(|a| a.site.clone()).collect();
+    Finding {
+        kind: c.kind,
+        map: c.map.name.to_string(),
+        scope: c.scope,
+        key_hash: (c.key != 0).then(|| format!("{:016x}", c.key)),
+        same_key: c.same_key,
+        window_ms: c.window_ms,
+        gap_ms: c.gap_ms,
+        fingerprint: fingerprint(c.kind, &c.map.name, &sites),
+        accesses,
+        occurrences: 1,
+    }
+}
+
+/// Resolves a stack once per unique list of frame addresses.
+#[cfg(not(feature = "compile-out"))]
+fn resolve(
+    trace: &backtrace::Backtrace,
+    cache: &mut HashMap<u64, Arc<Vec<Frame>>>,
+) -> Arc<Vec<Frame>> {
+    let ips: Vec<u64> = trace
+        .frames()
+        .iter()
+        .map(|f| f.ip() as usize as u64)
+        .collect();
+    let id = ips.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, ip| {
+        (h ^ ip).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    if let Some(frames) = cache.get(&id) {
+        return frames.clone();
+    }
+    let mut trace = trace.clone();
+    trace.resolve();
+    let mut frames = Vec::new();
+    for frame in trace.frames() {
+        for sym in frame.symbols() {
+            let function = sym.name().map(|n| format!("{n:#}"));
+            let in_app = function.as_deref().is_some_and(in_app);
+            frames.push(Frame {
+                function,
+                file: sym.filename().map(|p| p.display().to_string()),
+                line: sym.lineno(),
+                in_app,
+            });
+        }
+    }
+    // Drop the capture machinery at the top (backtrace and mapguard frames).
+    let first_app = frames.iter().position(|f| f.in_app).unwrap_or(0);
+    let start = frames[..first_app]
+        .iter()
+        .rposition(|f| {
+            f.function
+                .as_deref()
+                .is_some_and(|n| n.contains("mapguard::"))
+        })
+        .unwrap_or(0);
+    let frames: Vec<Frame> = frames.into_iter().skip(start).take(MAX_FRAMES).collect();
+    let frames = Arc::new(frames);
+    if cache.len() >= STACKS_MAX {
+        cache.clear();
+    }
+    cache.insert(id, frames.clone());
+    frames
+}
+
+/// False for frames of mapguard, dashmap, backtrace, the standard library and the
+/// runtime's entry points.
+pub(crate) fn in_app(function: &str) -> bool {
+    const NOT_APP: [&str; 9] = [
+        "mapguard::",
+        "dashmap::",
+        "backtrace::",
+        "std::",
+        "core::",
+        "alloc::",
+        "__rust",
+        "__libc",
+        "_start",
+    ];
+    let f = function.trim_start_matches('<');
+    !NOT_APP.iter().any(|p| f.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_app_marks_library_frames() {
+        assert!(!in_app("mapguard::detect::state::MapState::found"));
+        assert!(!in_app("<dashmap::DashMap<K,V,S>>::insert"));
+        assert!(!in_app("std::rt::lang_start"));
+        assert!(!in_app(
+            "<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once"
+        ));
+        assert!(in_app("order_service::place_order"));
+        assert!(in_app("mapguard_examples::worker"));
+        assert!(in_app("<myapp::Cache as mapguard::Sink>::report"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Where findings go: the [`Sink`] trait and the sinks mapguard ships ([`Stderr`],
+//! [`JsonLines`], [`Memory`]). Sinks run only on the reporter thread.
+
+mod jsonl;
+mod memory;
+mod stderr;
+
+pub use jsonl::JsonLines;
+pub use memory::Memory;
+pub use stderr::Stderr;
+
+use crate::finding::Finding;
+
+/// A destination for findings. Called only from mapguard's reporter thread, one
+/// call at a time, never from the user's threads: a slow sink delays other findings'
+/// delivery but never a map operation.
+///
+/// A sink that returns an error or panics is reported once on stderr and the other
+/// sinks go on; it keeps being called. Map accesses a sink makes are not checked, so
+/// a sink may use guarded maps without recursing.
+pub trait Sink: Send + 'static {
+    /// A finding reported for the first time (`occurrences` counts those seen so far).
+    fn report(&mut self, finding: &Finding) -> std::io::Result<()>;
+
+    /// More occurrences of a finding already reported, summarised at most once per
+    /// summary interval: `finding.occurrences` is the new total, `new` how many
+    /// arrived since the last call. The default does nothing.
+    fn repeats(&mut self, finding: &Finding, new: u64) -> std::io::Result<()> {
+        let _ = (finding, new);
+        Ok(())
+    }
+
+    /// Makes delivered findings durable (called after each batch and on
+    /// [`crate::flush`]). The default does nothing.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// The sink's name in mapguard's own error messages.
+    fn name(&self) -> &str {
+        std::any::type_name::<Self>()
+    }
+}

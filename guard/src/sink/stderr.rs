@@ -1,0 +1,124 @@
+use std::io::{self, Write};
+
+use super::Sink;
+use crate::finding::{Access, Finding};
+
+/// Writes a human-readable block per finding to stderr, like a Go race report:
+/// the kind, the map, and for each access the thread, the operation, the call site
+/// and how long before the last one it was. Repeats get one line per summary.
+/// The default sink. Each report is one `write` of the whole block.
+#[derive(Debug, Default)]
+pub struct Stderr {
+    _private: (),
+}
+
+impl Stderr {
+    /// A sink writing to the process's stderr.
+    pub fn new() -> Self {
+        Stderr { _private: () }
+    }
+}
+
+/// The block [`Stderr`] writes for `finding`.
+pub fn format_report(f: &Finding) -> String {
+    let mut s = String::new();
+    s.push_str("==================\n");
+    s.push_str(&format!(
+        "mapguard: {} on map \"{}\" (scope {}, {}, {} ms apart, window {} ms)\n",
+        f.kind,
+        f.map,
+        match f.scope {
+            crate::Scope::Map => "map",
+            crate::Scope::Key => "key",
+        },
+        if f.same_key {
+            "same key"
+        } else {
+            "different or no key"
+        },
+        f.gap_ms,
+        f.window_ms
+    ));
+    let last = f.accesses.last().map_or(0, |a| a.time_unix_ns);
+    let n = f.accesses.len();
+    for (i, a) in f.accesses.iter().enumerate().rev() {
+        let role = role(f, i, n);
+        let before = last.saturating_sub(a.time_unix_ns) / 1_000_000;
+        s.push_str(&format!("  {role} {} by {}", a.op, thread(a)));
+        if i + 1 == n {
+            s.push('\n');
+        } else {
+            s.push_str(&format!(", {before} ms earlier\n"));
+        }
+        s.push_str(&format!("      at {}\n", a.site));
+        if let Some(frames) = &a.backtrace {
+            for fr in frames.iter().filter(|fr| fr.in_app) {
+                s.push_str(&format!(
+                    "        {} {}\n",
+                    fr.function.as_deref().unwrap_or("?"),
+                    match (&fr.file, fr.line) {
+                        (Some(file), Some(line)) => format!("({file}:{line})"),
+                        _ => String::new(),
+                    }
+                ));
+            }
+        }
+    }
+    if let Some(k) = &f.key_hash {
+        s.push_str(&format!("  key hash {k}\n"));
+    }
+    s.push_str(&format!(
+        "  fingerprint {} (occurrences so far: {})\n",
+        f.fingerprint, f.occurrences
+    ));
+    s.push_str("==================\n");
+    s
+}
+
+fn role(f: &Finding, i: usize, n: usize) -> &'static str {
+    use crate::FindingKind::*;
+    let last = i + 1 == n;
+    match (f.kind, last, i) {
+        (ConcurrentWrite, true, _) => "write",
+        (ConcurrentWrite, false, _) => "previous write",
+        (ReadWrite, true, _) => "access",
+        (ReadWrite, false, _) => "previous access",
+        (LostUpdate, true, _) => "stale write",
+        (LostUpdate, false, 0) => "read",
+        (LostUpdate, false, _) => "intervening write",
+        (WriteDuringIteration, true, _) => "write",
+        (WriteDuringIteration, false, _) => "live iterator from",
+        (ReentrantAccess, true, _) => "locking call",
+        (ReentrantAccess, false, _) => "guard still held from",
+    }
+}
+
+fn thread(a: &Access) -> String {
+    match &a.thread_name {
+        Some(n) => format!("thread {} \"{n}\"", a.thread_id),
+        None => format!("thread {}", a.thread_id),
+    }
+}
+
+impl Sink for Stderr {
+    fn report(&mut self, finding: &Finding) -> io::Result<()> {
+        io::stderr()
+            .lock()
+            .write_all(format_report(finding).as_bytes())
+    }
+
+    fn repeats(&mut self, f: &Finding, new: u64) -> io::Result<()> {
+        writeln!(
+            io::stderr().lock(),
+            "mapguard: {} on map \"{}\" repeated {new} more times ({} in all), fingerprint {}",
+            f.kind,
+            f.map,
+            f.occurrences,
+            f.fingerprint
+        )
+    }
+
+    fn name(&self) -> &str {
+        "stderr"
+    }
+}
