@@ -23,6 +23,8 @@ static TABLE: [Slot; SLOTS] = [const {
 /// Findings that found the table full: each is treated as new here and deduplicated
 /// by the reporter instead.
 static OVERFLOW: AtomicU64 = AtomicU64::new(0);
+/// Occurrences of findings forgotten because their report was dropped.
+static FORGOTTEN: AtomicU64 = AtomicU64::new(0);
 
 fn probe(key: u64) -> impl Iterator<Item = &'static Slot> {
     let start = (key as usize) & (SLOTS - 1);
@@ -67,14 +69,14 @@ pub(crate) fn count(key: u64) -> u64 {
 /// Forgets `key` (its first occurrence could not be queued).
 pub(crate) fn forget(key: u64) {
     if let Some(s) = probe(key).find(|s| s.key.load(Relaxed) == key) {
-        s.count.store(0, Relaxed);
+        FORGOTTEN.fetch_add(s.count.swap(0, Relaxed), Relaxed);
         s.key.store(0, Relaxed);
     }
 }
 
 /// (all occurrences, occurrences that repeated a known finding).
 pub(crate) fn totals() -> (u64, u64) {
-    let mut all = OVERFLOW.load(Relaxed);
+    let mut all = OVERFLOW.load(Relaxed) + FORGOTTEN.load(Relaxed);
     let mut repeats = 0;
     for s in &TABLE {
         if s.key.load(Relaxed) != 0 {

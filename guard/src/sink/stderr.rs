@@ -19,8 +19,14 @@ impl Stderr {
     }
 }
 
-/// The block [`Stderr`] writes for `finding`.
-pub fn format_report(f: &Finding) -> String {
+impl Stderr {
+    /// The block this sink writes for `finding`.
+    pub fn format(finding: &Finding) -> String {
+        format_report(finding)
+    }
+}
+
+fn format_report(f: &Finding) -> String {
     let mut s = String::new();
     s.push_str("==================\n");
     s.push_str(&format!(

@@ -1,0 +1,85 @@
+//! Shared set-up for behaviour tests: the guard on, findings into one Memory sink.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use mapguard::{BacktraceMode, Config, Finding, FindingKind, Memory};
+
+/// Installs (once per test binary) a config that is on, reports to a Memory sink
+/// only, captures no stacks, and summarises repeats only on flush.
+pub fn memory() -> &'static Memory {
+    static MEMORY: OnceLock<Memory> = OnceLock::new();
+    MEMORY.get_or_init(|| {
+        let m = Memory::new();
+        Config::new()
+            .outputs(vec![])
+            .sink(m.clone())
+            .backtrace(BacktraceMode::Off)
+            .summary_interval(std::time::Duration::from_secs(3600))
+            .install()
+            .expect("valid test config");
+        m
+    })
+}
+
+/// Runs `f` on a new thread named `name` and waits for it.
+pub fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn_scoped(s, f)
+            .expect("spawn")
+            .join()
+            .expect("thread panicked")
+    })
+}
+
+/// The findings of `kind` on `map`, after flushing the pipeline.
+pub fn found(kind: FindingKind, map: &str) -> Vec<Finding> {
+    let m = memory();
+    mapguard::flush();
+    m.of(kind, map)
+}
+
+/// Every finding on `map`, after flushing.
+pub fn all_on(map: &str) -> Vec<Finding> {
+    let m = memory();
+    mapguard::flush();
+    m.on_map(map)
+}
+
+/// `(file, line)` of the caller: to check reported sites.
+#[track_caller]
+pub fn here() -> (String, u32) {
+    let l = std::panic::Location::caller();
+    (l.file().to_owned(), l.line())
+}
+
+/// Runs `first` on thread `a`, then `middle` on thread `b` while `a` waits, then
+/// `last` (with what `first` returned) on thread `a` again: the interleaving of a
+/// check-then-act race, made deterministic.
+pub fn interleave<T: Send>(
+    a: &str,
+    first: impl FnOnce() -> T + Send,
+    b: &str,
+    middle: impl FnOnce() + Send,
+    last: impl FnOnce(T) + Send,
+) {
+    let (tx_read, rx_read) = std::sync::mpsc::channel::<()>();
+    let (tx_go, rx_go) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let t = std::thread::Builder::new()
+            .name(a.to_owned())
+            .spawn_scoped(s, move || {
+                let seen = first();
+                tx_read.send(()).unwrap();
+                rx_go.recv().unwrap();
+                last(seen);
+            })
+            .expect("spawn");
+        rx_read.recv().unwrap();
+        on(b, middle);
+        tx_go.send(()).unwrap();
+        t.join().expect("thread panicked");
+    });
+}

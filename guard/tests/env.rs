@@ -1,0 +1,173 @@
+//! The environment switch, as a user meets it: each case re-runs this test binary
+//! as a child process with `MAPGUARD*` set, runs one `#[ignore]`d child test there,
+//! and checks what the child printed and how it exited.
+
+use std::process::{Command, Output};
+
+use mapguard::{DashMap, ManualClock};
+
+fn child(test: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        test,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("RUST_BACKTRACE", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What every child does: two named threads write the same key.
+fn two_writers() {
+    let map: DashMap<u64, u64> = DashMap::named("env-orders").with_clock(ManualClock::new());
+    for name in ["writer-a", "writer-b"] {
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || map.insert(1, 1))
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+    mapguard::flush();
+}
+
+#[test]
+#[ignore = "run as a child by the tests in this file"]
+fn child_two_writers() {
+    two_writers();
+}
+
+#[test]
+#[ignore = "run as a child by the tests in this file"]
+fn child_reports_state() {
+    two_writers();
+    println!(
+        "enabled={} operations={}",
+        mapguard::is_enabled(),
+        mapguard::stats().operations
+    );
+}
+
+#[test]
+fn on_reports_to_stderr_like_a_race_report() {
+    let o = child("child_two_writers", &[("MAPGUARD", "on")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("mapguard: concurrent_write on map \"env-orders\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"writer-a\"") && err.contains("\"writer-b\""),
+        "{err}"
+    );
+    assert!(err.contains("guard/tests/env.rs:"), "{err}");
+    assert!(err.contains("ms earlier"), "{err}");
+}
+
+#[test]
+fn unset_means_off_and_nothing_is_recorded() {
+    let o = child("child_reports_state", &[]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("enabled=false operations=0"), "{out}");
+    assert!(!stderr(&o).contains("mapguard"), "{}", stderr(&o));
+    let o = child("child_reports_state", &[("MAPGUARD", "off")]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("enabled=false operations=0"));
+}
+
+#[test]
+fn a_bad_value_is_one_clear_line_and_the_guard_stays_off() {
+    for (var, value, accepted) in [
+        ("MAPGUARD", "yes", "off, on, panic"),
+        ("MAPGUARD_WINDOW_MS", "soon", "1 to 3600000"),
+        ("MAPGUARD_SCOPE", "shard", "map, key"),
+        ("MAPGUARD_RULES", "races", "concurrent_write"),
+        ("MAPGUARD_OUTPUT", "syslog", "jsonl:PATH"),
+    ] {
+        let mut env = vec![("MAPGUARD", "on")];
+        env.retain(|(k, _)| *k != var);
+        env.push((var, value));
+        let o = child("child_reports_state", &env);
+        assert!(o.status.success(), "never panics: {}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("mapguard:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains(var) && lines[0].contains(value),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains(accepted), "{}", lines[0]);
+        assert!(lines[0].ends_with("the guard stays off"), "{}", lines[0]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("enabled=false operations=0"), "{out}");
+    }
+}
+
+#[test]
+fn panic_mode_panics_on_the_finding_thread() {
+    let o = child("child_two_writers", &[("MAPGUARD", "panic")]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("mapguard: concurrent_write on map \"env-orders\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn output_goes_to_json_lines_and_settings_are_read() {
+    let path = std::env::temp_dir().join(format!("mapguard-env-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let out = format!("jsonl:{}", path.display());
+    let o = child(
+        "child_two_writers",
+        &[
+            ("MAPGUARD", "on"),
+            ("MAPGUARD_OUTPUT", &out),
+            ("MAPGUARD_WINDOW_MS", "250"),
+            ("MAPGUARD_SCOPE", "key"),
+            ("MAPGUARD_BACKTRACE", "off"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("concurrent_write"),
+        "stderr was not asked for"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(v["kind"], "concurrent_write");
+    assert_eq!(v["window_ms"], 250);
+    assert_eq!(v["scope"], "key");
+    assert!(v["accesses"][1]["backtrace"].is_null());
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn rules_can_be_chosen_globally() {
+    let o = child(
+        "child_two_writers",
+        &[
+            ("MAPGUARD", "on"),
+            ("MAPGUARD_RULES", "lost_update,reentrant_access"),
+        ],
+    );
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("concurrent_write"), "{}", stderr(&o));
+}

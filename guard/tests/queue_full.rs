@@ -1,0 +1,89 @@
+//! A full queue drops (and counts) findings instead of blocking the user's thread.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use mapguard::{Config, DashMap, Finding, ManualClock, Memory, Sink};
+
+/// A sink that says when it is entered, then blocks every report until the gate opens.
+struct Gate(Arc<(Mutex<bool>, Condvar)>, std::sync::mpsc::Sender<()>);
+
+impl Sink for Gate {
+    fn report(&mut self, _: &Finding) -> std::io::Result<()> {
+        let _ = self.1.send(());
+        let (open, cv) = &*self.0;
+        let mut o = open.lock().unwrap();
+        while !*o {
+            o = cv.wait(o).unwrap();
+        }
+        Ok(())
+    }
+}
+
+fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn_scoped(s, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+/// Two threads writing the same key: one finding, from the same two call sites
+/// every time.
+fn conflict(map: &DashMap<u64, u64>) {
+    on("a", || map.insert(1, 1));
+    on("b", || map.insert(1, 2));
+}
+
+#[test]
+fn full_queue_counts_drops_and_never_blocks_writers() {
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let memory = Memory::new();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    Config::new()
+        .outputs(vec![])
+        .sink(Gate(gate.clone(), entered_tx))
+        .sink(memory.clone())
+        .queue_capacity(2)
+        .install()
+        .unwrap();
+    let maps: Vec<DashMap<u64, u64>> = (0..10)
+        .map(|i| DashMap::named(format!("q{i}")).with_clock(ManualClock::new()))
+        .collect();
+    // The first finding reaches the sink, which blocks the reporter.
+    conflict(&maps[0]);
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the sink was entered");
+    // With the reporter stuck, every one of these writes still returns; two
+    // findings fit in the queue and the other seven are dropped.
+    for map in &maps[1..] {
+        conflict(map);
+    }
+    let stats = mapguard::stats();
+    assert_eq!(stats.dropped, 7, "{stats:?}");
+    assert_eq!(
+        stats.findings, 10,
+        "dropped findings are still counted: {stats:?}"
+    );
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    assert!(mapguard::flush_timeout(Duration::from_secs(30)));
+    let delivered = memory.findings().len() as u64;
+    assert_eq!(delivered + mapguard::stats().dropped, 10);
+    // A dropped finding is forgotten by the dedup table: when it happens again it
+    // is reported.
+    let missing = maps
+        .iter()
+        .find(|m| memory.on_map(m.name()).is_empty())
+        .expect("some finding was dropped");
+    conflict(missing);
+    mapguard::flush();
+    assert_eq!(memory.on_map(missing.name()).len(), 1);
+}

@@ -1,0 +1,477 @@
+//! Each rule firing and staying silent, seen from outside. Time goes through a
+//! ManualClock per map, so nothing here depends on how fast the machine is.
+
+mod common;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use common::{all_on, found, here, interleave, memory, on};
+use mapguard::{DashMap, FindingKind::*, HashMap, ManualClock, Mode, Op, Reaction, Rules, Scope};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ---- concurrent_write ---------------------------------------------------------
+
+#[test]
+fn concurrent_write_fires_with_both_sites_threads_and_gap() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("cw-fires").with_clock(clock.clone());
+    let first = on("writer-a", || {
+        let at = here();
+        map.insert(1, 1);
+        at
+    });
+    clock.advance(ms(30));
+    let second = on("writer-b", || {
+        let at = here();
+        map.insert(1, 2);
+        at
+    });
+    let f = found(ConcurrentWrite, "cw-fires");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let f = &f[0];
+    assert_eq!(f.map, "cw-fires");
+    assert_eq!(f.scope, Scope::Map);
+    assert!(f.same_key);
+    assert_eq!(f.gap_ms, 30);
+    assert_eq!(f.window_ms, 100);
+    assert!(f.key_hash.as_deref().is_some_and(|k| k.len() == 16));
+    assert_eq!(f.accesses.len(), 2);
+    let (a, b) = (&f.accesses[0], &f.accesses[1]);
+    assert_eq!(a.thread_name.as_deref(), Some("writer-a"));
+    assert_eq!(b.thread_name.as_deref(), Some("writer-b"));
+    assert_ne!(a.thread_id, b.thread_id);
+    assert_eq!((a.op, b.op), (Op::Insert, Op::Insert));
+    assert_eq!((a.site.file.clone(), a.site.line - 1), first);
+    assert_eq!((b.site.file.clone(), b.site.line - 1), second);
+    assert_eq!(a.site.column, 13);
+    assert_eq!(b.time_unix_ns - a.time_unix_ns, 30_000_000);
+    assert!(
+        a.backtrace.is_none(),
+        "backtrace mode is off in these tests"
+    );
+    assert_eq!(f.fingerprint.len(), 16);
+}
+
+#[test]
+fn concurrent_write_reports_different_keys_in_map_scope() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("cw-map-scope").with_clock(ManualClock::new());
+    on("a", || map.insert(1, 1));
+    on("b", || map.remove(&2));
+    let f = found(ConcurrentWrite, "cw-map-scope");
+    assert_eq!(f.len(), 1);
+    assert!(!f[0].same_key);
+    assert_eq!(f[0].accesses[1].op, Op::Remove);
+}
+
+#[test]
+fn concurrent_write_silent_for_one_thread_and_outside_the_window() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("cw-silent").with_clock(clock.clone());
+    on("only", || {
+        for i in 0..100 {
+            map.insert(i, i);
+            map.remove(&(i / 2));
+        }
+    });
+    clock.advance(ms(101));
+    on("later", || map.insert(1, 1));
+    clock.advance(ms(500));
+    map.insert(2, 2);
+    assert!(all_on("cw-silent").is_empty(), "{:#?}", all_on("cw-silent"));
+}
+
+#[test]
+fn window_is_configurable_per_map() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("cw-window")
+        .with_clock(clock.clone())
+        .with_window(ms(10));
+    on("a", || map.insert(1, 1));
+    clock.advance(ms(11));
+    on("b", || map.insert(1, 1));
+    assert!(found(ConcurrentWrite, "cw-window").is_empty());
+    clock.advance(ms(10));
+    on("c", || map.insert(1, 1));
+    let f = found(ConcurrentWrite, "cw-window");
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].window_ms, f[0].gap_ms), (10, 10));
+}
+
+#[test]
+fn key_scope_counts_only_the_same_key() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("cw-key-scope")
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key);
+    on("a", || map.insert(1, 1));
+    on("b", || map.insert(2, 2));
+    on("c", || map.insert(3, 3));
+    assert!(found(ConcurrentWrite, "cw-key-scope").is_empty());
+    on("d", || map.insert(2, 20));
+    let f = found(ConcurrentWrite, "cw-key-scope");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].scope, Scope::Key);
+    assert!(f[0].same_key);
+    assert_eq!(f[0].accesses[0].thread_name.as_deref(), Some("b"));
+    assert_eq!(f[0].accesses[1].thread_name.as_deref(), Some("d"));
+}
+
+#[test]
+fn rule_can_be_switched_off_per_map() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("cw-off")
+        .with_clock(ManualClock::new())
+        .with_rules(Rules::ALL.without(ConcurrentWrite));
+    on("a", || map.insert(1, 1));
+    on("b", || map.insert(1, 2));
+    assert!(all_on("cw-off").is_empty());
+}
+
+#[test]
+fn std_hash_map_in_a_lock_reports_two_writers() {
+    memory();
+    let shared = Arc::new(RwLock::new(
+        HashMap::<String, u32>::named("std-two-writers").with_clock(ManualClock::new()),
+    ));
+    on("request", || {
+        shared.write().unwrap().insert("a".into(), 1);
+    });
+    on("cleaner", || {
+        shared.write().unwrap().retain(|_, v| *v > 1);
+    });
+    let f = found(ConcurrentWrite, "std-two-writers");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].accesses[1].op, Op::Retain);
+    assert!(!f[0].same_key);
+    assert!(f[0].key_hash.is_some(), "the keyed side's hash is kept");
+}
+
+// ---- read_write ------------------------------------------------------------------
+
+#[test]
+fn read_write_fires_only_in_mode_accesses() {
+    memory();
+    let strict: DashMap<u64, u64> = DashMap::named("rw-strict")
+        .with_clock(ManualClock::new())
+        .with_mode(Mode::Accesses);
+    strict.insert(1, 1);
+    on("reader", || assert_eq!(strict.get(&1).map(|r| *r), Some(1)));
+    let f = found(ReadWrite, "rw-strict");
+    assert_eq!(f.len(), 1, "write on main, then read on reader");
+    assert_eq!(f[0].accesses[0].op, Op::Insert);
+    assert_eq!(f[0].accesses[1].op, Op::Get);
+    assert!(f[0].same_key);
+
+    let relaxed: DashMap<u64, u64> = DashMap::named("rw-relaxed").with_clock(ManualClock::new());
+    relaxed.insert(1, 1);
+    on("reader", || relaxed.get(&1).map(|r| *r));
+    assert!(all_on("rw-relaxed").is_empty());
+}
+
+#[test]
+fn read_write_silent_outside_the_window() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("rw-late")
+        .with_clock(clock.clone())
+        .with_mode(Mode::Accesses);
+    map.insert(1, 1);
+    clock.advance(ms(200));
+    on("reader", || map.contains_key(&1));
+    clock.advance(ms(200));
+    map.insert(1, 2);
+    assert!(found(ReadWrite, "rw-late").is_empty());
+}
+
+// ---- lost_update -------------------------------------------------------------
+
+#[test]
+fn lost_update_carries_read_intervening_write_and_stale_write() {
+    memory();
+    let clock = ManualClock::new();
+    let stock: DashMap<&str, i32> = DashMap::named("lu-fires").with_clock(clock.clone());
+    stock.insert("sku", 10);
+    clock.advance(ms(500));
+    interleave(
+        "buyer-a",
+        || *stock.get("sku").unwrap(),
+        "buyer-b",
+        || {
+            let seen = *stock.get("sku").unwrap();
+            stock.insert("sku", seen - 1);
+        },
+        |seen| {
+            stock.insert("sku", seen - 1);
+        },
+    );
+    // Both decremented from 10: one sale was lost.
+    assert_eq!(*stock.get("sku").unwrap(), 9);
+    let f = found(LostUpdate, "lu-fires");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let ops: Vec<_> = f[0].accesses.iter().map(|a| a.op).collect();
+    assert_eq!(ops, [Op::Get, Op::Insert, Op::Insert]);
+    let who: Vec<_> = f[0]
+        .accesses
+        .iter()
+        .map(|a| a.thread_name.clone().unwrap())
+        .collect();
+    assert_eq!(who, ["buyer-a", "buyer-b", "buyer-a"]);
+    assert!(f[0].same_key);
+    // The more specific finding replaces concurrent_write for the same pair.
+    assert!(
+        found(ConcurrentWrite, "lu-fires")
+            .iter()
+            .all(|c| c.accesses[1].thread_name.as_deref() != Some("buyer-a")),
+    );
+}
+
+#[test]
+fn lost_update_silent_without_an_intervening_write() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u32, u32> = DashMap::named("lu-silent").with_clock(clock.clone());
+    map.insert(1, 1);
+    clock.advance(ms(500));
+    // read-modify-write on one thread, nothing in between
+    on("a", || {
+        let v = *map.get(&1).unwrap();
+        map.insert(1, v + 1);
+    });
+    clock.advance(ms(500));
+    // another thread wrote *before* the read: the read saw it
+    on("b", || map.insert(2, 0));
+    on("c", || {
+        let v = *map.get(&2).unwrap();
+        map.insert(2, v + 1);
+    });
+    clock.advance(ms(500));
+    // atomic read-modify-write through the entry API and alter
+    on("d", || {
+        *map.entry(3).or_insert(0) += 1;
+        map.alter(&3, |_, v| v + 1);
+    });
+    assert!(found(LostUpdate, "lu-silent").is_empty());
+}
+
+#[test]
+fn lost_update_in_key_scope_ignores_other_keys() {
+    memory();
+    let map: DashMap<u32, u32> = DashMap::named("lu-key")
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key)
+        .with_rules(Rules::ALL.without(ConcurrentWrite));
+    interleave(
+        "a",
+        || map.contains_key(&1),
+        "b",
+        || {
+            map.insert(2, 2); // another key: no lost update on 1
+        },
+        |had| {
+            if !had {
+                map.insert(1, 1);
+            }
+        },
+    );
+    assert!(found(LostUpdate, "lu-key").is_empty());
+}
+
+#[test]
+fn check_then_insert_with_contains_key_is_a_lost_update() {
+    memory();
+    let map: DashMap<u32, u32> = DashMap::named("lu-check").with_clock(ManualClock::new());
+    interleave(
+        "a",
+        || map.contains_key(&7),
+        "b",
+        || {
+            map.insert(7, 2);
+        },
+        |had| {
+            if !had {
+                map.insert(7, 1);
+            }
+        },
+    );
+    let f = found(LostUpdate, "lu-check");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].accesses[0].op, Op::ContainsKey);
+}
+
+// ---- write_during_iteration -----------------------------------------------------
+
+#[test]
+fn write_during_iteration_fires_while_an_iterator_lives() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("wdi-fires").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    let it = map.iter(); // not advanced: holds no shard lock yet
+    on("writer", || map.insert(2, 2));
+    drop(it);
+    let f = found(WriteDuringIteration, "wdi-fires");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].accesses[0].op, Op::Iter);
+    assert_eq!(f[0].accesses[1].thread_name.as_deref(), Some("writer"));
+}
+
+#[test]
+fn write_during_iteration_silent_after_the_iterator_is_dropped() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("wdi-silent")
+        .with_clock(ManualClock::new())
+        .with_rules(Rules::ALL.without(ConcurrentWrite));
+    map.insert(1, 1);
+    let n = map.iter().count();
+    assert_eq!(n, 1);
+    on("writer", || map.insert(2, 2));
+    // The iterating thread writing itself is not this rule (it is reentrancy).
+    let it = map.iter();
+    drop(it);
+    assert!(found(WriteDuringIteration, "wdi-silent").is_empty());
+}
+
+// ---- reentrant_access ------------------------------------------------------------
+
+#[test]
+fn reentrant_access_reports_guard_site_and_call_site() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-fires").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    let held_at = here();
+    let r = map.get(&1).unwrap();
+    let call_at = here();
+    let n = map.len(); // read locks every shard: fine today, a deadlock when a writer waits
+    drop(r);
+    assert_eq!(n, 1);
+    let f = found(ReentrantAccess, "re-fires");
+    assert_eq!(f.len(), 1);
+    let (a, b) = (&f[0].accesses[0], &f[0].accesses[1]);
+    assert_eq!((a.op, b.op), (Op::Get, Op::Len));
+    assert_eq!(a.site.line, held_at.1 + 1);
+    assert_eq!(b.site.line, call_at.1 + 1);
+    assert_eq!(a.thread_id, b.thread_id);
+}
+
+#[test]
+fn reentrant_access_with_panic_reaction_panics_before_the_lock() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-panic")
+        .with_clock(ManualClock::new())
+        .with_reaction(Reaction::Panic);
+    map.insert(1, 1);
+    let r = map.get_mut(&1).unwrap();
+    // Without the guard this would deadlock: the shard of key 1 is write-locked.
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.insert(1, 2)))
+        .expect_err("must panic instead of deadlocking");
+    drop(r);
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("reentrant_access"), "{msg}");
+    assert!(msg.contains("re-panic"), "{msg}");
+    assert_eq!(found(ReentrantAccess, "re-panic").len(), 1);
+    assert_eq!(
+        *map.get(&1).unwrap(),
+        1,
+        "the panicking insert did not happen"
+    );
+}
+
+#[test]
+fn reentrant_access_tracks_entries_and_iterators() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-entry").with_clock(ManualClock::new());
+    {
+        let e = map.entry(5).or_insert(0);
+        let _ = map.contains_key(&6);
+        drop(e);
+    }
+    {
+        let it = map.iter();
+        let _ = map.is_empty();
+        drop(it);
+    }
+    let ops: Vec<_> = found(ReentrantAccess, "re-entry")
+        .iter()
+        .map(|f| (f.accesses[0].op, f.accesses[1].op))
+        .collect();
+    assert!(ops.contains(&(Op::Entry, Op::ContainsKey)), "{ops:?}");
+    assert!(ops.contains(&(Op::Iter, Op::IsEmpty)), "{ops:?}");
+}
+
+#[test]
+fn reentrant_access_silent_after_drop_and_for_try_methods() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-silent").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    {
+        let r = map.get(&1).unwrap();
+        assert_eq!(*r, 1);
+    }
+    map.insert(2, 2);
+    let w = map.get_mut(&1).unwrap();
+    assert!(
+        map.try_get(&1).is_locked(),
+        "try_* never waits, so never deadlocks"
+    );
+    drop(w);
+    map.insert(3, 3);
+    assert!(found(ReentrantAccess, "re-silent").is_empty());
+}
+
+#[test]
+fn guard_dropped_on_another_thread_is_forgotten() {
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-moved").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    let r = map.get(&1).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || drop(r));
+    });
+    map.insert(2, 2);
+    assert!(found(ReentrantAccess, "re-moved").is_empty());
+}
+
+// ---- names and settings --------------------------------------------------------
+
+#[test]
+fn unnamed_maps_are_named_after_their_construction_site() {
+    memory();
+    let at = here();
+    let map: DashMap<u8, u8> = DashMap::new();
+    assert_eq!(map.name(), format!("{}:{}", at.0, at.1 + 1));
+    let owned: DashMap<u8, u8> = DashMap::named(String::from("from-a-string"));
+    assert_eq!(owned.name(), "from-a-string");
+    let renamed = owned.with_name("renamed");
+    assert_eq!(renamed.name(), "renamed");
+}
+
+#[test]
+fn accesses_from_a_sink_or_reporter_are_not_checked() {
+    // The reporter thread marks itself busy; a callback reaction runs busy too.
+    memory();
+    let inner: Arc<DashMap<u64, u64>> =
+        Arc::new(DashMap::named("cb-inner").with_clock(ManualClock::new()));
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (inner2, seen2) = (inner.clone(), seen.clone());
+    let map: DashMap<u64, u64> = DashMap::named("cb-outer")
+        .with_clock(ManualClock::new())
+        .with_reaction(Reaction::Call(Arc::new(move |f| {
+            assert_eq!(f.kind, ConcurrentWrite);
+            seen2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Would be a concurrent_write with the main thread's write below if checked.
+            inner2.insert(f.accesses.len() as u64, 0);
+        })));
+    inner.insert(0, 0);
+    on("a", || map.insert(1, 1));
+    on("b", || map.insert(1, 2));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(all_on("cb-inner").is_empty());
+    assert_eq!(found(ConcurrentWrite, "cb-outer").len(), 1);
+}
