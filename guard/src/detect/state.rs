@@ -337,7 +337,10 @@ impl MapState {
             } else {
                 self.on_read_all(&ctx);
             }
-            let live = if ctx.rules.contains(FindingKind::WriteDuringIteration) {
+            // Only an iterator handed to the caller is a live iteration; retain and
+            // alter_all visit every shard under its own lock and give no view out.
+            let handed_out = matches!(op, Op::Iter | Op::IterMut);
+            let live = if handed_out && ctx.rules.contains(FindingKind::WriteDuringIteration) {
                 if self.iter_live.fetch_add(1, Relaxed) == 0 {
                     let seen = self.iter_holder.load();
                     self.iter_holder

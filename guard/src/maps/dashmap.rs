@@ -63,6 +63,15 @@ impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
     pub fn with_shard_amount(shard_amount: usize) -> Self {
         Self::wrap(dashmap::DashMap::with_shard_amount(shard_amount), None)
     }
+
+    /// An empty map with room for `capacity` entries in `shard_amount` shards.
+    #[track_caller]
+    pub fn with_capacity_and_shard_amount(capacity: usize, shard_amount: usize) -> Self {
+        Self::wrap(
+            dashmap::DashMap::with_capacity_and_shard_amount(capacity, shard_amount),
+            None,
+        )
+    }
 }
 
 impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
@@ -79,6 +88,50 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
             dashmap::DashMap::with_capacity_and_hasher(capacity, hasher),
             None,
         )
+    }
+
+    /// An empty map using `hasher`, in `shard_amount` shards.
+    #[track_caller]
+    pub fn with_hasher_and_shard_amount(hasher: S, shard_amount: usize) -> Self {
+        Self::wrap(
+            dashmap::DashMap::with_hasher_and_shard_amount(hasher, shard_amount),
+            None,
+        )
+    }
+
+    /// An empty map with room for `capacity` entries, using `hasher`, in
+    /// `shard_amount` shards.
+    #[track_caller]
+    pub fn with_capacity_and_hasher_and_shard_amount(
+        capacity: usize,
+        hasher: S,
+        shard_amount: usize,
+    ) -> Self {
+        Self::wrap(
+            dashmap::DashMap::with_capacity_and_hasher_and_shard_amount(
+                capacity,
+                hasher,
+                shard_amount,
+            ),
+            None,
+        )
+    }
+
+    /// The hash dashmap uses for `item` (to pick a shard). Takes no lock; not checked.
+    pub fn hash_usize<T: Hash>(&self, item: &T) -> usize {
+        self.inner.hash_usize(item)
+    }
+
+    /// Reserves room for `additional` more entries (`&mut self`: no other thread can
+    /// be using the map). Not checked.
+    pub fn try_reserve(&mut self, additional: usize) -> Result<(), dashmap::TryReserveError> {
+        self.inner.try_reserve(additional)
+    }
+
+    /// A read-only view of the contents, which needs no locks. Reads through it are
+    /// not checked (nothing can write while it exists).
+    pub fn into_read_only(self) -> dashmap::ReadOnlyView<K, V, S> {
+        self.inner.into_read_only()
     }
 }
 
@@ -588,7 +641,7 @@ pub struct MappedRef<'a, K, V, T> {
     _held: HeldGuard,
 }
 
-impl<K: Eq + Hash, V, T> MappedRef<'_, K, V, T> {
+impl<'a, K: Eq + Hash, V, T> MappedRef<'a, K, V, T> {
     /// The key.
     pub fn key(&self) -> &K {
         self.inner.key()
@@ -596,6 +649,49 @@ impl<K: Eq + Hash, V, T> MappedRef<'_, K, V, T> {
     /// The mapped part.
     pub fn value(&self) -> &T {
         self.inner.value()
+    }
+    /// Key and mapped part.
+    pub fn pair(&self) -> (&K, &T) {
+        self.inner.pair()
+    }
+    /// A guard to a part of the mapped part.
+    pub fn map<F, T2>(self, f: F) -> MappedRef<'a, K, V, T2>
+    where
+        F: FnOnce(&T) -> &T2,
+    {
+        MappedRef {
+            inner: self.inner.map(f),
+            _held: self._held,
+        }
+    }
+    /// A guard to a part of the mapped part, if `f` finds one; this guard otherwise.
+    pub fn try_map<F, T2>(self, f: F) -> Result<MappedRef<'a, K, V, T2>, Self>
+    where
+        F: FnOnce(&T) -> Option<&T2>,
+    {
+        let held = self._held;
+        match self.inner.try_map(f) {
+            Ok(inner) => Ok(MappedRef { inner, _held: held }),
+            Err(inner) => Err(MappedRef { inner, _held: held }),
+        }
+    }
+}
+
+impl<K: Eq + Hash + fmt::Debug, V, T: fmt::Debug> fmt::Debug for MappedRef<'_, K, V, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<K: Eq + Hash, V, T: fmt::Display> fmt::Display for MappedRef<'_, K, V, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.value(), f)
+    }
+}
+
+impl<K: Eq + Hash, V, T: AsRef<TDeref>, TDeref: ?Sized> AsRef<TDeref> for MappedRef<'_, K, V, T> {
+    fn as_ref(&self) -> &TDeref {
+        self.value().as_ref()
     }
 }
 
@@ -612,7 +708,7 @@ pub struct MappedRefMut<'a, K, V, T> {
     _held: HeldGuard,
 }
 
-impl<K: Eq + Hash, V, T> MappedRefMut<'_, K, V, T> {
+impl<'a, K: Eq + Hash, V, T> MappedRefMut<'a, K, V, T> {
     /// The key.
     pub fn key(&self) -> &K {
         self.inner.key()
@@ -624,6 +720,41 @@ impl<K: Eq + Hash, V, T> MappedRefMut<'_, K, V, T> {
     /// The mapped part, mutably.
     pub fn value_mut(&mut self) -> &mut T {
         self.inner.value_mut()
+    }
+    /// Key and mapped part.
+    pub fn pair(&self) -> (&K, &T) {
+        self.inner.pair()
+    }
+    /// Key and mapped part, the part mutably.
+    pub fn pair_mut(&mut self) -> (&K, &mut T) {
+        self.inner.pair_mut()
+    }
+    /// A guard to a part of the mapped part.
+    pub fn map<F, T2>(self, f: F) -> MappedRefMut<'a, K, V, T2>
+    where
+        F: FnOnce(&mut T) -> &mut T2,
+    {
+        MappedRefMut {
+            inner: self.inner.map(f),
+            _held: self._held,
+        }
+    }
+    /// A guard to a part of the mapped part, if `f` finds one; this guard otherwise.
+    pub fn try_map<F, T2>(self, f: F) -> Result<MappedRefMut<'a, K, V, T2>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut T2>,
+    {
+        let held = self._held;
+        match self.inner.try_map(f) {
+            Ok(inner) => Ok(MappedRefMut { inner, _held: held }),
+            Err(inner) => Err(MappedRefMut { inner, _held: held }),
+        }
+    }
+}
+
+impl<K: Eq + Hash + fmt::Debug, V, T: fmt::Debug> fmt::Debug for MappedRefMut<'_, K, V, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
     }
 }
 

@@ -134,10 +134,9 @@ pub fn flush_timeout(timeout: Duration) -> bool {
 /// findings made just before a normal exit reach the sinks.
 ///
 /// ```
-/// fn main() {
-///     let _flush = mapguard::flush_on_drop();
-///     // ... the service ...
-/// } // findings flushed here
+/// let _flush = mapguard::flush_on_drop(); // first line of `main`
+/// // ... the service ...
+/// // end of `main`: `_flush` drops and the last findings reach the sinks
 /// ```
 #[must_use = "the guard flushes when it is dropped; bind it to a variable in main"]
 #[derive(Debug)]

@@ -321,25 +321,20 @@ fn resolve(
     for frame in trace.frames() {
         for sym in frame.symbols() {
             let function = sym.name().map(|n| format!("{n:#}"));
-            let in_app = function.as_deref().is_some_and(in_app);
+            let file = sym.filename().map(|p| p.display().to_string());
+            let in_app =
+                function.as_deref().is_some_and(in_app) && file.as_deref().is_none_or(file_in_app);
             frames.push(Frame {
                 function,
-                file: sym.filename().map(|p| p.display().to_string()),
+                file,
                 line: sym.lineno(),
                 in_app,
             });
         }
     }
-    // Drop the capture machinery at the top (backtrace and mapguard frames).
-    let first_app = frames.iter().position(|f| f.in_app).unwrap_or(0);
-    let start = frames[..first_app]
-        .iter()
-        .rposition(|f| {
-            f.function
-                .as_deref()
-                .is_some_and(|n| n.contains("mapguard::"))
-        })
-        .unwrap_or(0);
+    // Drop the capture machinery at the top: everything before the first app frame
+    // is backtrace, mapguard and dashmap.
+    let start = frames.iter().position(|f| f.in_app).unwrap_or(0);
     let frames: Vec<Frame> = frames.into_iter().skip(start).take(MAX_FRAMES).collect();
     let frames = Arc::new(frames);
     if cache.len() >= STACKS_MAX {
@@ -349,10 +344,26 @@ fn resolve(
     frames
 }
 
+/// False for source files of mapguard itself, of dashmap and backtrace from the
+/// registry, and of the standard library. Needed beside [`in_app`] because with
+/// line tables only, inlined frames carry short names without their module path.
+pub(crate) fn file_in_app(file: &str) -> bool {
+    const OWN_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/");
+    let registry =
+        |krate: &str| file.contains("/.cargo/registry/") && file.contains(&format!("/{krate}-"));
+    !(file.starts_with(OWN_SRC)
+        || file.starts_with("/rustc/")
+        || file.contains("/library/std/src/")
+        || file.contains("/library/core/src/")
+        || registry("dashmap")
+        || registry("backtrace")
+        || registry("mapguard"))
+}
+
 /// False for frames of mapguard, dashmap, backtrace, the standard library and the
 /// runtime's entry points.
 pub(crate) fn in_app(function: &str) -> bool {
-    const NOT_APP: [&str; 9] = [
+    const NOT_APP: [&str; 12] = [
         "mapguard::",
         "dashmap::",
         "backtrace::",
@@ -362,6 +373,9 @@ pub(crate) fn in_app(function: &str) -> bool {
         "__rust",
         "__libc",
         "_start",
+        "start_thread",
+        "clone",
+        "__clone",
     ];
     let f = function.trim_start_matches('<');
     !NOT_APP.iter().any(|p| f.starts_with(p))
@@ -376,11 +390,27 @@ mod tests {
         assert!(!in_app("mapguard::detect::state::MapState::found"));
         assert!(!in_app("<dashmap::DashMap<K,V,S>>::insert"));
         assert!(!in_app("std::rt::lang_start"));
+        assert!(!in_app("start_thread"));
+        assert!(!in_app("clone3"));
         assert!(!in_app(
             "<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once"
         ));
         assert!(in_app("order_service::place_order"));
         assert!(in_app("mapguard_examples::worker"));
         assert!(in_app("<myapp::Cache as mapguard::Sink>::report"));
+    }
+
+    #[test]
+    fn file_in_app_marks_library_sources() {
+        let own = concat!(env!("CARGO_MANIFEST_DIR"), "/src/detect/state.rs");
+        assert!(!file_in_app(own));
+        assert!(!file_in_app(
+            "/root/.cargo/registry/src/index.crates.io-1/dashmap-6.2.1/src/lib.rs"
+        ));
+        assert!(!file_in_app(
+            "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/thread/local.rs"
+        ));
+        assert!(file_in_app("examples/src/bin/order-service.rs"));
+        assert!(file_in_app("/srv/app/src/main.rs"));
     }
 }

@@ -37,11 +37,7 @@ fn format_report(f: &Finding) -> String {
             crate::Scope::Map => "map",
             crate::Scope::Key => "key",
         },
-        if f.same_key {
-            "same key"
-        } else {
-            "different or no key"
-        },
+        keys(f),
         f.gap_ms,
         f.window_ms
     ));
@@ -79,6 +75,25 @@ fn format_report(f: &Finding) -> String {
     ));
     s.push_str("==================\n");
     s
+}
+
+/// "same key", "different keys", or "map-wide" when an access was not to one key.
+fn keys(f: &Finding) -> &'static str {
+    if f.same_key {
+        "same key"
+    } else if f.accesses.iter().any(|a| {
+        matches!(
+            a.op.class(),
+            crate::finding::Class::WriteAll
+                | crate::finding::Class::Iterate
+                | crate::finding::Class::IterateMut
+                | crate::finding::Class::Lock
+        )
+    }) {
+        "map-wide"
+    } else {
+        "different keys"
+    }
 }
 
 fn role(f: &Finding, i: usize, n: usize) -> &'static str {
