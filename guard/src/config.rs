@@ -82,8 +82,11 @@ fn init_from_env() -> u32 {
 /// the clock thread if it is not running (if that fails the guard stays off and a line
 /// says why on stderr). Never blocks on map operations; it takes the install lock.
 pub fn set_enabled(on: bool) {
+    // Read the environment first: on first use that installs a config, which takes
+    // the install lock itself.
+    settings();
     let _g = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let s = settings();
+    let s = SETTINGS.load(Relaxed);
     let next = if on && crate::clock::start() {
         s | ENABLED
     } else {

@@ -56,10 +56,25 @@ fn child_two_writers() {
 fn child_reports_state() {
     two_writers();
     println!(
-        "enabled={} operations={}",
+        "enabled={} operations={} threads={:?}",
         mapguard::is_enabled(),
-        mapguard::stats().operations
+        mapguard::stats().operations,
+        mapguard_threads()
     );
+}
+
+/// Names of this process's threads that mapguard started (Linux: /proc).
+fn mapguard_threads() -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return vec!["unknown".into()];
+    };
+    let mut names: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| n.starts_with("mapguard"))
+        .collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -85,7 +100,14 @@ fn unset_means_off_and_nothing_is_recorded() {
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("enabled=false operations=0"), "{out}");
+    assert!(out.contains("threads=[]"), "off starts no thread: {out}");
     assert!(!stderr(&o).contains("mapguard"), "{}", stderr(&o));
+    let o = child("child_reports_state", &[("MAPGUARD", "on")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("threads=[\"mapguard-clock\", \"mapguard-report\"]"),
+        "on: the clock and the reporter (thread names are cut to 15 bytes): {out}"
+    );
     let o = child("child_reports_state", &[("MAPGUARD", "off")]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("enabled=false operations=0"));
 }

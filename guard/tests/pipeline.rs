@@ -216,3 +216,40 @@ fn flush_delivers_everything_queued_before_it() {
         assert_eq!(m.on_map(&format!("flush-{i}")).len(), 1, "flush-{i}");
     }
 }
+
+#[test]
+fn always_mode_keeps_a_stack_for_both_sides() {
+    let m = memory();
+    let map: DashMap<u64, u64> = DashMap::named("always")
+        .with_clock(ManualClock::new())
+        .with_backtrace(mapguard::BacktraceMode::Always);
+    on("a", || write_from_a_named_function(&map));
+    on("b", || map.insert(9, 2));
+    mapguard::flush();
+    let f = &m.on_map("always")[0];
+    let first = f.accesses[0]
+        .backtrace
+        .as_ref()
+        .expect("the earlier write kept its stack");
+    assert!(
+        first.iter().any(|fr| fr.in_app
+            && fr
+                .function
+                .as_deref()
+                .is_some_and(|n| n.contains("write_from_a_named_function"))),
+        "{first:#?}"
+    );
+    assert!(f.accesses[1].backtrace.is_some());
+}
+
+#[test]
+fn backtrace_off_per_map_captures_nothing() {
+    let m = memory();
+    let map: DashMap<u64, u64> = DashMap::named("no-stacks")
+        .with_clock(ManualClock::new())
+        .with_backtrace(mapguard::BacktraceMode::Off);
+    conflict(&map);
+    mapguard::flush();
+    let f = &m.on_map("no-stacks")[0];
+    assert!(f.accesses.iter().all(|a| a.backtrace.is_none()));
+}

@@ -49,7 +49,10 @@ fn queue() -> Option<&'static Sender<Msg>> {
     QUEUE
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel();
-            match reporter::spawn(rx) {
+            // Held until the reporter counts as started, so `configure` either
+            // stashes before this take or sends to the running reporter.
+            let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+            match reporter::spawn(rx, pending.take()) {
                 Ok(()) => Some(tx),
                 Err(e) => {
                     eprintln!(
@@ -84,10 +87,24 @@ pub(crate) fn submit(c: Candidate) {
     }
 }
 
+/// Settings installed before the reporter started: it starts with them. Until a
+/// finding is made there is no reporter thread at all.
+static PENDING: Mutex<Option<ReporterSettings>> = Mutex::new(None);
+
+/// Hands new sinks and settings to the reporter. If it runs, waits until it has
+/// flushed the old sinks and taken the new ones (unless called from the reporter
+/// thread itself, from a sink); if not, keeps them for when it starts.
 pub(crate) fn configure(settings: ReporterSettings) {
     CAPACITY.store(settings.queue_capacity, Relaxed);
+    if !reporter::started() {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        if !reporter::started() {
+            *pending = Some(settings);
+            return;
+        }
+    }
     let (ack, done) = mpsc::sync_channel(1);
-    if send(Msg::Configure(settings, ack)) {
+    if send(Msg::Configure(settings, ack)) && !crate::thread::is_busy() {
         let _ = done.recv();
     }
 }

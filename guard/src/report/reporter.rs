@@ -19,12 +19,19 @@ pub(crate) fn started() -> bool {
     STARTED.load(Relaxed)
 }
 
-pub(crate) fn spawn(rx: Receiver<Msg>) -> std::io::Result<()> {
+pub(crate) fn spawn(
+    rx: Receiver<Msg>,
+    initial: Option<super::ReporterSettings>,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("mapguard-reporter".into())
         .spawn(move || {
             let _busy = crate::thread::busy();
-            Reporter::new().run(rx)
+            let mut r = Reporter::new();
+            if let Some(settings) = initial {
+                r.apply(settings);
+            }
+            r.run(rx)
         })?;
     STARTED.store(true, Relaxed);
     Ok(())
@@ -135,21 +142,25 @@ impl Reporter {
                 self.release_pending(true);
                 self.summarize();
                 self.each_sink(|s| s.flush());
-                self.sinks = settings
-                    .sinks
-                    .into_iter()
-                    .map(|sink| SinkSlot {
-                        sink,
-                        complained: false,
-                    })
-                    .collect();
-                self.interval = settings.summary_interval;
-                self.next_summary = Instant::now() + self.interval;
-                self.rate = settings.rate_limit as f64;
-                self.tokens = self.tokens.min(self.rate);
+                self.apply(settings);
                 let _ = ack.send(());
             }
         }
+    }
+
+    fn apply(&mut self, settings: super::ReporterSettings) {
+        self.sinks = settings
+            .sinks
+            .into_iter()
+            .map(|sink| SinkSlot {
+                sink,
+                complained: false,
+            })
+            .collect();
+        self.interval = settings.summary_interval;
+        self.next_summary = Instant::now() + self.interval;
+        self.rate = settings.rate_limit as f64;
+        self.tokens = self.tokens.min(self.rate);
     }
 
     #[cfg(not(feature = "compile-out"))]
