@@ -13,13 +13,13 @@ use crate::thread::{Accessor, ID_BITS};
 
 pub(crate) type SiteRef = &'static Location<'static>;
 
-const TIME_BITS: u32 = 39;
-const OP_BITS: u32 = 5;
+const TIME_BITS: u32 = 37;
+const OP_BITS: u32 = 7;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 const OP_MASK: u64 = (1 << OP_BITS) - 1;
 
-/// accessor (20 bits) | op (5 bits) | time in ms (39 bits, 17 years). Never 0 for a
-/// real access, because clock readings start at 1.
+/// accessor (20 bits) | op (7 bits) | time in ms (37 bits, 4.3 years of uptime).
+/// Never 0 for a real access, because clock readings start at 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp(pub(crate) u64);
 
