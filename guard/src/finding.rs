@@ -406,8 +406,8 @@ mod tests {
             );
         }
         assert!(
-            Op::ALL.len() <= 32,
-            "ops must fit the 5-bit field of a stamp"
+            Op::ALL.len() <= 128,
+            "ops must fit the 7-bit field of a stamp"
         );
     }
 }
