@@ -1,5 +1,8 @@
 //! Shared workloads for mapguard's benchmarks: the same key sequence for every
-//! variant, so raw and guarded maps do identical work.
+//! variant, so raw and guarded maps do identical work, and the cases the
+//! `overhead` binary measures.
+
+pub mod cases;
 
 /// `n` pseudo-random keys in `0..space`, the same on every run (xorshift).
 pub fn keys(n: usize, space: u64) -> Vec<u64> {

@@ -42,12 +42,14 @@ impl<K, V> BTreeMap<K, V> {
 
     /// An empty map, named after the call site (`file:line`).
     #[track_caller]
+    #[inline]
     pub fn new() -> Self {
         Self::wrap(Std::new(), None)
     }
 
     /// An empty map named `name` (a `&'static str` or a `String`).
     #[track_caller]
+    #[inline]
     pub fn named(name: impl Into<MapName>) -> Self {
         Self::wrap(Std::new(), Some(name.into()))
     }
@@ -55,17 +57,20 @@ impl<K, V> BTreeMap<K, V> {
     crate::maps::settings_methods!();
 
     /// The std map inside, unchecked.
+    #[inline]
     pub fn inner(&self) -> &Std<K, V> {
         &self.inner
     }
 
     /// Gives the std map back.
+    #[inline]
     pub fn into_inner(self) -> Std<K, V> {
         self.inner
     }
 
     /// Iterates in key order. A read of every key (recorded in mode `accesses`).
     #[track_caller]
+    #[inline]
     pub fn iter(&self) -> Iter<'_, K, V> {
         self.guard.whole(Op::Iter, Location::caller());
         self.inner.iter()
@@ -73,6 +78,7 @@ impl<K, V> BTreeMap<K, V> {
 
     /// Iterates in key order, values mutably. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
         self.guard.whole(Op::IterMut, Location::caller());
         self.inner.iter_mut()
@@ -80,6 +86,7 @@ impl<K, V> BTreeMap<K, V> {
 
     /// Iterates over the keys. A read of every key.
     #[track_caller]
+    #[inline]
     pub fn keys(&self) -> Keys<'_, K, V> {
         self.guard.whole(Op::Keys, Location::caller());
         self.inner.keys()
@@ -87,6 +94,7 @@ impl<K, V> BTreeMap<K, V> {
 
     /// Iterates over the values. A read of every key.
     #[track_caller]
+    #[inline]
     pub fn values(&self) -> Values<'_, K, V> {
         self.guard.whole(Op::Values, Location::caller());
         self.inner.values()
@@ -94,6 +102,7 @@ impl<K, V> BTreeMap<K, V> {
 
     /// Iterates over the values mutably. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
         self.guard.whole(Op::ValuesMut, Location::caller());
         self.inner.values_mut()
@@ -101,6 +110,7 @@ impl<K, V> BTreeMap<K, V> {
 
     /// Removes every pair. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn clear(&mut self) {
         self.guard.whole(Op::Clear, Location::caller());
         self.inner.clear()
@@ -110,6 +120,7 @@ impl<K, V> BTreeMap<K, V> {
 impl<K: Ord, V> BTreeMap<K, V> {
     /// Keeps the pairs for which `f` returns true. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn retain(&mut self, f: impl FnMut(&K, &mut V) -> bool) {
         self.guard.whole(Op::Retain, Location::caller());
         self.inner.retain(f)
@@ -118,6 +129,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     /// Moves every pair of `other` into this map. A map-wide write (of this map and
     /// of `other`).
     #[track_caller]
+    #[inline]
     pub fn append(&mut self, other: &mut BTreeMap<K, V>) {
         self.guard.whole(Op::Append, Location::caller());
         other.guard.whole(Op::Append, Location::caller());
@@ -126,6 +138,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 
     /// Removes and returns the first pair. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn pop_first(&mut self) -> Option<(K, V)> {
         self.guard.whole(Op::PopFirst, Location::caller());
         self.inner.pop_first()
@@ -133,6 +146,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 
     /// Removes and returns the last pair. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn pop_last(&mut self) -> Option<(K, V)> {
         self.guard.whole(Op::PopLast, Location::caller());
         self.inner.pop_last()
@@ -140,6 +154,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 
     /// Iterates over a range of keys. A read.
     #[track_caller]
+    #[inline]
     pub fn range<T: ?Sized + Ord, R: RangeBounds<T>>(&self, range: R) -> Range<'_, K, V>
     where
         K: Borrow<T>,
@@ -150,6 +165,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 
     /// Iterates over a range of keys, values mutably. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn range_mut<T: ?Sized + Ord, R: RangeBounds<T>>(&mut self, range: R) -> RangeMut<'_, K, V>
     where
         K: Borrow<T>,
@@ -162,6 +178,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 impl<K: Ord + Hash, V> BTreeMap<K, V> {
     /// Inserts a pair, returning the old value. A write.
     #[track_caller]
+    #[inline]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.guard.keyed(Op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
@@ -169,6 +186,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
     /// The value of `key`. A read (recorded for `lost_update`).
     #[track_caller]
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -180,6 +198,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
     /// The value of `key`, mutably. A write.
     #[track_caller]
+    #[inline]
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
@@ -191,6 +210,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
     /// True if the map holds `key`. A read (recorded for `lost_update`).
     #[track_caller]
+    #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -202,6 +222,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
     /// Removes `key`, returning its value. A write.
     #[track_caller]
+    #[inline]
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -213,6 +234,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
     /// std's entry for `key`. A write.
     #[track_caller]
+    #[inline]
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
         self.guard.keyed(Op::Entry, &key, Location::caller());
         self.inner.entry(key)
@@ -221,6 +243,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
     /// Splits off the pairs from `key` on into a new map (same name and settings).
     /// A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn split_off<Q>(&mut self, key: &Q) -> Self
     where
         K: Borrow<Q>,
@@ -238,6 +261,7 @@ impl<K, V> Deref for BTreeMap<K, V> {
     type Target = Std<K, V>;
     /// Every other `&self` method of std's map (`len`, `first_key_value`, ...),
     /// unchecked.
+    #[inline]
     fn deref(&self) -> &Std<K, V> {
         &self.inner
     }
@@ -245,6 +269,7 @@ impl<K, V> Deref for BTreeMap<K, V> {
 
 impl<K, V> Default for BTreeMap<K, V> {
     #[track_caller]
+    #[inline]
     fn default() -> Self {
         Self::new()
     }
@@ -283,6 +308,7 @@ where
     type Output = V;
     /// `map[&key]`: a read. Panics if the key is absent, as std does.
     #[track_caller]
+    #[inline]
     fn index(&self, key: &Q) -> &V {
         self.get(key).expect("no entry found for key")
     }
@@ -290,6 +316,7 @@ where
 
 impl<K: Ord, V> FromIterator<(K, V)> for BTreeMap<K, V> {
     #[track_caller]
+    #[inline]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         BTreeMap::wrap(Std::from_iter(iter), None)
     }
@@ -298,6 +325,7 @@ impl<K: Ord, V> FromIterator<(K, V)> for BTreeMap<K, V> {
 impl<K: Ord, V> Extend<(K, V)> for BTreeMap<K, V> {
     /// Inserts every pair. A map-wide write.
     #[track_caller]
+    #[inline]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.guard.whole(Op::Extend, Location::caller());
         self.inner.extend(iter)
@@ -307,6 +335,7 @@ impl<K: Ord, V> Extend<(K, V)> for BTreeMap<K, V> {
 impl<K, V> From<Std<K, V>> for BTreeMap<K, V> {
     /// Guards an existing map, named after the call site.
     #[track_caller]
+    #[inline]
     fn from(inner: Std<K, V>) -> Self {
         BTreeMap::wrap(inner, None)
     }
@@ -314,6 +343,7 @@ impl<K, V> From<Std<K, V>> for BTreeMap<K, V> {
 
 impl<K: Ord, V, const N: usize> From<[(K, V); N]> for BTreeMap<K, V> {
     #[track_caller]
+    #[inline]
     fn from(pairs: [(K, V); N]) -> Self {
         BTreeMap::wrap(Std::from(pairs), None)
     }
@@ -322,6 +352,7 @@ impl<K: Ord, V, const N: usize> From<[(K, V); N]> for BTreeMap<K, V> {
 impl<K, V> IntoIterator for BTreeMap<K, V> {
     type Item = (K, V);
     type IntoIter = std_btree_map::IntoIter<K, V>;
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.inner.into_iter()
     }
@@ -331,6 +362,7 @@ impl<'a, K, V> IntoIterator for &'a BTreeMap<K, V> {
     type Item = (&'a K, &'a V);
     type IntoIter = Iter<'a, K, V>;
     #[track_caller]
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -340,6 +372,7 @@ impl<'a, K, V> IntoIterator for &'a mut BTreeMap<K, V> {
     type Item = (&'a K, &'a mut V);
     type IntoIter = IterMut<'a, K, V>;
     #[track_caller]
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter_mut()
     }

@@ -40,6 +40,7 @@ pub struct DashMap<K, V, S = RandomState> {
 impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
     /// An empty map, named after the call site (`file:line`).
     #[track_caller]
+    #[inline]
     pub fn new() -> Self {
         Self::wrap(dashmap::DashMap::new(), None)
     }
@@ -47,12 +48,14 @@ impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
     /// An empty map named `name` (a `&'static str` or a `String`): the name findings
     /// use.
     #[track_caller]
+    #[inline]
     pub fn named(name: impl Into<MapName>) -> Self {
         Self::wrap(dashmap::DashMap::new(), Some(name.into()))
     }
 
     /// An empty map with room for `capacity` entries.
     #[track_caller]
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Self::wrap(dashmap::DashMap::with_capacity(capacity), None)
     }
@@ -60,12 +63,14 @@ impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
     /// An empty map with `shard_amount` shards (a power of two greater than 1, or
     /// dashmap panics, as it does unguarded).
     #[track_caller]
+    #[inline]
     pub fn with_shard_amount(shard_amount: usize) -> Self {
         Self::wrap(dashmap::DashMap::with_shard_amount(shard_amount), None)
     }
 
     /// An empty map with room for `capacity` entries in `shard_amount` shards.
     #[track_caller]
+    #[inline]
     pub fn with_capacity_and_shard_amount(capacity: usize, shard_amount: usize) -> Self {
         Self::wrap(
             dashmap::DashMap::with_capacity_and_shard_amount(capacity, shard_amount),
@@ -77,12 +82,14 @@ impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
 impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// An empty map using `hasher`.
     #[track_caller]
+    #[inline]
     pub fn with_hasher(hasher: S) -> Self {
         Self::wrap(dashmap::DashMap::with_hasher(hasher), None)
     }
 
     /// An empty map with room for `capacity` entries, using `hasher`.
     #[track_caller]
+    #[inline]
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         Self::wrap(
             dashmap::DashMap::with_capacity_and_hasher(capacity, hasher),
@@ -92,6 +99,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// An empty map using `hasher`, in `shard_amount` shards.
     #[track_caller]
+    #[inline]
     pub fn with_hasher_and_shard_amount(hasher: S, shard_amount: usize) -> Self {
         Self::wrap(
             dashmap::DashMap::with_hasher_and_shard_amount(hasher, shard_amount),
@@ -102,6 +110,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// An empty map with room for `capacity` entries, using `hasher`, in
     /// `shard_amount` shards.
     #[track_caller]
+    #[inline]
     pub fn with_capacity_and_hasher_and_shard_amount(
         capacity: usize,
         hasher: S,
@@ -118,18 +127,21 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 
     /// The hash dashmap uses for `item` (to pick a shard). Takes no lock; not checked.
+    #[inline]
     pub fn hash_usize<T: Hash>(&self, item: &T) -> usize {
         self.inner.hash_usize(item)
     }
 
     /// Reserves room for `additional` more entries (`&mut self`: no other thread can
     /// be using the map). Not checked.
+    #[inline]
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), dashmap::TryReserveError> {
         self.inner.try_reserve(additional)
     }
 
     /// A read-only view of the contents, which needs no locks. Reads through it are
     /// not checked (nothing can write while it exists).
+    #[inline]
     pub fn into_read_only(self) -> dashmap::ReadOnlyView<K, V, S> {
         self.inner.into_read_only()
     }
@@ -147,11 +159,13 @@ impl<K, V, S> DashMap<K, V, S> {
     crate::maps::settings_methods!();
 
     /// The dashmap inside, unchecked: calls made through it are invisible to mapguard.
+    #[inline]
     pub fn inner(&self) -> &dashmap::DashMap<K, V, S> {
         &self.inner
     }
 
     /// Gives the dashmap back.
+    #[inline]
     pub fn into_inner(self) -> dashmap::DashMap<K, V, S> {
         self.inner
     }
@@ -163,6 +177,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map.
     #[track_caller]
+    #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         self.guard.keyed(Op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
@@ -173,6 +188,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map.
     #[track_caller]
+    #[inline]
     pub fn remove<Q>(&self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -187,6 +203,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` touches the map.
     #[track_caller]
+    #[inline]
     pub fn remove_if<Q>(&self, key: &Q, f: impl FnOnce(&K, &V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -198,6 +215,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Like [`DashMap::remove_if`], with mutable access to the value.
     #[track_caller]
+    #[inline]
     pub fn remove_if_mut<Q>(&self, key: &Q, f: impl FnOnce(&K, &mut V) -> bool) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -212,6 +230,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A read (recorded for `lost_update`). **Locking behaviour:** may deadlock if
     /// called when holding a mutable reference into the map.
     #[track_caller]
+    #[inline]
     pub fn get<Q>(&'a self, key: &Q) -> Option<Ref<'a, K, V>>
     where
         K: Borrow<Q>,
@@ -226,6 +245,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map.
     #[track_caller]
+    #[inline]
     pub fn get_mut<Q>(&'a self, key: &Q) -> Option<RefMut<'a, K, V>>
     where
         K: Borrow<Q>,
@@ -238,6 +258,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// Like [`DashMap::get`], but returns [`TryResult::Locked`] instead of waiting.
     /// Never deadlocks, so never a `reentrant_access` finding.
     #[track_caller]
+    #[inline]
     pub fn try_get<Q>(&'a self, key: &Q) -> TryResult<Ref<'a, K, V>>
     where
         K: Borrow<Q>,
@@ -253,6 +274,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Like [`DashMap::get_mut`], but returns [`TryResult::Locked`] instead of waiting.
     #[track_caller]
+    #[inline]
     pub fn try_get_mut<Q>(&'a self, key: &Q) -> TryResult<RefMut<'a, K, V>>
     where
         K: Borrow<Q>,
@@ -274,6 +296,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// check-then-act). **Locking behaviour:** may deadlock if called when holding a
     /// mutable reference into the map.
     #[track_caller]
+    #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -285,6 +308,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Calls `f` with the pair under the shard's read lock, returning its result.
     #[track_caller]
+    #[inline]
     pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -300,6 +324,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A write. **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map.
     #[track_caller]
+    #[inline]
     pub fn entry(&'a self, key: K) -> Entry<'a, K, V> {
         let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
         Entry::wrap(self.inner.entry(key), held)
@@ -307,6 +332,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Like [`DashMap::entry`], but `None` instead of waiting for a locked shard.
     #[track_caller]
+    #[inline]
     pub fn try_entry(&'a self, key: K) -> Option<Entry<'a, K, V>> {
         let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
         self.inner.try_entry(key).map(|e| Entry::wrap(e, held))
@@ -317,6 +343,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     ///
     /// A write (an atomic one: never the write of a `lost_update`).
     #[track_caller]
+    #[inline]
     pub fn alter<Q>(&self, key: &Q, f: impl FnOnce(&K, V) -> V)
     where
         K: Borrow<Q>,
@@ -328,6 +355,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Replaces every value with `f(key, old)`, shard by shard.
     #[track_caller]
+    #[inline]
     pub fn alter_all(&self, f: impl FnMut(&K, V) -> V) {
         let _it = self.guard.iterate(Op::AlterAll, Location::caller(), true);
         self.inner.alter_all(f)
@@ -339,6 +367,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// is reported as `write_during_iteration` (it may be missed or seen by the
     /// iteration, which is rarely what the code meant).
     #[track_caller]
+    #[inline]
     pub fn iter(&'a self) -> Iter<'a, K, V, S> {
         let guard = self.guard.iterate(Op::Iter, Location::caller(), true);
         Iter {
@@ -349,6 +378,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// An iterator of write guards, locking one shard at a time. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn iter_mut(&'a self) -> IterMut<'a, K, V, S> {
         let guard = self.guard.iterate(Op::IterMut, Location::caller(), true);
         IterMut {
@@ -360,6 +390,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// Keeps the pairs for which `f` returns true, shard by shard under write locks.
     /// A map-wide write, and the safe way to remove while "iterating".
     #[track_caller]
+    #[inline]
     pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
         let _it = self.guard.iterate(Op::Retain, Location::caller(), true);
         self.inner.retain(f)
@@ -370,6 +401,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// **Locking behaviour:** may deadlock if called when holding a mutable reference
     /// into the map.
     #[track_caller]
+    #[inline]
     pub fn len(&self) -> usize {
         self.guard.whole(Op::Len, Location::caller());
         self.inner.len()
@@ -377,6 +409,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// True if the map is empty (read-locks every shard in turn).
     #[track_caller]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.guard.whole(Op::IsEmpty, Location::caller());
         self.inner.is_empty()
@@ -384,6 +417,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Removes every pair. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn clear(&self) {
         self.guard.whole(Op::Clear, Location::caller());
         self.inner.clear()
@@ -391,17 +425,20 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Frees unused capacity (write-locks every shard in turn). Not a write.
     #[track_caller]
+    #[inline]
     pub fn shrink_to_fit(&self) {
         self.guard.whole(Op::ShrinkToFit, Location::caller());
         self.inner.shrink_to_fit()
     }
 
     /// The capacity (read-locks every shard in turn). Not checked.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.inner.capacity()
     }
 
     /// The hasher. Not checked (takes no lock).
+    #[inline]
     pub fn hasher(&self) -> &S {
         self.inner.hasher()
     }
@@ -409,6 +446,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
 impl<K: Eq + Hash, V> Default for DashMap<K, V, RandomState> {
     #[track_caller]
+    #[inline]
     fn default() -> Self {
         Self::new()
     }
@@ -435,6 +473,7 @@ impl<K: Eq + Hash + Clone, V: Clone, S: Clone> Clone for DashMap<K, V, S> {
 
 impl<K: Eq + Hash, V, S: BuildHasher + Clone + Default> FromIterator<(K, V)> for DashMap<K, V, S> {
     #[track_caller]
+    #[inline]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         DashMap::wrap(dashmap::DashMap::from_iter(iter), None)
     }
@@ -442,6 +481,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone + Default> FromIterator<(K, V)> for
 
 impl<K: Eq + Hash, V, S: BuildHasher + Clone> Extend<(K, V)> for DashMap<K, V, S> {
     /// Inserts every pair (`&mut self`: no other thread can be using the map).
+    #[inline]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.inner.extend(iter)
     }
@@ -450,6 +490,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> Extend<(K, V)> for DashMap<K, V, S
 impl<K, V, S> From<dashmap::DashMap<K, V, S>> for DashMap<K, V, S> {
     /// Guards an existing dashmap, named after the call site.
     #[track_caller]
+    #[inline]
     fn from(inner: dashmap::DashMap<K, V, S>) -> Self {
         DashMap::wrap(inner, None)
     }
@@ -458,6 +499,7 @@ impl<K, V, S> From<dashmap::DashMap<K, V, S>> for DashMap<K, V, S> {
 impl<K: Eq + Hash, V, S: BuildHasher + Clone> IntoIterator for DashMap<K, V, S> {
     type Item = (K, V);
     type IntoIter = dashmap::iter::OwningIter<K, V, S>;
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.inner.into_iter()
     }
@@ -467,6 +509,7 @@ impl<'a, K: Eq + Hash, V, S: BuildHasher + Clone> IntoIterator for &'a DashMap<K
     type Item = RefMulti<'a, K, V>;
     type IntoIter = Iter<'a, K, V, S>;
     #[track_caller]
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -511,18 +554,22 @@ pub struct Ref<'a, K, V> {
 
 impl<'a, K: Eq + Hash, V> Ref<'a, K, V> {
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }
     /// The value.
+    #[inline]
     pub fn value(&self) -> &V {
         self.inner.value()
     }
     /// Key and value.
+    #[inline]
     pub fn pair(&self) -> (&K, &V) {
         self.inner.pair()
     }
     /// A guard to a part of the value.
+    #[inline]
     pub fn map<F, T>(self, f: F) -> MappedRef<'a, K, V, T>
     where
         F: FnOnce(&V) -> &T,
@@ -533,6 +580,7 @@ impl<'a, K: Eq + Hash, V> Ref<'a, K, V> {
         }
     }
     /// A guard to a part of the value, if `f` finds one; the original guard otherwise.
+    #[inline]
     pub fn try_map<F, T>(self, f: F) -> Result<MappedRef<'a, K, V, T>, Self>
     where
         F: FnOnce(&V) -> Option<&T>,
@@ -547,6 +595,7 @@ impl<'a, K: Eq + Hash, V> Ref<'a, K, V> {
 
 impl<K: Eq + Hash, V> Deref for Ref<'_, K, V> {
     type Target = V;
+    #[inline]
     fn deref(&self) -> &V {
         self.inner.value()
     }
@@ -567,26 +616,32 @@ pub struct RefMut<'a, K, V> {
 
 impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }
     /// The value.
+    #[inline]
     pub fn value(&self) -> &V {
         self.inner.value()
     }
     /// The value, mutably.
+    #[inline]
     pub fn value_mut(&mut self) -> &mut V {
         self.inner.value_mut()
     }
     /// Key and value.
+    #[inline]
     pub fn pair(&self) -> (&K, &V) {
         self.inner.pair()
     }
     /// Key and value, the value mutably.
+    #[inline]
     pub fn pair_mut(&mut self) -> (&K, &mut V) {
         self.inner.pair_mut()
     }
     /// A read guard in place of this write guard (dashmap keeps the write lock).
+    #[inline]
     pub fn downgrade(self) -> Ref<'a, K, V> {
         Ref {
             inner: self.inner.downgrade(),
@@ -594,6 +649,7 @@ impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
         }
     }
     /// A guard to a part of the value.
+    #[inline]
     pub fn map<F, T>(self, f: F) -> MappedRefMut<'a, K, V, T>
     where
         F: FnOnce(&mut V) -> &mut T,
@@ -604,6 +660,7 @@ impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
         }
     }
     /// A guard to a part of the value, if `f` finds one; the original guard otherwise.
+    #[inline]
     pub fn try_map<F, T>(self, f: F) -> Result<MappedRefMut<'a, K, V, T>, Self>
     where
         F: FnOnce(&mut V) -> Option<&mut T>,
@@ -618,12 +675,14 @@ impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
 
 impl<K: Eq + Hash, V> Deref for RefMut<'_, K, V> {
     type Target = V;
+    #[inline]
     fn deref(&self) -> &V {
         self.inner.value()
     }
 }
 
 impl<K: Eq + Hash, V> DerefMut for RefMut<'_, K, V> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut V {
         self.inner.value_mut()
     }
@@ -643,18 +702,22 @@ pub struct MappedRef<'a, K, V, T> {
 
 impl<'a, K: Eq + Hash, V, T> MappedRef<'a, K, V, T> {
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }
     /// The mapped part.
+    #[inline]
     pub fn value(&self) -> &T {
         self.inner.value()
     }
     /// Key and mapped part.
+    #[inline]
     pub fn pair(&self) -> (&K, &T) {
         self.inner.pair()
     }
     /// A guard to a part of the mapped part.
+    #[inline]
     pub fn map<F, T2>(self, f: F) -> MappedRef<'a, K, V, T2>
     where
         F: FnOnce(&T) -> &T2,
@@ -665,6 +728,7 @@ impl<'a, K: Eq + Hash, V, T> MappedRef<'a, K, V, T> {
         }
     }
     /// A guard to a part of the mapped part, if `f` finds one; this guard otherwise.
+    #[inline]
     pub fn try_map<F, T2>(self, f: F) -> Result<MappedRef<'a, K, V, T2>, Self>
     where
         F: FnOnce(&T) -> Option<&T2>,
@@ -690,6 +754,7 @@ impl<K: Eq + Hash, V, T: fmt::Display> fmt::Display for MappedRef<'_, K, V, T> {
 }
 
 impl<K: Eq + Hash, V, T: AsRef<TDeref>, TDeref: ?Sized> AsRef<TDeref> for MappedRef<'_, K, V, T> {
+    #[inline]
     fn as_ref(&self) -> &TDeref {
         self.value().as_ref()
     }
@@ -697,6 +762,7 @@ impl<K: Eq + Hash, V, T: AsRef<TDeref>, TDeref: ?Sized> AsRef<TDeref> for Mapped
 
 impl<K: Eq + Hash, V, T> Deref for MappedRef<'_, K, V, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         self.inner.value()
     }
@@ -710,26 +776,32 @@ pub struct MappedRefMut<'a, K, V, T> {
 
 impl<'a, K: Eq + Hash, V, T> MappedRefMut<'a, K, V, T> {
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }
     /// The mapped part.
+    #[inline]
     pub fn value(&self) -> &T {
         self.inner.value()
     }
     /// The mapped part, mutably.
+    #[inline]
     pub fn value_mut(&mut self) -> &mut T {
         self.inner.value_mut()
     }
     /// Key and mapped part.
+    #[inline]
     pub fn pair(&self) -> (&K, &T) {
         self.inner.pair()
     }
     /// Key and mapped part, the part mutably.
+    #[inline]
     pub fn pair_mut(&mut self) -> (&K, &mut T) {
         self.inner.pair_mut()
     }
     /// A guard to a part of the mapped part.
+    #[inline]
     pub fn map<F, T2>(self, f: F) -> MappedRefMut<'a, K, V, T2>
     where
         F: FnOnce(&mut T) -> &mut T2,
@@ -740,6 +812,7 @@ impl<'a, K: Eq + Hash, V, T> MappedRefMut<'a, K, V, T> {
         }
     }
     /// A guard to a part of the mapped part, if `f` finds one; this guard otherwise.
+    #[inline]
     pub fn try_map<F, T2>(self, f: F) -> Result<MappedRefMut<'a, K, V, T2>, Self>
     where
         F: FnOnce(&mut T) -> Option<&mut T2>,
@@ -760,12 +833,14 @@ impl<K: Eq + Hash + fmt::Debug, V, T: fmt::Debug> fmt::Debug for MappedRefMut<'_
 
 impl<K: Eq + Hash, V, T> Deref for MappedRefMut<'_, K, V, T> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         self.inner.value()
     }
 }
 
 impl<K: Eq + Hash, V, T> DerefMut for MappedRefMut<'_, K, V, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         self.inner.value_mut()
     }
@@ -788,6 +863,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
     }
 
     /// Applies `f` to the value if the key is present.
+    #[inline]
     pub fn and_modify(self, f: impl FnOnce(&mut V)) -> Self {
         match self {
             Entry::Occupied(mut e) => {
@@ -798,6 +874,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         match self {
             Entry::Occupied(e) => e.key(),
@@ -805,6 +882,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// The key, by value.
+    #[inline]
     pub fn into_key(self) -> K {
         match self {
             Entry::Occupied(e) => e.into_key(),
@@ -812,6 +890,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// The value, inserting `V::default()` if absent.
+    #[inline]
     pub fn or_default(self) -> RefMut<'a, K, V>
     where
         V: Default,
@@ -819,10 +898,12 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         self.or_insert_with(V::default)
     }
     /// The value, inserting `value` if absent.
+    #[inline]
     pub fn or_insert(self, value: V) -> RefMut<'a, K, V> {
         self.or_insert_with(|| value)
     }
     /// The value, inserting `value()` if absent.
+    #[inline]
     pub fn or_insert_with(self, value: impl FnOnce() -> V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(e) => e.into_ref(),
@@ -830,6 +911,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// The value, inserting `value()?` if absent.
+    #[inline]
     pub fn or_try_insert_with<E>(
         self,
         value: impl FnOnce() -> Result<V, E>,
@@ -840,6 +922,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// Sets the value, returning a guard to it.
+    #[inline]
     pub fn insert(self, value: V) -> RefMut<'a, K, V> {
         match self {
             Entry::Occupied(mut e) => {
@@ -850,6 +933,7 @@ impl<'a, K: Eq + Hash, V> Entry<'a, K, V> {
         }
     }
     /// Sets the value, returning the occupied entry.
+    #[inline]
     pub fn insert_entry(self, value: V) -> OccupiedEntry<'a, K, V>
     where
         K: Clone,
@@ -872,18 +956,22 @@ pub struct OccupiedEntry<'a, K, V> {
 
 impl<'a, K: Eq + Hash, V> OccupiedEntry<'a, K, V> {
     /// The value.
+    #[inline]
     pub fn get(&self) -> &V {
         self.inner.get()
     }
     /// The value, mutably.
+    #[inline]
     pub fn get_mut(&mut self) -> &mut V {
         self.inner.get_mut()
     }
     /// Replaces the value, returning the old one.
+    #[inline]
     pub fn insert(&mut self, value: V) -> V {
         self.inner.insert(value)
     }
     /// A write guard to the value.
+    #[inline]
     pub fn into_ref(self) -> RefMut<'a, K, V> {
         RefMut {
             inner: self.inner.into_ref(),
@@ -891,22 +979,27 @@ impl<'a, K: Eq + Hash, V> OccupiedEntry<'a, K, V> {
         }
     }
     /// The key, by value.
+    #[inline]
     pub fn into_key(self) -> K {
         self.inner.into_key()
     }
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }
     /// Removes the pair, returning the value.
+    #[inline]
     pub fn remove(self) -> V {
         self.inner.remove()
     }
     /// Removes the pair, returning it.
+    #[inline]
     pub fn remove_entry(self) -> (K, V) {
         self.inner.remove_entry()
     }
     /// Replaces the pair with this entry's key and `value`, returning the old pair.
+    #[inline]
     pub fn replace_entry(self, value: V) -> (K, V) {
         self.inner.replace_entry(value)
     }
@@ -920,6 +1013,7 @@ pub struct VacantEntry<'a, K, V> {
 
 impl<'a, K: Eq + Hash, V> VacantEntry<'a, K, V> {
     /// Inserts `value`, returning a write guard to it.
+    #[inline]
     pub fn insert(self, value: V) -> RefMut<'a, K, V> {
         RefMut {
             inner: self.inner.insert(value),
@@ -927,6 +1021,7 @@ impl<'a, K: Eq + Hash, V> VacantEntry<'a, K, V> {
         }
     }
     /// Inserts `value`, returning the occupied entry.
+    #[inline]
     pub fn insert_entry(self, value: V) -> OccupiedEntry<'a, K, V>
     where
         K: Clone,
@@ -937,10 +1032,12 @@ impl<'a, K: Eq + Hash, V> VacantEntry<'a, K, V> {
         }
     }
     /// The key, by value.
+    #[inline]
     pub fn into_key(self) -> K {
         self.inner.into_key()
     }
     /// The key.
+    #[inline]
     pub fn key(&self) -> &K {
         self.inner.key()
     }

@@ -35,18 +35,21 @@ pub struct HashMap<K, V, S = RandomState> {
 impl<K, V> HashMap<K, V, RandomState> {
     /// An empty map, named after the call site (`file:line`).
     #[track_caller]
+    #[inline]
     pub fn new() -> Self {
         Self::wrap(Std::new(), None)
     }
 
     /// An empty map named `name` (a `&'static str` or a `String`).
     #[track_caller]
+    #[inline]
     pub fn named(name: impl Into<MapName>) -> Self {
         Self::wrap(Std::new(), Some(name.into()))
     }
 
     /// An empty map with room for `capacity` entries.
     #[track_caller]
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Self::wrap(Std::with_capacity(capacity), None)
     }
@@ -63,12 +66,14 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// An empty map using `hasher`.
     #[track_caller]
+    #[inline]
     pub fn with_hasher(hasher: S) -> Self {
         Self::wrap(Std::with_hasher(hasher), None)
     }
 
     /// An empty map with room for `capacity` entries, using `hasher`.
     #[track_caller]
+    #[inline]
     pub fn with_capacity_and_hasher(capacity: usize, hasher: S) -> Self {
         Self::wrap(Std::with_capacity_and_hasher(capacity, hasher), None)
     }
@@ -76,17 +81,20 @@ impl<K, V, S> HashMap<K, V, S> {
     crate::maps::settings_methods!();
 
     /// The std map inside, unchecked.
+    #[inline]
     pub fn inner(&self) -> &Std<K, V, S> {
         &self.inner
     }
 
     /// Gives the std map back.
+    #[inline]
     pub fn into_inner(self) -> Std<K, V, S> {
         self.inner
     }
 
     /// Iterates over the pairs. A read of every key (recorded in mode `accesses`).
     #[track_caller]
+    #[inline]
     pub fn iter(&self) -> Iter<'_, K, V> {
         self.guard.whole(Op::Iter, Location::caller());
         self.inner.iter()
@@ -94,6 +102,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Iterates over the pairs, values mutably. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn iter_mut(&mut self) -> IterMut<'_, K, V> {
         self.guard.whole(Op::IterMut, Location::caller());
         self.inner.iter_mut()
@@ -101,6 +110,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Iterates over the keys. A read of every key.
     #[track_caller]
+    #[inline]
     pub fn keys(&self) -> Keys<'_, K, V> {
         self.guard.whole(Op::Keys, Location::caller());
         self.inner.keys()
@@ -108,6 +118,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Iterates over the values. A read of every key.
     #[track_caller]
+    #[inline]
     pub fn values(&self) -> Values<'_, K, V> {
         self.guard.whole(Op::Values, Location::caller());
         self.inner.values()
@@ -115,6 +126,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Iterates over the values mutably. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn values_mut(&mut self) -> ValuesMut<'_, K, V> {
         self.guard.whole(Op::ValuesMut, Location::caller());
         self.inner.values_mut()
@@ -122,6 +134,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Removes every pair, yielding them. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn drain(&mut self) -> Drain<'_, K, V> {
         self.guard.whole(Op::Drain, Location::caller());
         self.inner.drain()
@@ -129,6 +142,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Keeps the pairs for which `f` returns true. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn retain(&mut self, f: impl FnMut(&K, &mut V) -> bool) {
         self.guard.whole(Op::Retain, Location::caller());
         self.inner.retain(f)
@@ -136,6 +150,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
     /// Removes every pair. A map-wide write.
     #[track_caller]
+    #[inline]
     pub fn clear(&mut self) {
         self.guard.whole(Op::Clear, Location::caller());
         self.inner.clear()
@@ -145,6 +160,7 @@ impl<K, V, S> HashMap<K, V, S> {
 impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     /// Inserts a pair, returning the old value. A write.
     #[track_caller]
+    #[inline]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.guard.keyed(Op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
@@ -152,6 +168,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// The value of `key`. A read (recorded for `lost_update`).
     #[track_caller]
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -163,6 +180,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// The stored key and value of `key`. A read.
     #[track_caller]
+    #[inline]
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         K: Borrow<Q>,
@@ -174,6 +192,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// The value of `key`, mutably. A write.
     #[track_caller]
+    #[inline]
     pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
@@ -185,6 +204,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// True if the map holds `key`. A read (recorded for `lost_update`).
     #[track_caller]
+    #[inline]
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -196,6 +216,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// Removes `key`, returning its value. A write.
     #[track_caller]
+    #[inline]
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -207,6 +228,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// Removes `key`, returning the stored pair. A write.
     #[track_caller]
+    #[inline]
     pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
     where
         K: Borrow<Q>,
@@ -218,17 +240,20 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
 
     /// std's entry for `key`: the atomic (under your lock) read-modify-write. A write.
     #[track_caller]
+    #[inline]
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
         self.guard.keyed(Op::Entry, &key, Location::caller());
         self.inner.entry(key)
     }
 
     /// Reserves room for `additional` more entries. Not checked.
+    #[inline]
     pub fn reserve(&mut self, additional: usize) {
         self.inner.reserve(additional)
     }
 
     /// Frees unused capacity. Not checked.
+    #[inline]
     pub fn shrink_to_fit(&mut self) {
         self.inner.shrink_to_fit()
     }
@@ -238,6 +263,7 @@ impl<K, V, S> Deref for HashMap<K, V, S> {
     type Target = Std<K, V, S>;
     /// Every other `&self` method of std's map (`len`, `capacity`, `hasher`, ...),
     /// unchecked.
+    #[inline]
     fn deref(&self) -> &Std<K, V, S> {
         &self.inner
     }
@@ -245,6 +271,7 @@ impl<K, V, S> Deref for HashMap<K, V, S> {
 
 impl<K, V> Default for HashMap<K, V, RandomState> {
     #[track_caller]
+    #[inline]
     fn default() -> Self {
         Self::new()
     }
@@ -284,6 +311,7 @@ where
     type Output = V;
     /// `map[&key]`: a read. Panics if the key is absent, as std does.
     #[track_caller]
+    #[inline]
     fn index(&self, key: &Q) -> &V {
         self.get(key).expect("no entry found for key")
     }
@@ -291,6 +319,7 @@ where
 
 impl<K: Eq + Hash, V, S: BuildHasher + Default> FromIterator<(K, V)> for HashMap<K, V, S> {
     #[track_caller]
+    #[inline]
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         HashMap::wrap(Std::from_iter(iter), None)
     }
@@ -299,6 +328,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Default> FromIterator<(K, V)> for HashMap
 impl<K: Eq + Hash, V, S: BuildHasher> Extend<(K, V)> for HashMap<K, V, S> {
     /// Inserts every pair. A map-wide write.
     #[track_caller]
+    #[inline]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.guard.whole(Op::Extend, Location::caller());
         self.inner.extend(iter)
@@ -308,6 +338,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Extend<(K, V)> for HashMap<K, V, S> {
 impl<K, V, S> From<Std<K, V, S>> for HashMap<K, V, S> {
     /// Guards an existing map, named after the call site.
     #[track_caller]
+    #[inline]
     fn from(inner: Std<K, V, S>) -> Self {
         HashMap::wrap(inner, None)
     }
@@ -315,6 +346,7 @@ impl<K, V, S> From<Std<K, V, S>> for HashMap<K, V, S> {
 
 impl<K: Eq + Hash, V, const N: usize> From<[(K, V); N]> for HashMap<K, V, RandomState> {
     #[track_caller]
+    #[inline]
     fn from(pairs: [(K, V); N]) -> Self {
         HashMap::wrap(Std::from(pairs), None)
     }
@@ -323,6 +355,7 @@ impl<K: Eq + Hash, V, const N: usize> From<[(K, V); N]> for HashMap<K, V, Random
 impl<K, V, S> IntoIterator for HashMap<K, V, S> {
     type Item = (K, V);
     type IntoIter = std_hash_map::IntoIter<K, V>;
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.inner.into_iter()
     }
@@ -332,6 +365,7 @@ impl<'a, K, V, S> IntoIterator for &'a HashMap<K, V, S> {
     type Item = (&'a K, &'a V);
     type IntoIter = Iter<'a, K, V>;
     #[track_caller]
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -341,6 +375,7 @@ impl<'a, K, V, S> IntoIterator for &'a mut HashMap<K, V, S> {
     type Item = (&'a K, &'a mut V);
     type IntoIter = IterMut<'a, K, V>;
     #[track_caller]
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.iter_mut()
     }

@@ -8,11 +8,13 @@ pub mod hash_map;
 macro_rules! settings_methods {
     () => {
         /// The name findings use for this map.
+        #[inline]
         pub fn name(&self) -> &str {
             self.guard.name()
         }
 
         /// Renames the map (a `&'static str` or a `String`).
+        #[inline]
         pub fn with_name(mut self, name: impl Into<$crate::MapName>) -> Self {
             self.guard.set_name(name.into());
             self
@@ -20,12 +22,14 @@ macro_rules! settings_methods {
 
         /// Checks this map in `scope`, whatever the global setting. Use
         /// [`Scope::Key`](crate::Scope::Key) for a map that is concurrent by design.
+        #[inline]
         pub fn with_scope(mut self, scope: $crate::Scope) -> Self {
             self.guard.set_scope(scope);
             self
         }
 
         /// Uses `window` for this map instead of the global window (at least 1 ms).
+        #[inline]
         pub fn with_window(mut self, window: ::std::time::Duration) -> Self {
             self.guard.set_window(window);
             self
@@ -33,6 +37,7 @@ macro_rules! settings_methods {
 
         /// Records reads too ([`Mode::Accesses`](crate::Mode::Accesses)) or only
         /// writes, for this map.
+        #[inline]
         pub fn with_mode(mut self, mode: $crate::Mode) -> Self {
             self.guard.set_mode(mode);
             self
@@ -40,18 +45,21 @@ macro_rules! settings_methods {
 
         /// Checks only `rules` on this map. A map that is concurrent by design uses
         /// `Rules::ALL.without(FindingKind::ConcurrentWrite)`.
+        #[inline]
         pub fn with_rules(mut self, rules: $crate::Rules) -> Self {
             self.guard.set_rules(rules);
             self
         }
 
         /// Captures stacks for this map as `mode` says.
+        #[inline]
         pub fn with_backtrace(mut self, mode: $crate::BacktraceMode) -> Self {
             self.guard.set_backtrace(mode);
             self
         }
 
         /// Reacts to findings on this map with `reaction`.
+        #[inline]
         pub fn with_reaction(mut self, reaction: $crate::Reaction) -> Self {
             self.guard.set_reaction(reaction);
             self
@@ -59,6 +67,7 @@ macro_rules! settings_methods {
 
         /// Tracks `n` key slots (rounded up to a power of two, 32 bytes each) in
         /// key scope.
+        #[inline]
         pub fn with_key_slots(mut self, n: usize) -> Self {
             self.guard.set_key_slots(n);
             self
@@ -66,6 +75,7 @@ macro_rules! settings_methods {
 
         /// Measures time on `clock` instead of the shared clock: for deterministic
         /// tests.
+        #[inline]
         pub fn with_clock(mut self, clock: $crate::ManualClock) -> Self {
             self.guard.set_clock(clock);
             self

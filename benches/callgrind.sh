@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Instructions per operation, counted by callgrind: each (case, variant) loop runs
+# twice, with N and 2N ops, and the difference over N is the per-op count (setup
+# and start-up cancel out). Repeatable on a noisy machine.
+#
+#   benches/callgrind.sh [CASE ...]        default: hot_get hot_insert hot_entry_or_insert hot_remove_insert
+#   OPS=200000 benches/callgrind.sh hot_get
+#   FEATURES=compile-out benches/callgrind.sh hot_get    # raw vs compiled_out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ops=${OPS:-100000}
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(hot_get hot_insert hot_entry_or_insert hot_remove_insert)
+feat=()
+[ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
+cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
+bin=target/release/overhead
+if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key); fi
+count() { # case variant ops -> total instructions
+  local out
+  out=$(mktemp)
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --case "$1" --variant "$2" --ops "$3" >/dev/null 2>&1
+  callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'
+  rm -f "$out"
+}
+printf '%-22s %-13s %10s %8s\n' case variant instr/op "vs raw"
+for c in "${cases[@]}"; do
+  raw=""
+  for v in "${variants[@]}"; do
+    a=$(count "$c" "$v" "$ops"); b=$(count "$c" "$v" $((2 * ops)))
+    per=$(( (b - a) / ops ))
+    [ -n "$raw" ] || raw=$per
+    printf '%-22s %-13s %10d %+8d\n' "$c" "$v" "$per" $((per - raw))
+  done
+done

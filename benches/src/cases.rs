@@ -1,0 +1,663 @@
+//! The cases and variants `overhead` measures. Each variant of a case runs the same
+//! loop over the same keys; only the map type and mapguard's settings differ.
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::Instant;
+
+use mapguard::{BacktraceMode, Config, Scope};
+
+use crate::keys;
+
+/// How the map under test is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// `dashmap::DashMap`.
+    Raw,
+    /// `mapguard::DashMap`, runtime switch off.
+    Off,
+    /// On, scope map, stacks on finding.
+    OnMap,
+    /// On, scope key.
+    OnKey,
+    /// On, scope map, a stack kept for every write.
+    Always,
+    /// Built with `--features compile-out`.
+    CompiledOut,
+}
+
+impl Variant {
+    /// The variants this build can measure.
+    pub fn all() -> &'static [Variant] {
+        if mapguard::is_compiled_out() {
+            &[Variant::Raw, Variant::CompiledOut]
+        } else {
+            &[
+                Variant::Raw,
+                Variant::Off,
+                Variant::OnMap,
+                Variant::OnKey,
+                Variant::Always,
+            ]
+        }
+    }
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Raw => "raw",
+            Variant::Off => "off",
+            Variant::OnMap => "on_map",
+            Variant::OnKey => "on_key",
+            Variant::Always => "always",
+            Variant::CompiledOut => "compiled_out",
+        }
+    }
+
+    /// The variant named `s`, if this build has it.
+    pub fn parse(s: &str) -> Option<Variant> {
+        Variant::all().iter().copied().find(|v| v.name() == s)
+    }
+
+    fn guarded(self) -> bool {
+        self != Variant::Raw
+    }
+}
+
+/// What one op of a case does.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    /// One thread: this op over `space` keys.
+    Single(Single, u64),
+    /// `threads` threads, `reads` percent reads, keys shared or one range per thread.
+    Mixed {
+        threads: usize,
+        reads: u32,
+        shared: bool,
+    },
+    /// `threads` threads writing one key: every write (but the first) conflicts.
+    Storm { threads: usize },
+    /// Resident memory growth over a storm of `ops` conflicting writes, in bytes.
+    StormRss,
+    /// Resident bytes per map (one entry each), beyond an empty map's allocations.
+    MapBytes,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Single {
+    Get,
+    Insert,
+    Entry,
+    RemoveInsert,
+    Iter,
+}
+
+/// One benchmark case.
+#[derive(Debug)]
+pub struct Case {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// Default operations per round.
+    pub ops: u64,
+    /// The variants it is measured in.
+    pub variants: &'static [Variant],
+    /// What a figure counts: `ns/op` or `bytes`.
+    pub unit: &'static str,
+    work: Work,
+}
+
+const ALL_ON: &[Variant] = &[
+    Variant::Raw,
+    Variant::Off,
+    Variant::OnMap,
+    Variant::OnKey,
+    Variant::Always,
+];
+const OFF_AND_KEY: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnKey];
+const OFF_AND_MAP: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnMap];
+const SCOPES: &[Variant] = &[Variant::Raw, Variant::OnMap, Variant::OnKey];
+const COMPILED_OUT: &[Variant] = &[Variant::Raw, Variant::CompiledOut];
+
+const HOT: u64 = 1_000;
+const COLD: u64 = 1_000_000;
+
+macro_rules! case {
+    ($name:expr, $ops:expr, $variants:expr, $unit:expr, $work:expr) => {
+        Case {
+            name: $name,
+            ops: $ops,
+            variants: $variants,
+            unit: $unit,
+            work: $work,
+        }
+    };
+}
+
+static CASES: [Case; 22] = [
+    case!(
+        "hot_get",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Get, HOT)
+    ),
+    case!(
+        "hot_insert",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Insert, HOT)
+    ),
+    case!(
+        "hot_entry_or_insert",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Entry, HOT)
+    ),
+    case!(
+        "hot_remove_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, HOT)
+    ),
+    case!(
+        "hot_iter",
+        2_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Iter, HOT)
+    ),
+    case!(
+        "cold_get",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Get, COLD)
+    ),
+    case!(
+        "cold_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Insert, COLD)
+    ),
+    case!(
+        "cold_entry_or_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Entry, COLD)
+    ),
+    case!(
+        "cold_remove_insert",
+        500_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, COLD)
+    ),
+    case!(
+        "cold_iter",
+        3,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Iter, COLD)
+    ),
+    case!(
+        "t1_90_10_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 1,
+            reads: 90,
+            shared: false
+        }
+    ),
+    case!(
+        "t2_90_10_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 90,
+            shared: false
+        }
+    ),
+    case!(
+        "t4_90_10_disjoint",
+        500_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 4,
+            reads: 90,
+            shared: false
+        }
+    ),
+    case!(
+        "t2_50_50_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 50,
+            shared: false
+        }
+    ),
+    case!(
+        "t4_50_50_disjoint",
+        500_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 4,
+            reads: 50,
+            shared: false
+        }
+    ),
+    case!(
+        "t2_90_10_shared",
+        1_000_000,
+        SCOPES,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 90,
+            shared: true
+        }
+    ),
+    case!(
+        "t2_50_50_shared",
+        1_000_000,
+        SCOPES,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 50,
+            shared: true
+        }
+    ),
+    case!(
+        "t2_writes_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 0,
+            shared: false
+        }
+    ),
+    case!(
+        "t2_storm",
+        1_000_000,
+        OFF_AND_MAP,
+        "ns/op",
+        Work::Storm { threads: 2 }
+    ),
+    case!(
+        "storm_rss_10m",
+        10_000_000,
+        &[Variant::Raw, Variant::OnMap],
+        "bytes",
+        Work::StormRss
+    ),
+    case!("map_bytes", 2_000, SCOPES, "bytes", Work::MapBytes),
+    case!(
+        "compiled_out_get",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Get, HOT)
+    ),
+];
+
+/// Every case this build can run.
+pub fn all() -> Vec<&'static Case> {
+    CASES
+        .iter()
+        .filter(|c| c.variants.iter().all(|v| Variant::all().contains(v)))
+        .collect()
+}
+
+/// The names of [`all`].
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|c| c.name).collect()
+}
+
+/// The case named `name`.
+pub fn find(name: &str) -> Option<&'static Case> {
+    all().into_iter().find(|c| c.name == name)
+}
+
+/// One line of `overhead`'s output.
+#[derive(Debug, serde::Serialize)]
+pub struct Row {
+    /// The case.
+    pub case: &'static str,
+    /// The variant.
+    pub variant: &'static str,
+    /// Raw's median (in `unit`).
+    pub raw_ns_per_op: f64,
+    /// This variant's median (in `unit`).
+    pub ns_per_op: f64,
+    /// `ns_per_op / raw_ns_per_op`.
+    pub ratio: f64,
+    /// Rounds measured.
+    pub rounds: usize,
+    /// `ns/op`, or `bytes` for the memory cases.
+    pub unit: &'static str,
+}
+
+/// Installs the settings every variant shares: on, no output (findings are counted
+/// in `mapguard::stats()` only), stacks on finding.
+pub fn install() {
+    Config::new()
+        .outputs(vec![])
+        .install()
+        .expect("bench config");
+}
+
+trait Map: Sync {
+    fn get(&self, k: u64) -> Option<u64>;
+    fn insert(&self, k: u64, v: u64) -> Option<u64>;
+    fn entry_add(&self, k: u64);
+    fn remove(&self, k: u64) -> Option<(u64, u64)>;
+    fn sum(&self) -> u64;
+}
+
+impl Map for dashmap::DashMap<u64, u64> {
+    #[inline]
+    fn get(&self, k: u64) -> Option<u64> {
+        dashmap::DashMap::get(self, &k).map(|r| *r)
+    }
+    #[inline]
+    fn insert(&self, k: u64, v: u64) -> Option<u64> {
+        dashmap::DashMap::insert(self, k, v)
+    }
+    #[inline]
+    fn entry_add(&self, k: u64) {
+        *dashmap::DashMap::entry(self, k).or_insert(0) += 1;
+    }
+    #[inline]
+    fn remove(&self, k: u64) -> Option<(u64, u64)> {
+        dashmap::DashMap::remove(self, &k)
+    }
+    #[inline]
+    fn sum(&self) -> u64 {
+        dashmap::DashMap::iter(self).map(|r| *r.value()).sum()
+    }
+}
+
+impl Map for mapguard::DashMap<u64, u64> {
+    #[inline]
+    fn get(&self, k: u64) -> Option<u64> {
+        mapguard::DashMap::get(self, &k).map(|r| *r)
+    }
+    #[inline]
+    fn insert(&self, k: u64, v: u64) -> Option<u64> {
+        mapguard::DashMap::insert(self, k, v)
+    }
+    #[inline]
+    fn entry_add(&self, k: u64) {
+        *mapguard::DashMap::entry(self, k).or_insert(0) += 1;
+    }
+    #[inline]
+    fn remove(&self, k: u64) -> Option<(u64, u64)> {
+        mapguard::DashMap::remove(self, &k)
+    }
+    #[inline]
+    fn sum(&self) -> u64 {
+        mapguard::DashMap::iter(self).map(|r| *r.value()).sum()
+    }
+}
+
+/// A map built for one variant.
+enum Subject {
+    Raw(dashmap::DashMap<u64, u64>),
+    Guarded(mapguard::DashMap<u64, u64>),
+}
+
+impl Subject {
+    fn new(v: Variant, fill: u64) -> Subject {
+        let pairs = (0..fill).map(|k| (k, k));
+        if !v.guarded() {
+            return Subject::Raw(pairs.collect());
+        }
+        let m: mapguard::DashMap<u64, u64> = pairs.collect();
+        let m = m.with_name(format!("bench-{}", v.name()));
+        Subject::Guarded(match v {
+            Variant::OnKey => m.with_scope(Scope::Key),
+            Variant::Always => m.with_backtrace(BacktraceMode::Always),
+            _ => m.with_scope(Scope::Map),
+        })
+    }
+}
+
+/// Switches the runtime guard as `v` needs (off for raw too, so raw pays nothing).
+fn switch(v: Variant) {
+    let on = matches!(v, Variant::OnMap | Variant::OnKey | Variant::Always);
+    if mapguard::is_enabled() != on {
+        mapguard::set_enabled(on);
+    }
+}
+
+fn single<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> f64 {
+    let mask = keys.len() - 1;
+    let start = Instant::now();
+    let mut acc = 0u64;
+    for i in 0..ops as usize {
+        let k = keys[i & mask];
+        match op {
+            Single::Get => acc = acc.wrapping_add(m.get(k).unwrap_or(0)),
+            Single::Insert => acc = acc.wrapping_add(m.insert(k, i as u64).unwrap_or(0)),
+            Single::Entry => m.entry_add(k),
+            Single::RemoveInsert => {
+                let (k, v) = m.remove(k).unwrap_or((k, 0));
+                m.insert(k, v);
+            }
+            Single::Iter => acc = acc.wrapping_add(m.sum()),
+        }
+    }
+    black_box(acc);
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+fn mixed<M: Map>(m: &M, threads: usize, reads: u32, shared: bool, ops: u64) -> f64 {
+    let barrier = Barrier::new(threads + 1);
+    let per_thread: Vec<Vec<(u64, bool)>> = (0..threads)
+        .map(|t| {
+            let base = if shared { 0 } else { t as u64 * HOT };
+            keys(8192, HOT)
+                .into_iter()
+                .zip(keys(8192, 100))
+                .map(|(k, dice)| (base + k, dice < reads as u64))
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for work in &per_thread {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                let mut acc = 0u64;
+                for i in 0..ops as usize {
+                    let (k, read) = work[i & 8191];
+                    if read {
+                        acc = acc.wrapping_add(m.get(k).unwrap_or(0));
+                    } else {
+                        m.insert(k, i as u64);
+                    }
+                }
+                black_box(acc);
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed().as_nanos() as f64 / ops as f64
+    })
+}
+
+fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..ops {
+                    m.insert(7, i);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed().as_nanos() as f64 / ops as f64
+    })
+}
+
+/// Resident set size of this process, from /proc (Linux); 0 elsewhere.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+impl Case {
+    fn prefill(&self) -> u64 {
+        match self.work {
+            Work::Single(_, space) => space,
+            Work::Mixed {
+                threads, shared, ..
+            } => {
+                if shared {
+                    HOT
+                } else {
+                    HOT * threads as u64
+                }
+            }
+            Work::Storm { .. } | Work::StormRss | Work::MapBytes => 1,
+        }
+    }
+
+    fn run(&self, subject: &Subject, v: Variant, ops: u64, keyset: &[u64]) -> f64 {
+        switch(v);
+        macro_rules! on_map {
+            ($m:expr) => {
+                match self.work {
+                    Work::Single(op, _) => single($m, op, keyset, ops),
+                    Work::Mixed {
+                        threads,
+                        reads,
+                        shared,
+                    } => mixed($m, threads, reads, shared, ops),
+                    Work::Storm { threads } => storm($m, threads, ops),
+                    Work::StormRss => {
+                        let before = rss_bytes();
+                        storm($m, 2, ops / 2);
+                        mapguard::flush();
+                        rss_bytes().saturating_sub(before) as f64
+                    }
+                    Work::MapBytes => map_bytes(v, ops),
+                }
+            };
+        }
+        let out = match subject {
+            Subject::Raw(m) => on_map!(m),
+            Subject::Guarded(m) => on_map!(m),
+        };
+        switch(Variant::Off);
+        out
+    }
+
+    /// Runs one loop of `ops` operations in variant `v`; returns its figure.
+    pub fn run_once(&self, v: Variant, ops: u64) -> f64 {
+        let subject = Subject::new(v, self.prefill());
+        let keyset = self.keyset();
+        self.run(&subject, v, ops, &keyset)
+    }
+
+    fn keyset(&self) -> Vec<u64> {
+        match self.work {
+            Work::Single(_, space) => keys(1 << 16, space),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs every variant `rounds` times, interleaved, and returns the medians.
+    pub fn measure(&self, rounds: usize, ops: Option<u64>) -> Vec<Row> {
+        let ops = ops.unwrap_or(self.ops);
+        let keyset = self.keyset();
+        let subjects: Vec<Subject> = self
+            .variants
+            .iter()
+            .map(|v| Subject::new(*v, self.prefill()))
+            .collect();
+        // The memory cases measure growth once per round in a fresh state.
+        let rounds = if matches!(self.work, Work::StormRss) {
+            1
+        } else {
+            rounds
+        };
+        let mut figures = vec![Vec::with_capacity(rounds); self.variants.len()];
+        // A warm-up round, not recorded.
+        for (v, s) in self.variants.iter().zip(&subjects) {
+            if !matches!(self.work, Work::StormRss | Work::MapBytes) {
+                self.run(s, *v, ops / 10 + 1, &keyset);
+            }
+        }
+        for _ in 0..rounds {
+            for (i, (v, s)) in self.variants.iter().zip(&subjects).enumerate() {
+                figures[i].push(self.run(s, *v, ops, &keyset));
+            }
+        }
+        let medians: Vec<f64> = figures.iter_mut().map(|f| median(f)).collect();
+        let raw = medians[0];
+        self.variants
+            .iter()
+            .zip(medians)
+            .map(|(v, m)| Row {
+                case: self.name,
+                variant: v.name(),
+                raw_ns_per_op: raw,
+                ns_per_op: m,
+                ratio: if raw > 0.0 { m / raw } else { f64::NAN },
+                rounds,
+                unit: self.unit,
+            })
+            .collect()
+    }
+}
+
+/// Resident bytes per map with one entry, over `n` maps.
+fn map_bytes(v: Variant, n: u64) -> f64 {
+    let before = rss_bytes();
+    let maps: Vec<Subject> = (0..n).map(|_| Subject::new(v, 0)).collect();
+    for m in &maps {
+        match m {
+            Subject::Raw(m) => {
+                m.insert(1, 1);
+            }
+            Subject::Guarded(m) => {
+                m.insert(1, 1);
+            }
+        }
+    }
+    let grown = rss_bytes().saturating_sub(before) as f64 / n as f64;
+    drop(maps);
+    grown
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
