@@ -13,7 +13,9 @@ use crate::sink::{JsonLines, Sink, Stderr};
 
 // ---- the packed settings word ------------------------------------------------
 
-pub(crate) const INIT: u32 = 1 << 0;
+/// The environment has not been read yet. Set together with ENABLED in the
+/// initial word, so the hot path's single "enabled?" test also catches first use.
+pub(crate) const UNREAD: u32 = 1 << 0;
 pub(crate) const ENABLED: u32 = 1 << 1;
 pub(crate) const SCOPE_KEY: u32 = 1 << 2;
 pub(crate) const MODE_ACCESSES: u32 = 1 << 3;
@@ -24,8 +26,9 @@ pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
 
-/// Global settings. 0 means "not read yet": the first access reads the environment.
-static SETTINGS: AtomicU32 = AtomicU32::new(0);
+/// Global settings. Starts as UNREAD | ENABLED: the first access takes the "on"
+/// branch, sees UNREAD and reads the environment.
+static SETTINGS: AtomicU32 = AtomicU32::new(UNREAD | ENABLED);
 static WINDOW_MS: AtomicU64 = AtomicU64::new(DEFAULT_WINDOW_MS);
 static KEY_SLOTS: AtomicUsize = AtomicUsize::new(DEFAULT_KEY_SLOTS);
 static INSTALL: Mutex<()> = Mutex::new(());
@@ -34,12 +37,18 @@ const DEFAULT_WINDOW_MS: u64 = 100;
 const MAX_WINDOW_MS: u64 = 3_600_000;
 pub(crate) const DEFAULT_KEY_SLOTS: usize = 1024;
 
-/// The settings word, reading the environment on first use. This is the one relaxed
-/// atomic load every guarded operation pays when the guard is off.
+/// The raw settings word: what the hot path loads, one relaxed load. If it has
+/// ENABLED set, the caller must still go through [`settings`] (UNREAD may be set).
 #[inline(always)]
+pub(crate) fn word() -> u32 {
+    SETTINGS.load(Relaxed)
+}
+
+/// The settings word, reading the environment on first use.
+#[inline]
 pub(crate) fn settings() -> u32 {
     let s = SETTINGS.load(Relaxed);
-    if s == 0 { init_from_env() } else { s }
+    if s & UNREAD != 0 { init_from_env() } else { s }
 }
 
 pub(crate) fn window_ms() -> u64 {
@@ -56,24 +65,18 @@ fn init_from_env() -> u32 {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         // A program that installed a Config before its first access keeps it.
-        if SETTINGS.load(Relaxed) != 0 {
+        if SETTINGS.load(Relaxed) & UNREAD == 0 {
             return;
         }
-        match Config::from_env() {
-            Ok(config) => {
-                if let Err(e) = config.install() {
-                    eprintln!("mapguard: {e}; the guard stays off");
-                    let _ = SETTINGS.compare_exchange(0, INIT, Relaxed, Relaxed);
-                }
-            }
-            Err(e) => {
-                eprintln!("mapguard: {e}; the guard stays off");
-                let _ = SETTINGS.compare_exchange(0, INIT, Relaxed, Relaxed);
-            }
+        let outcome = Config::from_env().and_then(Config::install);
+        if let Err(e) = outcome {
+            eprintln!("mapguard: {e}; the guard stays off");
+            let _ = SETTINGS.compare_exchange(UNREAD | ENABLED, 0, Relaxed, Relaxed);
         }
     });
     let s = SETTINGS.load(Relaxed);
-    if s == 0 { INIT } else { s }
+    // Another thread may still be installing: until it is done, count as off.
+    if s & UNREAD != 0 { 0 } else { s }
 }
 
 /// Turns the guard on or off at run time, keeping every other setting.
@@ -86,13 +89,13 @@ pub fn set_enabled(on: bool) {
     // the install lock itself.
     settings();
     let _g = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    let s = SETTINGS.load(Relaxed);
+    let s = SETTINGS.load(Relaxed) & !UNREAD;
     let next = if on && crate::clock::start() {
         s | ENABLED
     } else {
         s & !ENABLED
     };
-    SETTINGS.store(next | INIT, Relaxed);
+    SETTINGS.store(next, Relaxed);
 }
 
 /// True if guarded maps are checking accesses now. One relaxed load (the first call
@@ -634,7 +637,7 @@ impl Config {
             _ => None,
         });
         let on = self.enabled && crate::clock::start();
-        SETTINGS.store(word | INIT | if on { ENABLED } else { 0 }, Relaxed);
+        SETTINGS.store(word | if on { ENABLED } else { 0 }, Relaxed);
         Ok(())
     }
 }
@@ -776,6 +779,6 @@ mod tests {
             (w & RULES_MASK) >> RULES_SHIFT,
             FindingKind::ReadWrite.bit() as u32
         );
-        assert_eq!(w & (INIT | ENABLED), 0);
+        assert_eq!(w & (UNREAD | ENABLED), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! Who is accessing: [`Accessor`], the identity of the current thread, cached in a
 //! thread-local, and the registry that remembers thread names for reports.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -23,9 +23,6 @@ const EXITED_KEPT: usize = 256;
 pub(crate) struct Accessor(u32);
 
 impl Accessor {
-    /// No accessor (id 0 is never assigned).
-    pub(crate) const NONE: Accessor = Accessor(0);
-
     pub(crate) fn from_bits(bits: u64) -> Self {
         Accessor((bits & ID_MASK) as u32)
     }
@@ -140,30 +137,65 @@ impl Drop for Identity {
     }
 }
 
-thread_local! {
-    static IDENTITY: Identity = Identity::register();
+/// Everything mapguard keeps per thread, in one thread-local so that an access
+/// pays for one lookup: the accessor's identity (registered on first use), the
+/// re-entrancy flag, and the detector's recent reads and held guards.
+pub(crate) struct Local {
+    identity: OnceCell<Identity>,
     /// Set while mapguard itself runs code on this thread (reporter, sinks, a user
     /// callback): accesses made then are not checked, so a sink that touches a
     /// guarded map cannot recurse into the detector.
-    static BUSY: Cell<bool> = const { Cell::new(false) };
+    busy: Cell<bool>,
+    #[cfg(not(feature = "compile-out"))]
+    pub(crate) detect: crate::detect::PerThread,
 }
 
-/// Runs `f` with the current thread's identity. `None` while the thread is being
-/// torn down (thread-locals already destroyed), in which case nothing is recorded.
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            identity: OnceCell::new(),
+            busy: Cell::new(false),
+            #[cfg(not(feature = "compile-out"))]
+            detect: crate::detect::PerThread::new(),
+        }
+    };
+}
+
+impl Local {
+    /// This thread's identity, registering it on first use.
+    #[inline]
+    pub(crate) fn identity(&self) -> &Identity {
+        self.identity.get_or_init(Identity::register)
+    }
+
+    /// This thread's accessor, if it has made a guarded access yet.
+    #[inline]
+    pub(crate) fn id(&self) -> Option<Accessor> {
+        self.identity.get().map(|i| i.id)
+    }
+
+    #[inline]
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.get()
+    }
+}
+
+/// Runs `f` with this thread's state. `None` while the thread is being torn down
+/// (thread-locals already destroyed), in which case nothing is recorded.
 #[inline]
-pub(crate) fn with_identity<R>(f: impl FnOnce(&Identity) -> R) -> Option<R> {
-    IDENTITY.try_with(f).ok()
+pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
+    LOCAL.try_with(f).ok()
 }
 
 /// True while mapguard's own code runs on this thread.
 #[inline]
 pub(crate) fn is_busy() -> bool {
-    BUSY.try_with(Cell::get).unwrap_or(true)
+    with_local(Local::is_busy).unwrap_or(true)
 }
 
 /// Marks the current thread as running mapguard code until the returned value drops.
 pub(crate) fn busy() -> BusyGuard {
-    let was = BUSY.try_with(|b| b.replace(true)).unwrap_or(true);
+    let was = with_local(|l| l.busy.replace(true)).unwrap_or(true);
     BusyGuard { was }
 }
 
@@ -173,7 +205,7 @@ pub(crate) struct BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        let _ = BUSY.try_with(|b| b.set(self.was));
+        let _ = with_local(|l| l.busy.set(self.was));
     }
 }
 
@@ -183,11 +215,11 @@ mod tests {
 
     #[test]
     fn threads_get_distinct_ids_and_names() {
-        let me = with_identity(|i| i.id).unwrap();
+        let me = with_local(|l| l.identity().id).unwrap();
         let other = std::thread::Builder::new()
             .name("named-worker".into())
             .spawn(|| {
-                let id = with_identity(|i| i.id).unwrap();
+                let id = with_local(|l| l.identity().id).unwrap();
                 assert_eq!(name_of(id).as_deref(), Some("named-worker"));
                 id
             })

@@ -403,17 +403,27 @@ fn reentrant_access_with_panic_reaction_panics_before_the_lock() {
 #[test]
 fn reentrant_access_tracks_entries_and_iterators() {
     memory();
-    let map: DashMap<u64, u64> = DashMap::named("re-entry").with_clock(ManualClock::new());
-    {
+    // Reaction panic: holding an Entry (a shard write lock) and calling
+    // contains_key deadlocks whenever both keys share a shard, so the call must
+    // stop before the lock.
+    let map: DashMap<u64, u64> = DashMap::named("re-entry")
+        .with_clock(ManualClock::new())
+        .with_reaction(Reaction::Panic);
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let e = map.entry(5).or_insert(0);
         let _ = map.contains_key(&6);
         drop(e);
-    }
-    {
+    }));
+    assert!(
+        stopped.is_err(),
+        "the call under an Entry must panic, not proceed"
+    );
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let it = map.iter();
         let _ = map.is_empty();
         drop(it);
-    }
+    }));
+    assert!(stopped.is_err());
     let ops: Vec<_> = found(ReentrantAccess, "re-entry")
         .iter()
         .map(|f| (f.accesses[0].op, f.accesses[1].op))

@@ -12,6 +12,8 @@ mod state;
 #[cfg(feature = "compile-out")]
 mod off;
 
+#[cfg(not(feature = "compile-out"))]
+pub(crate) use local::PerThread;
 #[cfg(feature = "compile-out")]
 pub(crate) use off::*;
 #[cfg(not(feature = "compile-out"))]

@@ -6,16 +6,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::local::{self, Held, Local, Read};
+use super::local::{self, Held, PerThread, Read};
 use super::record::{Record, Seen, SiteRef, Stack, Stamp};
 use super::{Callback, MapName, key_hash};
 use crate::clock::{Clock, Epoch, ManualClock};
 use crate::config::{
     self, BacktraceMode, ENABLED, MODE_ACCESSES, Mode, REACT_MASK, REACT_SHIFT, RULES_MASK,
-    RULES_SHIFT, Reaction, Rules, SCOPE_KEY, Scope,
+    RULES_SHIFT, Reaction, Rules, SCOPE_KEY, Scope, UNREAD,
 };
 use crate::finding::{Class, FindingKind, Op};
-use crate::thread::{self, Accessor};
+use crate::thread::{self, Accessor, Local};
 
 static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -256,18 +256,18 @@ impl MapState {
     /// relaxed load and a branch.
     #[inline(always)]
     pub(crate) fn keyed<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) {
-        let s = config::settings();
+        let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, key_hash(key), site, false);
+            self.on_access(s, op, op.class(), key_hash(key), site, false);
         }
     }
 
     /// Checks and records a map-wide access (retain, clear, len, ...).
     #[inline(always)]
     pub(crate) fn whole(&self, op: Op, site: SiteRef) {
-        let s = config::settings();
+        let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, 0, site, false);
+            self.on_access(s, op, op.class(), 0, site, false);
         }
     }
 
@@ -275,9 +275,9 @@ impl MapState {
     /// the returned token marks the guard as held by this thread until dropped.
     #[inline(always)]
     pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) -> HeldGuard {
-        let s = config::settings();
+        let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, key_hash(key), site, true)
+            self.on_access(s, op, op.class(), key_hash(key), site, true)
         } else {
             HeldGuard::NONE
         }
@@ -287,7 +287,7 @@ impl MapState {
     /// as the iterator (the held-guard token and the live-iterator count).
     #[inline(always)]
     pub(crate) fn iterate(&self, op: Op, site: SiteRef, hold: bool) -> IterGuard<'_> {
-        let s = config::settings();
+        let s = config::word();
         if s & ENABLED != 0 {
             self.on_iterate(s, op, site, hold)
         } else {
@@ -299,13 +299,24 @@ impl MapState {
     }
 
     #[inline(never)]
-    fn on_access(&self, s: u32, op: Op, key: u64, site: SiteRef, hold: bool) -> HeldGuard {
-        let Some(ctx) = self.begin(s, op, key, site) else {
-            return HeldGuard::NONE;
-        };
-        local::with(|l| {
-            self.reentrant(l, &ctx);
-            match op.class() {
+    fn on_access(
+        &self,
+        s: u32,
+        op: Op,
+        class: Class,
+        key: u64,
+        site: SiteRef,
+        hold: bool,
+    ) -> HeldGuard {
+        thread::with_local(|t| {
+            let Some(ctx) = self.begin(t, s, op, key, site) else {
+                return HeldGuard::NONE;
+            };
+            let l = &t.detect;
+            if l.holds_any() && op.may_block() {
+                self.reentrant(l, &ctx);
+            }
+            match class {
                 Class::Read => self.on_read(l, &ctx),
                 Class::Write => self.on_write(l, &ctx, key),
                 Class::WriteAll | Class::IterateMut => self.on_write(l, &ctx, 0),
@@ -323,15 +334,18 @@ impl MapState {
 
     #[inline(never)]
     fn on_iterate(&self, s: u32, op: Op, site: SiteRef, hold: bool) -> IterGuard<'_> {
-        let none = IterGuard {
+        let none = || IterGuard {
             held: HeldGuard::NONE,
             live: None,
         };
-        let Some(ctx) = self.begin(s, op, 0, site) else {
-            return none;
-        };
-        local::with(|l| {
-            self.reentrant(l, &ctx);
+        thread::with_local(|t| {
+            let Some(ctx) = self.begin(t, s, op, 0, site) else {
+                return none();
+            };
+            let l = &t.detect;
+            if l.holds_any() {
+                self.reentrant(l, &ctx);
+            }
             if op.is_write() {
                 self.on_write(l, &ctx, 0);
             } else {
@@ -359,19 +373,29 @@ impl MapState {
                 live,
             }
         })
-        .unwrap_or(none)
+        .unwrap_or_else(none)
     }
 
+    /// What every access computes first. `None` if nothing is to be recorded: the
+    /// guard turned out to be off on first use, or mapguard itself is running on
+    /// this thread (a sink, the reporter, a callback).
     #[inline]
-    fn begin(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<Ctx> {
-        if thread::is_busy() {
+    fn begin(&self, t: &Local, s: u32, op: Op, key: u64, site: SiteRef) -> Option<Ctx> {
+        let s = if s & UNREAD != 0 {
+            let s = config::settings();
+            if s & ENABLED == 0 {
+                return None;
+            }
+            s
+        } else {
+            s
+        };
+        if t.is_busy() {
             return None;
         }
-        let me = thread::with_identity(|i| {
-            let ops = &i.counters.operations;
-            ops.store(ops.load(Relaxed) + 1, Relaxed);
-            i.id
-        })?;
+        let id = t.identity();
+        let ops = &id.counters.operations;
+        ops.store(ops.load(Relaxed) + 1, Relaxed);
         let eff = self.over.apply(s);
         let window = if self.over.window_ms != 0 {
             self.over.window_ms
@@ -381,7 +405,7 @@ impl MapState {
         Some(Ctx {
             eff,
             rules: Rules::from_word(eff),
-            me,
+            me: id.id,
             now: self.clock.now_ms(),
             window,
             op,
@@ -412,31 +436,25 @@ impl MapState {
         }
     }
 
-    fn hold(&self, l: &Local, ctx: &Ctx) -> HeldGuard {
+    #[inline]
+    fn hold(&self, l: &PerThread, ctx: &Ctx) -> HeldGuard {
         if !ctx.rules.contains(FindingKind::ReentrantAccess) {
             return HeldGuard::NONE;
         }
         let token = l.hold(Held {
             map: self.info.id,
             key: ctx.key,
-            token: 0,
             op: ctx.op,
             ms: ctx.now,
             site: Some(ctx.site),
         });
-        HeldGuard {
-            owner: ctx.me,
-            token,
-        }
+        HeldGuard::new(ctx.me, token)
     }
 
     /// Rule 5: a locking call while this thread holds a guard into the same map.
-    #[inline]
-    fn reentrant(&self, l: &Local, ctx: &Ctx) {
-        if !l.holds_any()
-            || !ctx.op.may_block()
-            || !ctx.rules.contains(FindingKind::ReentrantAccess)
-        {
+    /// Called only when the thread holds some guard.
+    fn reentrant(&self, l: &PerThread, ctx: &Ctx) {
+        if !ctx.op.may_block() || !ctx.rules.contains(FindingKind::ReentrantAccess) {
             return;
         }
         if l.held_in(self.info.id).is_none() {
@@ -457,7 +475,8 @@ impl MapState {
         }
     }
 
-    fn on_read(&self, l: &Local, ctx: &Ctx) {
+    #[inline]
+    fn on_read(&self, l: &PerThread, ctx: &Ctx) {
         if ctx.rules.contains(FindingKind::LostUpdate) {
             l.remember_read(Read {
                 map: self.info.id,
@@ -468,16 +487,21 @@ impl MapState {
                 site: Some(ctx.site),
             });
         }
-        self.read_write_on_read(ctx);
+        if ctx.eff & MODE_ACCESSES != 0 {
+            self.read_write_on_read(ctx);
+        }
     }
 
+    #[inline]
     fn on_read_all(&self, ctx: &Ctx) {
-        self.read_write_on_read(ctx);
+        if ctx.eff & MODE_ACCESSES != 0 {
+            self.read_write_on_read(ctx);
+        }
     }
 
-    /// Rule 2, read side: this read against the last write.
+    /// Rule 2, read side (mode `accesses` only): this read against the last write.
     fn read_write_on_read(&self, ctx: &Ctx) {
-        if ctx.eff & MODE_ACCESSES == 0 || !ctx.rules.contains(FindingKind::ReadWrite) {
+        if !ctx.rules.contains(FindingKind::ReadWrite) {
             return;
         }
         let w = self.last_write.load();
@@ -491,7 +515,8 @@ impl MapState {
             .store(&r, Stamp::new(ctx.me, ctx.op, ctx.now), ctx.key, ctx.site);
     }
 
-    fn on_write(&self, l: &Local, ctx: &Ctx, key: u64) {
+    #[inline]
+    fn on_write(&self, l: &PerThread, ctx: &Ctx, key: u64) {
         let record = self.record_for(ctx.eff, key);
         let prev = record.load();
         let mut reported = false;
@@ -679,32 +704,41 @@ impl Rules {
 /// Marks a guard (Ref, RefMut, Entry, iterator) as held by the thread that took it;
 /// dropping it forgets that. A guard dropped on another thread is handed to its owner
 /// as an orphan. Zero-cost (no token) when the guard is off.
+///
+/// One word: the owner's accessor id in the top 20 bits, the token below; 0 is "not
+/// tracked", so with the guard off a `Ref` carries one zero and its drop one test.
 #[derive(Debug)]
-pub(crate) struct HeldGuard {
-    owner: Accessor,
-    token: u64,
-}
+pub(crate) struct HeldGuard(u64);
+
+const TOKEN_BITS: u32 = 64 - crate::thread::ID_BITS;
 
 impl HeldGuard {
-    pub(crate) const NONE: HeldGuard = HeldGuard {
-        owner: Accessor::NONE,
-        token: 0,
-    };
+    pub(crate) const NONE: HeldGuard = HeldGuard(0);
+
+    fn new(owner: Accessor, token: u64) -> Self {
+        if token == 0 {
+            return HeldGuard::NONE;
+        }
+        HeldGuard((owner.bits() << TOKEN_BITS) | (token & ((1 << TOKEN_BITS) - 1)))
+    }
 }
 
 impl Drop for HeldGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.token != 0 {
-            release(self.owner, self.token);
+        if self.0 != 0 {
+            release(
+                Accessor::from_bits(self.0 >> TOKEN_BITS),
+                self.0 & ((1 << TOKEN_BITS) - 1),
+            );
         }
     }
 }
 
 #[inline(never)]
 fn release(owner: Accessor, token: u64) {
-    let mine = thread::with_identity(|i| i.id) == Some(owner);
-    if !(mine && local::with(|l| l.release(token)).unwrap_or(false)) {
+    let released = thread::with_local(|t| t.id() == Some(owner) && t.detect.release(token));
+    if released != Some(true) {
         local::orphan(owner, token);
     }
 }
