@@ -58,14 +58,31 @@ pub(crate) struct RawAccess {
     pub(crate) stack: Option<Arc<Stack>>,
 }
 
-impl RawAccess {
-    fn from_seen(seen: &Seen, record: &Record) -> Self {
-        RawAccess {
-            who: seen.stamp.who(),
-            op: seen.stamp.op(),
-            site: seen.site,
-            ms: seen.stamp.ms(),
-            stack: record.stack_for(seen.stamp),
+/// An earlier access of a finding, and the record its stack (if any) is kept in.
+/// Stacks are fetched only for a new finding, so a duplicate costs no refcount.
+struct Earlier<'a> {
+    access: RawAccess,
+    record: Option<&'a Record>,
+}
+
+impl<'a> Earlier<'a> {
+    fn from_seen(seen: &Seen, record: &'a Record) -> Self {
+        Earlier {
+            access: RawAccess {
+                who: seen.stamp.who(),
+                op: seen.stamp.op(),
+                site: seen.site,
+                ms: seen.stamp.ms(),
+                stack: None,
+            },
+            record: Some(record),
+        }
+    }
+
+    fn local(access: RawAccess) -> Self {
+        Earlier {
+            access,
+            record: None,
         }
     }
 }
@@ -462,16 +479,16 @@ impl MapState {
         }
         local::reconcile(l, ctx.me);
         if let Some(h) = l.held_in(self.info.id) {
-            let held = RawAccess {
+            let held = Earlier::local(RawAccess {
                 who: ctx.me,
                 op: h.op,
                 site: h.site,
                 ms: h.ms,
                 stack: None,
-            };
+            });
             let same = h.key != 0 && h.key == ctx.key;
             let key = if ctx.key != 0 { ctx.key } else { h.key };
-            self.found(ctx, FindingKind::ReentrantAccess, key, same, vec![held]);
+            self.found(ctx, FindingKind::ReentrantAccess, key, same, &[held]);
         }
     }
 
@@ -507,8 +524,8 @@ impl MapState {
         let w = self.last_write.load();
         if ctx.conflicts(&w) {
             let same = w.key != 0 && w.key == ctx.key;
-            let prev = RawAccess::from_seen(&w, &self.last_write);
-            self.found(ctx, FindingKind::ReadWrite, ctx.key, same, vec![prev]);
+            let prev = Earlier::from_seen(&w, &self.last_write);
+            self.found(ctx, FindingKind::ReadWrite, ctx.key, same, &[prev]);
         }
         let r = self.last_read.load();
         self.last_read
@@ -531,15 +548,15 @@ impl MapState {
                     && prev.stamp.0 != read.snapshot
                     && ctx.conflicts(&prev)
                 {
-                    let r = RawAccess {
+                    let r = Earlier::local(RawAccess {
                         who: ctx.me,
                         op: read.op,
                         site: read.site,
                         ms: read.ms,
                         stack: None,
-                    };
-                    let w = RawAccess::from_seen(&prev, record);
-                    self.found(ctx, FindingKind::LostUpdate, key, true, vec![r, w]);
+                    });
+                    let w = Earlier::from_seen(&prev, record);
+                    self.found(ctx, FindingKind::LostUpdate, key, true, &[r, w]);
                     reported = true;
                 }
             }
@@ -554,9 +571,9 @@ impl MapState {
             && (!key_scope || prev.key == key)
         {
             let same = key != 0 && prev.key == key;
-            let w = RawAccess::from_seen(&prev, record);
+            let w = Earlier::from_seen(&prev, record);
             let k = if key != 0 { key } else { prev.key };
-            self.found(ctx, FindingKind::ConcurrentWrite, k, same, vec![w]);
+            self.found(ctx, FindingKind::ConcurrentWrite, k, same, &[w]);
         }
 
         // Rule 2, write side: this write against the last read.
@@ -564,8 +581,8 @@ impl MapState {
             let r = self.last_read.load();
             if ctx.conflicts(&r) {
                 let same = key != 0 && r.key == key;
-                let prev = RawAccess::from_seen(&r, &self.last_read);
-                self.found(ctx, FindingKind::ReadWrite, key, same, vec![prev]);
+                let prev = Earlier::from_seen(&r, &self.last_read);
+                self.found(ctx, FindingKind::ReadWrite, key, same, &[prev]);
             }
         }
 
@@ -575,14 +592,8 @@ impl MapState {
         {
             let it = self.iter_holder.load();
             if !it.stamp.is_empty() && it.stamp.who() != ctx.me {
-                let prev = RawAccess::from_seen(&it, &self.iter_holder);
-                self.found(
-                    ctx,
-                    FindingKind::WriteDuringIteration,
-                    key,
-                    false,
-                    vec![prev],
-                );
+                let prev = Earlier::from_seen(&it, &self.iter_holder);
+                self.found(ctx, FindingKind::WriteDuringIteration, key, false, &[prev]);
             }
         }
 
@@ -597,7 +608,8 @@ impl MapState {
     }
 
     /// A finding: dedup on this thread, capture a stack for a new one, queue it,
-    /// then react. Runs only when a rule fired.
+    /// then react. Runs only when a rule fired. A repeat of a known finding with
+    /// reaction `report` costs one counter increment: no allocation, no stack.
     #[cold]
     #[inline(never)]
     fn found(
@@ -606,12 +618,35 @@ impl MapState {
         kind: FindingKind,
         key: u64,
         same_key: bool,
-        mut accesses: Vec<RawAccess>,
+        earlier: &[Earlier<'_>],
     ) {
-        let _busy = thread::busy();
-        accesses.push(ctx.access());
-        let local_key = local_key(kind, self.info.name_hash, &accesses);
+        let reaction = (ctx.eff & REACT_MASK) >> REACT_SHIFT;
+        let local_key = local_key(
+            kind,
+            self.info.name_hash,
+            earlier
+                .iter()
+                .map(|e| e.access.site)
+                .chain([Some(ctx.site)]),
+        );
         let new = crate::report::observe(local_key);
+        if !new && reaction == 0 {
+            return;
+        }
+        let _busy = thread::busy();
+        let mut accesses: Vec<RawAccess> = earlier
+            .iter()
+            .map(|e| RawAccess {
+                stack: match (new, e.record) {
+                    (true, Some(r)) => {
+                        r.stack_for(Stamp::new(e.access.who, e.access.op, e.access.ms))
+                    }
+                    _ => None,
+                },
+                ..e.access.clone()
+            })
+            .collect();
+        accesses.push(ctx.access());
         if new && ctx.backtrace() != BacktraceMode::Off {
             if let Some(last) = accesses.last_mut() {
                 last.stack = Some(Arc::new(Stack {
@@ -637,7 +672,7 @@ impl MapState {
             epoch: self.clock.epoch(),
             local_key,
         };
-        match (ctx.eff & REACT_MASK) >> REACT_SHIFT {
+        match reaction {
             1 => {
                 let msg = candidate.summary();
                 if new {
@@ -678,15 +713,27 @@ fn blind_write(op: Op) -> bool {
 
 /// Identifies a finding within this process: kind, map name, and the addresses of
 /// its call sites (in any order). Equal keys are duplicates.
-fn local_key(kind: FindingKind, name_hash: u64, accesses: &[RawAccess]) -> u64 {
-    let mut sites: Vec<usize> = accesses
-        .iter()
-        .map(|a| a.site.map_or(0, |s| s as *const Location<'static> as usize))
-        .collect();
-    sites.sort_unstable();
-    sites.dedup();
+/// Allocation-free: at most three sites, sorted in place.
+fn local_key(
+    kind: FindingKind,
+    name_hash: u64,
+    sites: impl Iterator<Item = Option<SiteRef>>,
+) -> u64 {
+    let mut addrs = [0usize; 3];
+    let mut n = 0;
+    for s in sites.take(3) {
+        addrs[n] = s.map_or(0, |s| s as *const Location<'static> as usize);
+        n += 1;
+    }
+    let addrs = &mut addrs[..n];
+    addrs.sort_unstable();
     let mut h = name_hash ^ ((kind as u64 + 1) << 56);
-    for s in sites {
+    let mut last = None;
+    for &s in addrs.iter() {
+        if last == Some(s) {
+            continue;
+        }
+        last = Some(s);
         h = (h ^ s as u64)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(29);
@@ -767,23 +814,19 @@ mod tests {
 
     #[test]
     fn local_key_ignores_order_and_separates_kinds() {
-        let a = RawAccess {
-            who: Accessor::from_bits(1),
-            op: Op::Insert,
-            site: Some(Location::caller()),
-            ms: 1,
-            stack: None,
-        };
-        let mut b = a.clone();
-        b.site = Some(site_b());
-        let k1 = local_key(FindingKind::ConcurrentWrite, 7, &[a.clone(), b.clone()]);
-        let k2 = local_key(FindingKind::ConcurrentWrite, 7, &[b.clone(), a.clone()]);
-        assert_eq!(k1, k2);
-        assert_ne!(
-            k1,
-            local_key(FindingKind::LostUpdate, 7, &[a.clone(), b.clone()])
+        let a = Some(Location::caller());
+        let b = Some(site_b());
+        let key =
+            |kind, name, sites: [Option<SiteRef>; 2]| local_key(kind, name, sites.into_iter());
+        let k1 = key(FindingKind::ConcurrentWrite, 7, [a, b]);
+        assert_eq!(k1, key(FindingKind::ConcurrentWrite, 7, [b, a]));
+        assert_ne!(k1, key(FindingKind::LostUpdate, 7, [a, b]));
+        assert_ne!(k1, key(FindingKind::ConcurrentWrite, 8, [a, b]));
+        // The same site twice counts once: (a, a, b) is the pair (a, b).
+        assert_eq!(
+            local_key(FindingKind::ConcurrentWrite, 7, [a, a, b].into_iter()),
+            k1
         );
-        assert_ne!(k1, local_key(FindingKind::ConcurrentWrite, 8, &[a, b]));
     }
 
     #[track_caller]
