@@ -62,8 +62,7 @@ pub(crate) struct Seen {
     pub(crate) site: Option<SiteRef>,
 }
 
-/// One access slot: 32 bytes, two to a cache line.
-#[repr(align(32))]
+/// One remembered access: 32 bytes.
 #[derive(Default)]
 pub(crate) struct Record {
     stamp: AtomicU64,

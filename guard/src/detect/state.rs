@@ -19,22 +19,11 @@ use crate::thread::{self, Accessor, Local};
 
 static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
 
-/// What a candidate finding and the reporter need to know of a map.
-#[derive(Debug)]
-pub(crate) struct MapInfo {
-    pub(crate) id: u64,
-    pub(crate) name: Arc<str>,
-    pub(crate) name_hash: u64,
-}
-
-/// A map's own settings, over the global ones. Set before the map is shared.
-#[derive(Clone, Default)]
+/// A map's own settings bits, over the global word. Set before the map is shared.
+#[derive(Clone, Copy, Default)]
 struct Overrides {
     mask: u32,
     value: u32,
-    window_ms: u64,
-    key_slots: usize,
-    callback: Option<Callback>,
 }
 
 impl Overrides {
@@ -47,6 +36,31 @@ impl Overrides {
         self.value = (self.value & !mask) | (value & mask);
     }
 }
+
+/// Settings few maps change, boxed so that the maps that don't pay 8 bytes.
+#[derive(Clone, Default)]
+struct Rare {
+    window_ms: u64,
+    key_slots: usize,
+    callback: Option<Callback>,
+    clock: Clock,
+}
+
+/// State only some maps need, allocated the first time it is: the last read (mode
+/// `accesses`), the iterator that is live (on the first `iter`/`iter_mut`), and the
+/// key slots (key scope).
+#[derive(Default)]
+struct Extras {
+    last_read: Record,
+    iter_holder: Record,
+    slots: OnceLock<Box<[Slot]>>,
+}
+
+/// A key slot: a record on its own half cache line, so two threads writing keys in
+/// neighbouring slots rarely share a line.
+#[repr(align(32))]
+#[derive(Default)]
+struct Slot(Record);
 
 /// One access as the detector saw it, before names and stacks are resolved.
 #[derive(Clone, Debug)]
@@ -91,7 +105,7 @@ impl<'a> Earlier<'a> {
 #[derive(Debug)]
 pub(crate) struct Candidate {
     pub(crate) kind: FindingKind,
-    pub(crate) map: Arc<MapInfo>,
+    pub(crate) map: Arc<str>,
     pub(crate) scope: Scope,
     pub(crate) key: u64,
     pub(crate) same_key: bool,
@@ -106,7 +120,7 @@ pub(crate) struct Candidate {
 impl Candidate {
     /// One line for a panic message, without names or stacks.
     pub(crate) fn summary(&self) -> String {
-        let mut s = format!("mapguard: {} on map \"{}\"", self.kind, self.map.name);
+        let mut s = format!("mapguard: {} on map \"{}\"", self.kind, self.map);
         for (i, a) in self.accesses.iter().rev().enumerate() {
             s.push_str(if i == 0 { ": " } else { " after " });
             match a.site {
@@ -164,72 +178,71 @@ impl Ctx {
 
 /// The detector's state for one map instance.
 ///
-/// Map scope costs the fields below (about 200 bytes with the map's name); key scope
-/// adds a table of key slots (32 bytes each), allocated on the map's first keyed
-/// access in key scope.
+/// Map scope: the fields below (112 bytes) and no heap unless the name is a
+/// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
+/// (about 100 bytes, once); key scope adds its key slots (32 bytes each), allocated
+/// on the map's first keyed access in key scope.
 pub(crate) struct MapState {
-    info: Arc<MapInfo>,
+    id: u64,
+    name_hash: u64,
+    name: MapName,
     over: Overrides,
-    clock: Clock,
+    rare: Option<Box<Rare>>,
     last_write: Record,
-    last_read: Record,
-    iter_holder: Record,
     iter_live: AtomicU32,
-    slots: OnceLock<Box<[Record]>>,
+    extras: OnceLock<Box<Extras>>,
 }
 
 impl MapState {
     pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
-        let name: Arc<str> = match name {
-            Some(n) => Arc::from(n.into_owned()),
-            None => Arc::from(format!("{}:{}", caller.file(), caller.line())),
-        };
-        let name_hash = crate::finding::fnv1a(&[name.as_bytes()]);
+        let name = name.unwrap_or_else(|| format!("{}:{}", caller.file(), caller.line()).into());
         MapState {
-            info: Arc::new(MapInfo {
-                id: NEXT_MAP_ID.fetch_add(1, Relaxed),
-                name,
-                name_hash,
-            }),
+            id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+            name_hash: crate::finding::fnv1a(&[name.as_bytes()]),
+            name,
             over: Overrides::default(),
-            clock: Clock::default(),
+            rare: None,
             last_write: Record::default(),
-            last_read: Record::default(),
-            iter_holder: Record::default(),
             iter_live: AtomicU32::new(0),
-            slots: OnceLock::new(),
+            extras: OnceLock::new(),
         }
     }
 
     /// A fresh state for a clone of the map: same name and settings, no history.
     pub(crate) fn fresh_copy(&self) -> Self {
         MapState {
-            info: Arc::new(MapInfo {
-                id: NEXT_MAP_ID.fetch_add(1, Relaxed),
-                name: self.info.name.clone(),
-                name_hash: self.info.name_hash,
-            }),
-            over: self.over.clone(),
-            clock: self.clock.clone(),
+            id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+            name_hash: self.name_hash,
+            name: self.name.clone(),
+            over: self.over,
+            rare: self.rare.clone(),
             last_write: Record::default(),
-            last_read: Record::default(),
-            iter_holder: Record::default(),
             iter_live: AtomicU32::new(0),
-            slots: OnceLock::new(),
+            extras: OnceLock::new(),
         }
     }
 
     pub(crate) fn name(&self) -> &str {
-        &self.info.name
+        &self.name
     }
 
     pub(crate) fn set_name(&mut self, name: MapName) {
-        let name: Arc<str> = Arc::from(name.into_owned());
-        self.info = Arc::new(MapInfo {
-            id: self.info.id,
-            name_hash: crate::finding::fnv1a(&[name.as_bytes()]),
-            name,
-        });
+        self.name_hash = crate::finding::fnv1a(&[name.as_bytes()]);
+        self.name = name;
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn extras(&self) -> &Extras {
+        self.extras.get_or_init(Box::default)
+    }
+
+    #[inline]
+    fn clock(&self) -> &Clock {
+        const TICKED: Clock = Clock::Ticked;
+        self.rare.as_ref().map_or(&TICKED, |r| &r.clock)
     }
 
     pub(crate) fn set_scope(&mut self, scope: Scope) {
@@ -252,19 +265,19 @@ impl MapState {
     }
     pub(crate) fn set_reaction(&mut self, reaction: Reaction) {
         self.over.set(REACT_MASK, config::reaction_bits(&reaction));
-        self.over.callback = match reaction {
+        self.rare_mut().callback = match reaction {
             Reaction::Call(f) => Some(f),
             _ => None,
         };
     }
     pub(crate) fn set_window(&mut self, window: Duration) {
-        self.over.window_ms = (window.as_millis() as u64).max(1);
+        self.rare_mut().window_ms = (window.as_millis() as u64).max(1);
     }
     pub(crate) fn set_key_slots(&mut self, n: usize) {
-        self.over.key_slots = n.clamp(1, 1 << 20).next_power_of_two();
+        self.rare_mut().key_slots = n.clamp(1, 1 << 20).next_power_of_two();
     }
     pub(crate) fn set_clock(&mut self, clock: ManualClock) {
-        self.clock = Clock::Manual(clock);
+        self.rare_mut().clock = Clock::Manual(clock);
     }
 
     // ---- the hot path ----------------------------------------------------------
@@ -373,9 +386,9 @@ impl MapState {
             let handed_out = matches!(op, Op::Iter | Op::IterMut);
             let live = if handed_out && ctx.rules.contains(FindingKind::WriteDuringIteration) {
                 if self.iter_live.fetch_add(1, Relaxed) == 0 {
-                    let seen = self.iter_holder.load();
-                    self.iter_holder
-                        .store(&seen, Stamp::new(ctx.me, op, ctx.now), 0, site);
+                    let holder = &self.extras().iter_holder;
+                    let seen = holder.load();
+                    holder.store(&seen, Stamp::new(ctx.me, op, ctx.now), 0, site);
                 }
                 Some(&self.iter_live)
             } else {
@@ -414,16 +427,15 @@ impl MapState {
         let ops = &id.counters.operations;
         ops.store(ops.load(Relaxed) + 1, Relaxed);
         let eff = self.over.apply(s);
-        let window = if self.over.window_ms != 0 {
-            self.over.window_ms
-        } else {
-            config::window_ms()
+        let window = match &self.rare {
+            Some(r) if r.window_ms != 0 => r.window_ms,
+            _ => config::window_ms(),
         };
         Some(Ctx {
             eff,
             rules: Rules::from_word(eff),
             me: id.id,
-            now: self.clock.now_ms(),
+            now: self.clock().now_ms(),
             window,
             op,
             key,
@@ -431,14 +443,13 @@ impl MapState {
         })
     }
 
-    fn slots(&self) -> &[Record] {
-        self.slots.get_or_init(|| {
-            let n = if self.over.key_slots != 0 {
-                self.over.key_slots
-            } else {
-                config::key_slots()
+    fn slots(&self) -> &[Slot] {
+        self.extras().slots.get_or_init(|| {
+            let n = match &self.rare {
+                Some(r) if r.key_slots != 0 => r.key_slots,
+                _ => config::key_slots(),
             };
-            (0..n).map(|_| Record::default()).collect()
+            (0..n).map(|_| Slot::default()).collect()
         })
     }
 
@@ -447,7 +458,7 @@ impl MapState {
     fn record_for(&self, eff: u32, key: u64) -> &Record {
         if eff & SCOPE_KEY != 0 && key != 0 {
             let slots = self.slots();
-            &slots[(key as usize) & (slots.len() - 1)]
+            &slots[(key as usize) & (slots.len() - 1)].0
         } else {
             &self.last_write
         }
@@ -459,7 +470,7 @@ impl MapState {
             return HeldGuard::NONE;
         }
         let token = l.hold(Held {
-            map: self.info.id,
+            map: self.id,
             key: ctx.key,
             op: ctx.op,
             ms: ctx.now,
@@ -474,11 +485,11 @@ impl MapState {
         if !ctx.op.may_block() || !ctx.rules.contains(FindingKind::ReentrantAccess) {
             return;
         }
-        if l.held_in(self.info.id).is_none() {
+        if l.held_in(self.id).is_none() {
             return;
         }
         local::reconcile(l, ctx.me);
-        if let Some(h) = l.held_in(self.info.id) {
+        if let Some(h) = l.held_in(self.id) {
             let held = Earlier::local(RawAccess {
                 who: ctx.me,
                 op: h.op,
@@ -496,7 +507,7 @@ impl MapState {
     fn on_read(&self, l: &PerThread, ctx: &Ctx) {
         if ctx.rules.contains(FindingKind::LostUpdate) {
             l.remember_read(Read {
-                map: self.info.id,
+                map: self.id,
                 key: ctx.key,
                 snapshot: self.record_for(ctx.eff, ctx.key).stamp().0,
                 ms: ctx.now,
@@ -527,9 +538,9 @@ impl MapState {
             let prev = Earlier::from_seen(&w, &self.last_write);
             self.found(ctx, FindingKind::ReadWrite, ctx.key, same, &[prev]);
         }
-        let r = self.last_read.load();
-        self.last_read
-            .store(&r, Stamp::new(ctx.me, ctx.op, ctx.now), ctx.key, ctx.site);
+        let last_read = &self.extras().last_read;
+        let r = last_read.load();
+        last_read.store(&r, Stamp::new(ctx.me, ctx.op, ctx.now), ctx.key, ctx.site);
     }
 
     #[inline]
@@ -541,7 +552,7 @@ impl MapState {
         // Rule 3: this thread read the key, another wrote it since, and now this
         // thread writes it without looking again.
         if key != 0 && ctx.rules.contains(FindingKind::LostUpdate) {
-            if let Some(read) = l.take_read(self.info.id, key) {
+            if let Some(read) = l.take_read(self.id, key) {
                 if blind_write(ctx.op)
                     && ctx.now.saturating_sub(read.ms) <= ctx.window
                     && prev.key == key
@@ -578,10 +589,11 @@ impl MapState {
 
         // Rule 2, write side: this write against the last read.
         if ctx.eff & MODE_ACCESSES != 0 && ctx.rules.contains(FindingKind::ReadWrite) {
-            let r = self.last_read.load();
+            let last_read = &self.extras().last_read;
+            let r = last_read.load();
             if ctx.conflicts(&r) {
                 let same = key != 0 && r.key == key;
-                let prev = Earlier::from_seen(&r, &self.last_read);
+                let prev = Earlier::from_seen(&r, last_read);
                 self.found(ctx, FindingKind::ReadWrite, key, same, &[prev]);
             }
         }
@@ -590,9 +602,10 @@ impl MapState {
         if ctx.rules.contains(FindingKind::WriteDuringIteration)
             && self.iter_live.load(Relaxed) != 0
         {
-            let it = self.iter_holder.load();
+            let holder = &self.extras().iter_holder;
+            let it = holder.load();
             if !it.stamp.is_empty() && it.stamp.who() != ctx.me {
-                let prev = Earlier::from_seen(&it, &self.iter_holder);
+                let prev = Earlier::from_seen(&it, holder);
                 self.found(ctx, FindingKind::WriteDuringIteration, key, false, &[prev]);
             }
         }
@@ -623,7 +636,7 @@ impl MapState {
         let reaction = (ctx.eff & REACT_MASK) >> REACT_SHIFT;
         let local_key = local_key(
             kind,
-            self.info.name_hash,
+            self.name_hash,
             earlier
                 .iter()
                 .map(|e| e.access.site)
@@ -658,7 +671,7 @@ impl MapState {
         let first = accesses.first().map_or(ctx.now, |a| a.ms);
         let candidate = Candidate {
             kind,
-            map: self.info.clone(),
+            map: Arc::from(&*self.name),
             scope: if ctx.eff & SCOPE_KEY != 0 {
                 Scope::Key
             } else {
@@ -669,7 +682,7 @@ impl MapState {
             window_ms: ctx.window,
             gap_ms: ctx.now.saturating_sub(first),
             accesses,
-            epoch: self.clock.epoch(),
+            epoch: self.clock().epoch(),
             local_key,
         };
         match reaction {
@@ -681,7 +694,11 @@ impl MapState {
                 panic!("{msg}");
             }
             2 => {
-                let f = self.over.callback.clone().or_else(super::callback);
+                let f = self
+                    .rare
+                    .as_ref()
+                    .and_then(|r| r.callback.clone())
+                    .or_else(super::callback);
                 let finding = crate::report::finding_now(&candidate);
                 if new {
                     crate::report::submit(candidate);
@@ -832,6 +849,13 @@ mod tests {
     #[track_caller]
     fn site_b() -> SiteRef {
         Location::caller()
+    }
+
+    #[test]
+    fn map_scope_state_stays_small() {
+        // The figure the docs and README quote; memory per map is a target.
+        assert_eq!(std::mem::size_of::<MapState>(), 112);
+        assert_eq!(std::mem::size_of::<HeldGuard>(), 8);
     }
 
     #[test]

@@ -297,13 +297,13 @@ fn build(
     let sites: Vec<Site> = accesses.iter().map(|a| a.site.clone()).collect();
     Finding {
         kind: c.kind,
-        map: c.map.name.to_string(),
+        map: c.map.to_string(),
         scope: c.scope,
         key_hash: (c.key != 0).then(|| format!("{:016x}", c.key)),
         same_key: c.same_key,
         window_ms: c.window_ms,
         gap_ms: c.gap_ms,
-        fingerprint: fingerprint(c.kind, &c.map.name, &sites),
+        fingerprint: fingerprint(c.kind, &c.map, &sites),
         accesses,
         occurrences: 1,
     }
