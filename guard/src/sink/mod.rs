@@ -27,9 +27,16 @@ impl Origin {
     pub(crate) fn capture() -> Origin {
         Origin
     }
+    /// Nothing to make current; the guard does nothing.
     #[inline(always)]
-    pub(crate) fn enter(&self) {}
+    pub(crate) fn enter(&self) -> Entered {
+        Entered
+    }
 }
+
+/// What [`Origin::enter`] returns without feature `otel`.
+#[cfg(not(feature = "otel"))]
+pub(crate) struct Entered;
 
 use crate::finding::Finding;
 
