@@ -62,13 +62,14 @@ pub const DUPLICATES: &str = "mapguard.duplicate_findings";
 /// export threads, `Context::is_current_telemetry_suppressed()`) is counted but
 /// emits no event.
 ///
-/// **Costs and blocking**: everything runs on mapguard's reporter thread, never on
-/// the thread that made the finding; a slow or unreachable collector never slows a
-/// map operation. On the reporter, a report costs building one log record (about 40
-/// attributes) and two counter adds; with the SDK's batch processors and periodic
-/// reader these only queue in memory. With a `SimpleLogProcessor` the export runs on
-/// the reporter thread and delays other findings (never map operations); findings
-/// that then overflow the queue are counted as dropped.
+/// **Costs and blocking**: the sink runs on mapguard's reporter thread; the thread
+/// that made a finding only notes its span (about 20 ns, once per new finding), so a
+/// slow or unreachable collector never slows a map operation. On the reporter, a
+/// report builds one log record (about 30 attributes; some 6 µs measured) and adds to
+/// a counter; with the SDK's batch processors and periodic reader these only queue
+/// in memory. With a `SimpleLogProcessor` the export runs on the reporter thread and
+/// delays other findings (never map operations); findings that then overflow the
+/// queue are counted as dropped.
 pub struct Otel {
     events: Events,
     instruments: Option<Instruments>,
