@@ -29,12 +29,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Ports free on loopback now, distinct (all are held until all are known).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// The 1-based line of the example's source holding `needle` (exactly one).
@@ -99,7 +99,7 @@ struct Collector {
 
 impl Collector {
     fn start(agent: &Path, dir: &Path) -> Collector {
-        let (http_port, grpc_port) = (free_port(), free_port());
+        let [http_port, grpc_port] = free_ports();
         let out = dir.join("collector.out");
         let child = Command::new(agent)
             .arg("start")
@@ -559,7 +559,7 @@ fn a_real_collector_receives_the_events_and_the_counts() {
 fn with_no_collector_the_service_finishes_in_normal_time() {
     let dir = scratch("down");
     // A port nothing listens on.
-    let run = run_service(&format!("http://127.0.0.1:{}", free_port()), &dir);
+    let run = run_service(&format!("http://127.0.0.1:{}", free_ports::<1>()[0]), &dir);
     check_summary(&run);
     check_local_outputs(&run);
     assert!(
