@@ -15,7 +15,7 @@
 //!
 //! Findings go through a bounded queue to a reporter thread, which deduplicates
 //! them, resolves stacks and hands them to the [`Sink`]s ([`Stderr`],
-//! [`JsonLines`], [`Memory`], your own).
+//! [`JsonLines`], [`Memory`], `Otel` with feature `otel`, your own).
 //!
 //! ```
 //! use mapguard::DashMap;
@@ -60,6 +60,13 @@ pub use maps::dashmap::{self as dashmap, DashMap};
 pub use maps::hash_map::{self, HashMap};
 pub use report::{FlushGuard, Stats, flush, flush_on_drop, flush_timeout, stats};
 pub use sink::{JsonLines, Memory, Sink, Stderr};
+
+/// The OpenTelemetry sink and its names (feature `otel`): [`Otel`] reports findings
+/// as the `mapguard.findings` counter and `mapguard.finding` log events.
+#[cfg(feature = "otel")]
+pub use sink::otel;
+#[cfg(feature = "otel")]
+pub use sink::otel::Otel;
 
 /// True when mapguard was built with feature `compile-out`: every guarded type is
 /// then the plain map and nothing is ever checked.

@@ -115,6 +115,8 @@ pub(crate) struct Candidate {
     pub(crate) epoch: Epoch,
     /// Identifies the finding within this process (kind, map, site addresses).
     pub(crate) local_key: u64,
+    /// With feature `otel`, the span current where a new finding was made.
+    pub(crate) origin: crate::sink::Origin,
 }
 
 impl Candidate {
@@ -684,6 +686,11 @@ impl MapState {
             accesses,
             epoch: self.clock().epoch(),
             local_key,
+            origin: if new {
+                crate::sink::Origin::capture()
+            } else {
+                Default::default()
+            },
         };
         match reaction {
             1 => {

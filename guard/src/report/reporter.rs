@@ -65,7 +65,8 @@ struct Reporter {
     known: HashMap<String, Known>,
     order: VecDeque<String>,
     stacks: HashMap<u64, Arc<Vec<Frame>>>,
-    pending: VecDeque<Finding>,
+    /// Findings held back by the rate limit, with where each was made.
+    pending: VecDeque<(Finding, crate::sink::Origin)>,
     interval: Duration,
     next_summary: Instant,
     rate: f64,
@@ -164,7 +165,8 @@ impl Reporter {
     }
 
     #[cfg(not(feature = "compile-out"))]
-    fn candidate(&mut self, c: crate::detect::Candidate) {
+    fn candidate(&mut self, mut c: crate::detect::Candidate) {
+        let origin = std::mem::take(&mut c.origin);
         let mut finding = build(&c, Some(&mut self.stacks));
         if let Some(k) = self.known.get_mut(&finding.fingerprint) {
             // Same kind, map and sites as a finding already reported (another copy
@@ -195,7 +197,7 @@ impl Reporter {
             super::DROPPED.fetch_add(1, Relaxed);
             return;
         }
-        self.pending.push_back(finding);
+        self.pending.push_back((finding, origin));
     }
 
     /// Reports held-back findings as the rate limit allows (all of them on flush).
@@ -204,14 +206,17 @@ impl Reporter {
         let dt = now.duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.rate);
-        while let Some(f) = self.pending.front() {
+        while !self.pending.is_empty() {
             if !all && self.tokens < 1.0 {
                 break;
             }
             self.tokens = (self.tokens - 1.0).max(0.0);
-            let f = f.clone();
-            self.pending.pop_front();
+            let Some((f, origin)) = self.pending.pop_front() else {
+                break;
+            };
             REPORTED.fetch_add(1, Relaxed);
+            // The sinks see the span the finding was made in as current (feature otel).
+            let _entered = origin.enter();
             self.each_sink(|s| s.report(&f));
         }
     }

@@ -1,13 +1,42 @@
 //! Where findings go: the [`Sink`] trait and the sinks mapguard ships ([`Stderr`],
-//! [`JsonLines`], [`Memory`]). Sinks run only on the reporter thread.
+//! [`JsonLines`], [`Memory`], and with feature `otel` the OpenTelemetry sink). Sinks
+//! run only on the reporter thread.
 
 mod jsonl;
 mod memory;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod stderr;
 
 pub use jsonl::JsonLines;
 pub use memory::Memory;
 pub use stderr::Stderr;
+
+#[cfg(feature = "otel")]
+pub(crate) use otel::Origin;
+
+/// Without feature `otel` a finding carries nothing about where it was made beyond
+/// the finding itself: a zero-sized stand-in for `otel::Origin`.
+#[cfg(not(feature = "otel"))]
+#[derive(Debug, Default)]
+pub(crate) struct Origin;
+
+#[cfg(not(feature = "otel"))]
+impl Origin {
+    #[inline(always)]
+    pub(crate) fn capture() -> Origin {
+        Origin
+    }
+    /// Nothing to make current; the guard does nothing.
+    #[inline(always)]
+    pub(crate) fn enter(&self) -> Entered {
+        Entered
+    }
+}
+
+/// What [`Origin::enter`] returns without feature `otel`.
+#[cfg(not(feature = "otel"))]
+pub(crate) struct Entered;
 
 use crate::finding::Finding;
 
