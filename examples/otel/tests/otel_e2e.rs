@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SERVICE: &str = env!("CARGO_BIN_EXE_otlp-service");
-const SOURCE: &str = "examples/src/bin/otlp-service.rs";
+const SOURCE: &str = "examples/otel/src/bin/otlp-service.rs";
 /// The service's documented bound on its telemetry shutdown (`SHUTDOWN_TIMEOUT`).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
