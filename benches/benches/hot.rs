@@ -1,67 +1,35 @@
-//! Hot-map `get` and `insert` (1k keys, one thread): raw dashmap, mapguard with the
-//! runtime switch off, and mapguard on finding nothing. Run with
-//! `cargo bench -p mapguard-benches --bench hot`.
+//! Criterion benches over the same cases and loops as the `overhead` binary: every
+//! case, every variant this build has. Run with
+//! `cargo bench -p mapguard-benches --bench hot [-- FILTER]`, e.g. `-- hot_get`.
+//! Memory cases are reported by `overhead` only (they need a fresh process).
 
-use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
-use mapguard_benches::keys;
+use std::time::Duration;
 
-const HOT: u64 = 1_000;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use mapguard_benches::cases;
 
 fn bench(c: &mut Criterion) {
-    mapguard::Config::new()
-        .outputs(vec![])
-        .install()
-        .expect("bench config");
-    let ks = keys(4096, HOT);
-    let raw: dashmap::DashMap<u64, u64> = (0..HOT).map(|k| (k, k)).collect();
-    let guarded: mapguard::DashMap<u64, u64> = (0..HOT).map(|k| (k, k)).collect();
-
-    let mut g = c.benchmark_group("hot_get");
-    g.bench_function("raw", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            black_box(raw.get(&ks[i]).map(|r| *r))
-        })
-    });
-    for on in [false, true] {
-        mapguard::set_enabled(on);
-        g.bench_function(
-            BenchmarkId::new("guarded", if on { "on" } else { "off" }),
-            |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 1) & 4095;
-                    black_box(guarded.get(&ks[i]).map(|r| *r))
+    cases::install();
+    for case in cases::all() {
+        if case.unit != "ns/op" {
+            continue;
+        }
+        let mut g = c.benchmark_group(case.name);
+        for &variant in case.variants {
+            g.bench_function(BenchmarkId::from_parameter(variant.name()), |b| {
+                b.iter_custom(|iters| {
+                    let ns = case.run_once(variant, iters.max(1));
+                    Duration::from_nanos((ns * iters as f64) as u64)
                 })
-            },
-        );
+            });
+        }
+        g.finish();
     }
-    g.finish();
-
-    let mut g = c.benchmark_group("hot_insert");
-    g.bench_function("raw", |b| {
-        let mut i = 0;
-        b.iter(|| {
-            i = (i + 1) & 4095;
-            black_box(raw.insert(ks[i], i as u64))
-        })
-    });
-    for on in [false, true] {
-        mapguard::set_enabled(on);
-        g.bench_function(
-            BenchmarkId::new("guarded", if on { "on" } else { "off" }),
-            |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 1) & 4095;
-                    black_box(guarded.insert(ks[i], i as u64))
-                })
-            },
-        );
-    }
-    g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = bench
+}
 criterion_main!(benches);

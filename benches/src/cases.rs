@@ -133,7 +133,7 @@ macro_rules! case {
     };
 }
 
-static CASES: [Case; 22] = [
+static CASES: [Case; 25] = [
     case!(
         "hot_get",
         2_000_000,
@@ -313,6 +313,27 @@ static CASES: [Case; 22] = [
         COMPILED_OUT,
         "ns/op",
         Work::Single(Single::Get, HOT)
+    ),
+    case!(
+        "compiled_out_insert",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Insert, HOT)
+    ),
+    case!(
+        "compiled_out_entry",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Entry, HOT)
+    ),
+    case!(
+        "compiled_out_remove_insert",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, HOT)
     ),
 ];
 
