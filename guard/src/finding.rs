@@ -93,6 +93,14 @@ pub enum Op {
     Range,
     RangeMut,
     Reserve,
+    GetCloned,
+    GetOrDefault,
+    Update,
+    Compute,
+    GetOrInsertWith,
+    InsertIfAbsent,
+    RemoveIfEq,
+    Snapshot,
 }
 
 /// How an op touches the map.
@@ -113,7 +121,7 @@ pub(crate) enum Class {
 }
 
 impl Op {
-    const ALL: [Op; 31] = [
+    pub(crate) const ALL: [Op; 39] = [
         Op::Insert,
         Op::Get,
         Op::GetMut,
@@ -145,6 +153,14 @@ impl Op {
         Op::Range,
         Op::RangeMut,
         Op::Reserve,
+        Op::GetCloned,
+        Op::GetOrDefault,
+        Op::Update,
+        Op::Compute,
+        Op::GetOrInsertWith,
+        Op::InsertIfAbsent,
+        Op::RemoveIfEq,
+        Op::Snapshot,
     ];
 
     pub(crate) fn from_bits(bits: u64) -> Op {
@@ -158,12 +174,13 @@ impl Op {
     pub(crate) const fn class(self) -> Class {
         use Op::*;
         match self {
-            Get | TryGet | ContainsKey | View => Class::Read,
-            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter => Class::Write,
+            Get | TryGet | ContainsKey | View | GetCloned | GetOrDefault => Class::Read,
+            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | Update | Compute
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq => Class::Write,
             AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
                 Class::WriteAll
             }
-            Iter | Keys | Values | Range => Class::Iterate,
+            Iter | Keys | Values | Range | Snapshot => Class::Iterate,
             IterMut | ValuesMut | RangeMut => Class::IterateMut,
             Len | IsEmpty | ShrinkToFit | Reserve => Class::Lock,
         }
@@ -209,7 +226,40 @@ impl Op {
             Range => "range",
             RangeMut => "range_mut",
             Reserve => "reserve",
+            GetCloned => "get_cloned",
+            GetOrDefault => "get_or_default",
+            Update => "update",
+            Compute => "compute",
+            GetOrInsertWith => "get_or_insert_with",
+            InsertIfAbsent => "insert_if_absent",
+            RemoveIfEq => "remove_if_eq",
+            Snapshot => "snapshot",
         }
+    }
+
+    /// Writes that set a value without looking at the current one: the stale write
+    /// of a `lost_update`. Every other write sees the current value under the lock
+    /// (`alter`, `entry`, `remove_if`, `update`, `compute`, `get_or_insert_with`,
+    /// `insert_if_absent`, `remove_if_eq`, ...), so it is the fix for a lost update,
+    /// not a cause. Spelled out for every op, so a new op must be decided here.
+    pub(crate) const fn is_blind_write(self) -> bool {
+        use Op::*;
+        match self {
+            Insert | Remove | GetMut | TryGetMut => true,
+            Get | TryGet | ContainsKey | RemoveIf | Entry | Alter | AlterAll | Iter | IterMut
+            | Retain | Len | IsEmpty | Clear | ShrinkToFit | View | Extend | Keys | Values
+            | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
+            | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
+            | InsertIfAbsent | RemoveIfEq | Snapshot => false,
+        }
+    }
+
+    /// Writes that also hand the value they leave back to the caller
+    /// (`get_or_insert_with`): after the write they count as a read of the key, so a
+    /// later blind write based on the value, after another thread's write, is a
+    /// `lost_update`.
+    pub(crate) const fn reads_back(self) -> bool {
+        matches!(self, Op::GetOrInsertWith)
     }
 
     pub(crate) fn is_write(self) -> bool {
@@ -409,5 +459,27 @@ mod tests {
             Op::ALL.len() <= 128,
             "ops must fit the 7-bit field of a stamp"
         );
+    }
+
+    #[test]
+    fn only_plain_writes_are_blind() {
+        use Op::*;
+        let blind: Vec<Op> = Op::ALL
+            .into_iter()
+            .filter(|op| op.is_blind_write())
+            .collect();
+        assert_eq!(blind, [Insert, GetMut, TryGetMut, Remove]);
+        // The atomic operations write, may wait for a lock, and are never blind.
+        for op in [Update, Compute, GetOrInsertWith, InsertIfAbsent, RemoveIfEq] {
+            assert_eq!(op.class(), Class::Write, "{op}");
+            assert!(op.may_block() && !op.is_blind_write(), "{op}");
+        }
+        for op in [GetCloned, GetOrDefault] {
+            assert_eq!(op.class(), Class::Read, "{op}");
+        }
+        assert_eq!(Snapshot.class(), Class::Iterate);
+        assert!(!Snapshot.is_write());
+        let reads_back: Vec<Op> = Op::ALL.into_iter().filter(|op| op.reads_back()).collect();
+        assert_eq!(reads_back, [GetOrInsertWith]);
     }
 }
