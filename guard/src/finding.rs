@@ -46,6 +46,32 @@ impl FindingKind {
         }
     }
 
+    /// The fix, in one line: the safe way to write the code that made this kind
+    /// of finding. Carried by every [`Finding`] as its `hint`.
+    pub const fn hint(self) -> &'static str {
+        match self {
+            FindingKind::ConcurrentWrite => {
+                "one writer per map; if concurrent by design: with_scope(Scope::Key) \
+                 and with_rules(Rules::ALL.without(FindingKind::ConcurrentWrite))"
+            }
+            FindingKind::ReadWrite => {
+                "keep the map on one thread and send other threads a snapshot(); \
+                 if other threads may read it, use with_mode(Mode::Writes)"
+            }
+            FindingKind::LostUpdate => {
+                "read and write in one call: update(), compute() or entry() \
+                 instead of a read followed by insert()"
+            }
+            FindingKind::WriteDuringIteration => {
+                "iterate a snapshot() instead of the live map; to remove while walking, use retain()"
+            }
+            FindingKind::ReentrantAccess => {
+                "drop the Ref/RefMut/Entry/iterator before calling the map again, \
+                 or read with get_cloned() so no guard is held"
+            }
+        }
+    }
+
     pub(crate) const fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -357,6 +383,11 @@ pub struct Finding {
     pub fingerprint: String,
     /// How many times this finding has been seen so far, this report included.
     pub occurrences: u64,
+    /// The fix, in one line: the safe call or setting to use instead
+    /// ([`FindingKind::hint`] of `kind`). In JSON as `hint`, on stderr as a
+    /// `hint:` line; meant to travel with the finding to any sink (an OTel
+    /// exporter sends it as an attribute).
+    pub hint: String,
 }
 
 impl Finding {
@@ -459,6 +490,30 @@ mod tests {
             Op::ALL.len() <= 128,
             "ops must fit the 7-bit field of a stamp"
         );
+    }
+
+    #[test]
+    fn every_kind_has_a_short_hint_naming_the_safe_call() {
+        let names = |k: FindingKind| -> &'static [&'static str] {
+            match k {
+                FindingKind::ConcurrentWrite => &["one writer", "Scope::Key"],
+                FindingKind::ReadWrite => &["one thread", "snapshot()", "Mode::Writes"],
+                FindingKind::LostUpdate => &["update()", "compute()", "entry()"],
+                FindingKind::WriteDuringIteration => &["snapshot()"],
+                FindingKind::ReentrantAccess => &["drop the Ref", "get_cloned()"],
+            }
+        };
+        for k in FindingKind::ALL {
+            let hint = k.hint();
+            assert!(hint.len() <= 140, "{k}: {} chars: {hint}", hint.len());
+            assert!(
+                !hint.contains("  ") && !hint.contains('\n'),
+                "{k}: {hint:?}"
+            );
+            for name in names(k) {
+                assert!(hint.contains(name), "{k}: {hint} should name {name}");
+            }
+        }
     }
 
     #[test]

@@ -306,6 +306,7 @@ fn build(
         fingerprint: fingerprint(c.kind, &c.map.name, &sites),
         accesses,
         occurrences: 1,
+        hint: c.kind.hint().to_owned(),
     }
 }
 
