@@ -63,6 +63,19 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// Checked as a read of every key (`read_write`, in mode `accesses`). It is not
     /// a live iteration: writes while the snapshot is being read are not
     /// `write_during_iteration`.
+    ///
+    /// ```
+    /// use mapguard::DashMap;
+    /// let orders: DashMap<u64, &str> = DashMap::named("orders");
+    /// orders.insert(1, "book");
+    /// let snap = orders.snapshot();
+    /// orders.insert(2, "pen"); // not in the snapshot
+    /// for (id, item) in &snap {
+    ///     // no lock held here: other threads write `orders` freely meanwhile
+    ///     assert_eq!((*id, *item), (1, "book"));
+    /// }
+    /// assert_eq!((snap.len(), orders.len()), (1, 2));
+    /// ```
     #[track_caller]
     pub fn snapshot(&self) -> Snapshot<K, V, S>
     where
@@ -156,6 +169,14 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
     /// `reentrant_access` before the lock is taken).
+    ///
+    /// ```
+    /// use mapguard::DashMap;
+    /// let stock: DashMap<&str, u32> = DashMap::named("stock");
+    /// stock.insert("pen", 10);
+    /// assert_eq!(stock.update("pen", |left| { *left -= 1; *left }), Some(9));
+    /// assert_eq!(stock.update("ink", |left| *left -= 1), None);
+    /// ```
     #[track_caller]
     pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
     where
@@ -181,6 +202,21 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
     /// `reentrant_access` before the lock is taken).
+    ///
+    /// ```
+    /// use mapguard::DashMap;
+    /// let counts: DashMap<&str, u32> = DashMap::named("counts");
+    /// // Count up; the third count removes the key.
+    /// let bump = |v: Option<&u32>| match v {
+    ///     None => Some(1),
+    ///     Some(2) => None,
+    ///     Some(n) => Some(n + 1),
+    /// };
+    /// assert_eq!(counts.compute("a", bump), None); // inserted 1
+    /// assert_eq!(counts.compute("a", bump), Some(1)); // replaced by 2
+    /// assert_eq!(counts.compute("a", bump), Some(2)); // removed
+    /// assert!(!counts.contains_key("a"));
+    /// ```
     #[track_caller]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
         let _held = self.guard.keyed_hold(Op::Compute, &key, Location::caller());
@@ -214,6 +250,15 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
     /// `reentrant_access` before the lock is taken).
+    ///
+    /// ```
+    /// use mapguard::DashMap;
+    /// let sessions: DashMap<u64, String> = DashMap::named("sessions");
+    /// let s = sessions.get_or_insert_with(7, || "new".to_string());
+    /// let again = sessions.get_or_insert_with(7, || unreachable!("present"));
+    /// sessions.insert(8, s.clone()); // no guard held: safe to call the map
+    /// assert_eq!((s, again), ("new".to_string(), "new".to_string()));
+    /// ```
     #[track_caller]
     pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> V
     where
