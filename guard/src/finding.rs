@@ -46,6 +46,32 @@ impl FindingKind {
         }
     }
 
+    /// The fix, in one line: the safe way to write the code that made this kind
+    /// of finding. Carried by every [`Finding`] as its `hint`.
+    pub const fn hint(self) -> &'static str {
+        match self {
+            FindingKind::ConcurrentWrite => {
+                "one writer per map; if concurrent by design: with_scope(Scope::Key) \
+                 and with_rules(Rules::ALL.without(FindingKind::ConcurrentWrite))"
+            }
+            FindingKind::ReadWrite => {
+                "keep the map on one thread and send other threads a snapshot(); \
+                 if other threads may read it, use with_mode(Mode::Writes)"
+            }
+            FindingKind::LostUpdate => {
+                "read and write in one call: update(), compute() or entry() \
+                 instead of a read followed by insert()"
+            }
+            FindingKind::WriteDuringIteration => {
+                "iterate a snapshot() instead of the live map; to remove while walking, use retain()"
+            }
+            FindingKind::ReentrantAccess => {
+                "drop the Ref/RefMut/Entry/iterator before calling the map again, \
+                 or read with get_cloned() so no guard is held"
+            }
+        }
+    }
+
     pub(crate) const fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -93,6 +119,14 @@ pub enum Op {
     Range,
     RangeMut,
     Reserve,
+    GetCloned,
+    GetOrDefault,
+    Update,
+    Compute,
+    GetOrInsertWith,
+    InsertIfAbsent,
+    RemoveIfEq,
+    Snapshot,
 }
 
 /// How an op touches the map.
@@ -113,7 +147,7 @@ pub(crate) enum Class {
 }
 
 impl Op {
-    const ALL: [Op; 31] = [
+    pub(crate) const ALL: [Op; 39] = [
         Op::Insert,
         Op::Get,
         Op::GetMut,
@@ -145,6 +179,14 @@ impl Op {
         Op::Range,
         Op::RangeMut,
         Op::Reserve,
+        Op::GetCloned,
+        Op::GetOrDefault,
+        Op::Update,
+        Op::Compute,
+        Op::GetOrInsertWith,
+        Op::InsertIfAbsent,
+        Op::RemoveIfEq,
+        Op::Snapshot,
     ];
 
     pub(crate) fn from_bits(bits: u64) -> Op {
@@ -158,12 +200,13 @@ impl Op {
     pub(crate) const fn class(self) -> Class {
         use Op::*;
         match self {
-            Get | TryGet | ContainsKey | View => Class::Read,
-            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter => Class::Write,
+            Get | TryGet | ContainsKey | View | GetCloned | GetOrDefault => Class::Read,
+            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | Update | Compute
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq => Class::Write,
             AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
                 Class::WriteAll
             }
-            Iter | Keys | Values | Range => Class::Iterate,
+            Iter | Keys | Values | Range | Snapshot => Class::Iterate,
             IterMut | ValuesMut | RangeMut => Class::IterateMut,
             Len | IsEmpty | ShrinkToFit | Reserve => Class::Lock,
         }
@@ -209,7 +252,40 @@ impl Op {
             Range => "range",
             RangeMut => "range_mut",
             Reserve => "reserve",
+            GetCloned => "get_cloned",
+            GetOrDefault => "get_or_default",
+            Update => "update",
+            Compute => "compute",
+            GetOrInsertWith => "get_or_insert_with",
+            InsertIfAbsent => "insert_if_absent",
+            RemoveIfEq => "remove_if_eq",
+            Snapshot => "snapshot",
         }
+    }
+
+    /// Writes that set a value without looking at the current one: the stale write
+    /// of a `lost_update`. Every other write sees the current value under the lock
+    /// (`alter`, `entry`, `remove_if`, `update`, `compute`, `get_or_insert_with`,
+    /// `insert_if_absent`, `remove_if_eq`, ...), so it is the fix for a lost update,
+    /// not a cause. Spelled out for every op, so a new op must be decided here.
+    pub(crate) const fn is_blind_write(self) -> bool {
+        use Op::*;
+        match self {
+            Insert | Remove | GetMut | TryGetMut => true,
+            Get | TryGet | ContainsKey | RemoveIf | Entry | Alter | AlterAll | Iter | IterMut
+            | Retain | Len | IsEmpty | Clear | ShrinkToFit | View | Extend | Keys | Values
+            | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
+            | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
+            | InsertIfAbsent | RemoveIfEq | Snapshot => false,
+        }
+    }
+
+    /// Writes that also hand the value they leave back to the caller
+    /// (`get_or_insert_with`): after the write they count as a read of the key, so a
+    /// later blind write based on the value, after another thread's write, is a
+    /// `lost_update`.
+    pub(crate) const fn reads_back(self) -> bool {
+        matches!(self, Op::GetOrInsertWith)
     }
 
     pub(crate) fn is_write(self) -> bool {
@@ -307,6 +383,11 @@ pub struct Finding {
     pub fingerprint: String,
     /// How many times this finding has been seen so far, this report included.
     pub occurrences: u64,
+    /// The fix, in one line: the safe call or setting to use instead
+    /// ([`FindingKind::hint`] of `kind`). In JSON as `hint`, on stderr as a
+    /// `hint:` line; meant to travel with the finding to any sink (an OTel
+    /// exporter sends it as an attribute).
+    pub hint: String,
 }
 
 impl Finding {
@@ -409,5 +490,51 @@ mod tests {
             Op::ALL.len() <= 128,
             "ops must fit the 7-bit field of a stamp"
         );
+    }
+
+    #[test]
+    fn every_kind_has_a_short_hint_naming_the_safe_call() {
+        let names = |k: FindingKind| -> &'static [&'static str] {
+            match k {
+                FindingKind::ConcurrentWrite => &["one writer", "Scope::Key"],
+                FindingKind::ReadWrite => &["one thread", "snapshot()", "Mode::Writes"],
+                FindingKind::LostUpdate => &["update()", "compute()", "entry()"],
+                FindingKind::WriteDuringIteration => &["snapshot()"],
+                FindingKind::ReentrantAccess => &["drop the Ref", "get_cloned()"],
+            }
+        };
+        for k in FindingKind::ALL {
+            let hint = k.hint();
+            assert!(hint.len() <= 140, "{k}: {} chars: {hint}", hint.len());
+            assert!(
+                !hint.contains("  ") && !hint.contains('\n'),
+                "{k}: {hint:?}"
+            );
+            for name in names(k) {
+                assert!(hint.contains(name), "{k}: {hint} should name {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_plain_writes_are_blind() {
+        use Op::*;
+        let blind: Vec<Op> = Op::ALL
+            .into_iter()
+            .filter(|op| op.is_blind_write())
+            .collect();
+        assert_eq!(blind, [Insert, GetMut, TryGetMut, Remove]);
+        // The atomic operations write, may wait for a lock, and are never blind.
+        for op in [Update, Compute, GetOrInsertWith, InsertIfAbsent, RemoveIfEq] {
+            assert_eq!(op.class(), Class::Write, "{op}");
+            assert!(op.may_block() && !op.is_blind_write(), "{op}");
+        }
+        for op in [GetCloned, GetOrDefault] {
+            assert_eq!(op.class(), Class::Read, "{op}");
+        }
+        assert_eq!(Snapshot.class(), Class::Iterate);
+        assert!(!Snapshot.is_write());
+        let reads_back: Vec<Op> = Op::ALL.into_iter().filter(|op| op.reads_back()).collect();
+        assert_eq!(reads_back, [GetOrInsertWith]);
     }
 }

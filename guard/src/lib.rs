@@ -58,6 +58,7 @@ pub use finding::{Access, Finding, FindingKind, Frame, Op, Site};
 pub use maps::btree_map::{self, BTreeMap};
 pub use maps::dashmap::{self as dashmap, DashMap};
 pub use maps::hash_map::{self, HashMap};
+pub use maps::snapshot::{self, Snapshot};
 pub use report::{FlushGuard, Stats, flush, flush_on_drop, flush_timeout, stats};
 pub use sink::{JsonLines, Memory, Sink, Stderr};
 

@@ -165,6 +165,11 @@ fn an_event_carries_the_finding() {
     assert_eq!(attr(r, "mapguard.same_key"), Some(AnyValue::Boolean(false)));
     assert_eq!(attr(r, "mapguard.window_ms"), int(100));
     assert_eq!(attr(r, "mapguard.fingerprint"), s(&f.fingerprint));
+    assert_eq!(attr(r, "mapguard.hint"), s(&f.hint));
+    assert!(
+        f.hint.contains("Scope::Key"),
+        "the hint names the safe setting"
+    );
     assert!(attr(r, "mapguard.gap_ms").is_some());
     // The access that completed the finding, under the semantic-convention names.
     assert_eq!(attr(r, "thread.name"), s("writer-b"));

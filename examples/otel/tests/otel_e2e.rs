@@ -550,6 +550,10 @@ fn a_real_collector_receives_the_events_and_the_counts() {
     );
     assert_eq!(e.get("mapguard.read.thread.name"), "worker-1");
     assert_eq!(e.get("mapguard.read.op"), "get");
+    assert!(
+        e.get("mapguard.hint").contains("update()"),
+        "the fix hint reaches the collector: {e:#?}"
+    );
     let e = find("write_during_iteration", "orders", orders_insert, iter);
     check(e, "worker-2", "cleanup");
     assert_eq!(e.get("mapguard.other.op"), "iter");

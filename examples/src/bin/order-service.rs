@@ -8,8 +8,10 @@
 //!
 //! `--fixed` runs the corrected service: both maps declared concurrent by design
 //! (key scope, `concurrent_write` off, the hazard rules still on), stock taken with
-//! `alter` (an atomic read-modify-write) and expired orders removed with `retain`.
-//! It finishes with zero findings and no lost sale, with the guard still on.
+//! `update` (an atomic read-modify-write), and the cleanup walking a `snapshot()`
+//! (a consistent copy: no lock held while it audits) and removing an expired order
+//! with `remove_if_eq` (only if nobody replaced it since the snapshot). It finishes
+//! with zero findings and no lost sale, with the guard still on.
 //!
 //! `MAPGUARD=off` turns the guard off; the other `MAPGUARD_*` variables apply.
 
@@ -25,7 +27,7 @@ const SKUS: u32 = 3;
 const START_STOCK: u32 = 1_000;
 const TTL: Duration = Duration::from_millis(30);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Order {
     sku: u32,
     qty: u32,
@@ -73,7 +75,7 @@ impl Shop {
         let (sku, qty) = (order.sku, order.qty);
         self.orders.insert(id, order);
         if self.fixed {
-            self.stock.alter(&sku, |_, left| left - qty);
+            self.stock.update(&sku, |left| *left -= qty);
         } else {
             let left = *self.stock.get(&sku).expect("every sku is stocked");
             check_price(); // another worker may sell the same sku meanwhile
@@ -84,10 +86,18 @@ impl Shop {
     fn remove_expired(&self) -> usize {
         let now = Instant::now();
         if self.fixed {
-            let before = self.orders.len();
-            self.orders
-                .retain(|_, o| now.duration_since(o.placed) < TTL);
-            before.saturating_sub(self.orders.len())
+            // A consistent copy: the slow audit holds no lock, and the workers'
+            // writes meanwhile neither tear the walk nor wait for it.
+            let orders = self.orders.snapshot();
+            let mut removed = 0;
+            for (id, order) in &orders {
+                audit(order);
+                // Removed only if it is still the order the snapshot saw.
+                if now.duration_since(order.placed) >= TTL && self.orders.remove_if_eq(id, order) {
+                    removed += 1;
+                }
+            }
+            removed
         } else {
             let mut expired = Vec::new();
             for entry in self.orders.iter() {
@@ -136,7 +146,9 @@ fn main() -> ExitCode {
     mapguard::flush();
 
     let sold: u32 = sold_per_sku.iter().sum();
-    let left: u32 = (0..SKUS).map(|s| *shop.stock.get(&s).unwrap()).sum();
+    let left: u32 = (0..SKUS)
+        .map(|s| shop.stock.get_cloned(&s).expect("every sku is stocked"))
+        .sum();
     let taken = SKUS * START_STOCK - left;
     let findings = memory.findings();
     let count = |k: FindingKind| findings.iter().filter(|f| f.kind == k).count();
@@ -166,11 +178,16 @@ fn run(shop: &Shop) -> Vec<u32> {
             .name("cleanup".into())
             .spawn_scoped(s, || {
                 let mut removed = 0;
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // Every 10 ms, and once more after the workers are done, so the
+                // orders that expired by then go too.
+                loop {
+                    let last = done.load(std::sync::atomic::Ordering::Relaxed);
                     removed += shop.remove_expired();
+                    if last {
+                        break removed;
+                    }
                     thread::sleep(Duration::from_millis(10));
                 }
-                removed
             })
             .expect("spawn cleanup");
         let workers: Vec<_> = (0..WORKERS)

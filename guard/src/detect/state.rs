@@ -350,7 +350,13 @@ impl MapState {
             }
             match class {
                 Class::Read => self.on_read(l, &ctx),
-                Class::Write => self.on_write(l, &ctx, key),
+                Class::Write => {
+                    self.on_write(l, &ctx, key);
+                    if op.reads_back() {
+                        // The caller now holds the value this write left: a read.
+                        self.remember_read(l, &ctx);
+                    }
+                }
                 Class::WriteAll | Class::IterateMut => self.on_write(l, &ctx, 0),
                 Class::Iterate => self.on_read_all(&ctx),
                 Class::Lock => {}
@@ -507,6 +513,17 @@ impl MapState {
 
     #[inline]
     fn on_read(&self, l: &PerThread, ctx: &Ctx) {
+        self.remember_read(l, ctx);
+        if ctx.eff & MODE_ACCESSES != 0 {
+            self.read_write_on_read(ctx);
+        }
+    }
+
+    /// Rule 3, read side: remembers this thread's read of the key, with the stamp its
+    /// writes' record holds now, so a later blind write can tell whether another
+    /// thread wrote in between.
+    #[inline]
+    fn remember_read(&self, l: &PerThread, ctx: &Ctx) {
         if ctx.rules.contains(FindingKind::LostUpdate) {
             l.remember_read(Read {
                 map: self.id,
@@ -516,9 +533,6 @@ impl MapState {
                 op: ctx.op,
                 site: Some(ctx.site),
             });
-        }
-        if ctx.eff & MODE_ACCESSES != 0 {
-            self.read_write_on_read(ctx);
         }
     }
 
@@ -728,11 +742,13 @@ impl MapState {
     }
 }
 
-/// Writes that set a value without looking at the current one. `alter`, `entry`,
-/// `remove_if` and the like see the current value under the lock, so they are the
-/// fix for a lost update, not a cause.
+/// Writes that set a value without looking at the current one: only these can be
+/// the stale write of a `lost_update`. `alter`, `entry`, `remove_if` and the atomic
+/// operations (`update`, `compute`, `get_or_insert_with`, `insert_if_absent`,
+/// `remove_if_eq`) see the current value under the lock, so they are the fix for a
+/// lost update, not a cause. The list is [`Op::is_blind_write`], decided per op.
 fn blind_write(op: Op) -> bool {
-    matches!(op, Op::Insert | Op::Remove | Op::GetMut | Op::TryGetMut)
+    op.is_blind_write()
 }
 
 /// Identifies a finding within this process: kind, map name, and the addresses of

@@ -27,8 +27,8 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 /// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
 /// blocks.
 pub struct BTreeMap<K, V> {
-    inner: Std<K, V>,
-    guard: MapState,
+    pub(super) inner: Std<K, V>,
+    pub(super) guard: MapState,
 }
 
 impl<K, V> BTreeMap<K, V> {

@@ -33,8 +33,8 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// map; mapguard reports that (`reentrant_access`) *before* taking the lock, and with
 /// reaction `panic` panics instead of deadlocking.
 pub struct DashMap<K, V, S = RandomState> {
-    inner: dashmap::DashMap<K, V, S>,
-    guard: MapState,
+    pub(super) inner: dashmap::DashMap<K, V, S>,
+    pub(super) guard: MapState,
 }
 
 impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {

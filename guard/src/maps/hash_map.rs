@@ -28,8 +28,8 @@ type Std<K, V, S> = std::collections::HashMap<K, V, S>;
 /// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
 /// blocks: the only lock is the one the program holds around the map.
 pub struct HashMap<K, V, S = RandomState> {
-    inner: Std<K, V, S>,
-    guard: MapState,
+    pub(super) inner: Std<K, V, S>,
+    pub(super) guard: MapState,
 }
 
 impl<K, V> HashMap<K, V, RandomState> {

@@ -2,7 +2,10 @@
 
 pub mod btree_map;
 pub mod dashmap;
+mod dashmap_safe;
 pub mod hash_map;
+pub mod snapshot;
+mod std_safe;
 
 /// The per-map settings methods every guarded map has (they need a `guard` field).
 macro_rules! settings_methods {

@@ -311,6 +311,7 @@ fn build(
         fingerprint: fingerprint(c.kind, &c.map, &sites),
         accesses,
         occurrences: 1,
+        hint: c.kind.hint().to_owned(),
     }
 }
 

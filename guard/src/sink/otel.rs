@@ -340,6 +340,7 @@ fn event_attributes(f: &Finding, mut put: impl FnMut(&'static str, AnyValue)) {
     put("mapguard.window_ms", int(f.window_ms));
     put("mapguard.gap_ms", int(f.gap_ms));
     put("mapguard.fingerprint", f.fingerprint.clone().into());
+    put("mapguard.hint", f.hint.clone().into());
     if let Some(k) = &f.key_hash {
         put("mapguard.key_hash", k.clone().into());
     }
@@ -415,6 +416,7 @@ fn emit_to_tracing(f: &Finding) {
         "mapguard.window_ms" = f.window_ms,
         "mapguard.gap_ms" = f.gap_ms,
         "mapguard.fingerprint" = f.fingerprint.as_str(),
+        "mapguard.hint" = f.hint.as_str(),
         "mapguard.key_hash" = f.key_hash.as_deref(),
         "mapguard.occurrences" = f.occurrences,
         "thread.id" = last.map(|a| a.thread_id),
@@ -538,6 +540,7 @@ mod tests {
             accesses,
             fingerprint: "0123456789abcdef".into(),
             occurrences: 7,
+            hint: kind.hint().into(),
         }
     }
 

@@ -69,6 +69,7 @@ fn format_report(f: &Finding) -> String {
     if let Some(k) = &f.key_hash {
         s.push_str(&format!("  key hash {k}\n"));
     }
+    s.push_str(&format!("  hint: {}\n", f.hint));
     s.push_str(&format!(
         "  fingerprint {} (occurrences so far: {})\n",
         f.fingerprint, f.occurrences

@@ -770,3 +770,73 @@ fn nothing_is_found_with_a_config_installed_and_two_writers() {
     assert_eq!(hash.lock().unwrap().len(), 1);
     assert_eq!(btree.lock().unwrap().len(), 8);
 }
+
+// ---- (e) the defensive API exists compiled out and does the same ---------------------
+
+#[test]
+fn defensive_api_behaves_the_same_compiled_out() {
+    let dash = mapguard::DashMap::<u64, u64>::named("safe-dash");
+    assert_eq!(dash.get_cloned(&1), None);
+    assert_eq!(dash.get_or_default(&1), 0);
+    assert!(dash.insert_if_absent(1, 10));
+    assert!(!dash.insert_if_absent(1, 11));
+    assert_eq!(
+        dash.update(&1, |v| {
+            *v += 1;
+            *v
+        }),
+        Some(11)
+    );
+    assert_eq!(dash.update(&2, |v| *v), None);
+    assert_eq!(
+        dash.compute(2, |v| v.map_or(Some(20), |v| Some(v + 1))),
+        None
+    );
+    assert_eq!(dash.compute(2, |v| v.map(|v| v + 1)), Some(20));
+    assert_eq!(dash.compute(2, |_| None), Some(21));
+    assert_eq!(dash.get_or_insert_with(3, || 30), 30);
+    assert_eq!(dash.get_or_insert_with(3, || unreachable!("present")), 30);
+    assert!(!dash.remove_if_eq(&3, &31));
+    assert!(dash.remove_if_eq(&3, &30));
+    let snap = dash.snapshot();
+    dash.insert(4, 40);
+    assert_eq!(
+        (snap.len(), snap.get(&1), snap.get(&4)),
+        (1, Some(&11), None)
+    );
+    assert_eq!(snap.clone().iter().collect::<Vec<_>>(), [(&1, &11)]);
+    // Atomic under real threads too, with nothing checked.
+    let dash = Arc::new(dash);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let dash = dash.clone();
+            thread::spawn(move || {
+                for _ in 0..1_000 {
+                    dash.update(&1, |v| *v += 1);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(dash.get_cloned(&1), Some(2_011));
+
+    let mut hash = mapguard::HashMap::<u64, u64>::named("safe-hash");
+    let mut btree = mapguard::BTreeMap::<u64, u64>::named("safe-btree");
+    macro_rules! std_script {
+        ($m:expr) => {{
+            let m = &mut $m;
+            assert!(m.insert_if_absent(1, 10) && !m.insert_if_absent(1, 0));
+            assert_eq!((m.get_cloned(&1), m.get_or_default(&9)), (Some(10), 0));
+            assert_eq!(m.update(&1, |v| std::mem::replace(v, 12)), Some(10));
+            assert_eq!(m.compute(1, |v| v.map(|v| v * 2)), Some(12));
+            *m.get_or_insert_with(2, || 5) += 1;
+            assert!(!m.remove_if_eq(&2, &5) && m.remove_if_eq(&2, &6));
+            (m.get_cloned(&1), m.len())
+        }};
+    }
+    assert_eq!(std_script!(hash), (Some(24), 1));
+    assert_eq!(std_script!(btree), (Some(24), 1));
+    assert_eq!(hash.snapshot().get(&1), Some(&24));
+}

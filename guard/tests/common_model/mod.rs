@@ -63,6 +63,24 @@ pub enum Op {
     Range(u8, u8),
     /// BTreeMap: `split_off(k)`, read the tail, then `append` it back.
     SplitOffAppend(u8),
+    /// `get_cloned`.
+    GetCloned(u8),
+    /// `get_or_default`.
+    GetOrDefault(u8),
+    /// `update(k, add delta)`, returning the new value.
+    UpdateAdd(u8, u32),
+    /// `compute(k, ..)`: absent -> insert d if d is even; present v -> remove if
+    /// v % 3 == 0, else v + d.
+    Compute(u8, u32),
+    /// `get_or_insert_with(k, || v)`.
+    GetOrInsertWith(u8, u32),
+    /// `insert_if_absent(k, v)`.
+    InsertIfAbsent(u8, u32),
+    /// `remove_if_eq(k, v)` with `v` the current value (or 0 if absent) when the
+    /// flag is set, `v` as given otherwise.
+    RemoveIfEq(u8, u32, bool),
+    /// DashMap, HashMap: `snapshot`, collected and sorted by key.
+    Snapshot,
 }
 
 /// What an operation returned, in a comparable form.
@@ -113,6 +131,20 @@ fn common_ops() -> BoxedStrategy<Op> {
     .boxed()
 }
 
+/// The defensive operations every map has.
+fn safe_ops() -> BoxedStrategy<Op> {
+    prop_oneof![
+        2 => key().prop_map(Op::GetCloned),
+        1 => key().prop_map(Op::GetOrDefault),
+        3 => (key(), val()).prop_map(|(k, d)| Op::UpdateAdd(k, d)),
+        3 => (key(), val()).prop_map(|(k, d)| Op::Compute(k, d)),
+        2 => (key(), val()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
+        2 => (key(), val()).prop_map(|(k, v)| Op::InsertIfAbsent(k, v)),
+        2 => (key(), val(), any::<bool>()).prop_map(|(k, v, cur)| Op::RemoveIfEq(k, v, cur)),
+    ]
+    .boxed()
+}
+
 /// Operation sequences for `DashMap`.
 pub fn dash_ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
@@ -121,6 +153,8 @@ pub fn dash_ops() -> impl Strategy<Value = Vec<Op>> {
         1 => val().prop_map(Op::AlterAll),
         2 => (key(), 0u32..2).prop_map(|(k, p)| Op::RemoveIf(k, p)),
         2 => key().prop_map(Op::View),
+        4 => safe_ops(),
+        1 => Just(Op::Snapshot),
     ];
     prop::collection::vec(op, 0..=MAX_OPS)
 }
@@ -132,6 +166,8 @@ pub fn hash_ops() -> impl Strategy<Value = Vec<Op>> {
         1 => key().prop_map(Op::GetKeyValue),
         1 => key().prop_map(Op::RemoveEntry),
         1 => Just(Op::Drain),
+        4 => safe_ops(),
+        1 => Just(Op::Snapshot),
     ];
     prop::collection::vec(op, 0..=MAX_OPS)
 }
@@ -145,6 +181,7 @@ pub fn btree_ops() -> impl Strategy<Value = Vec<Op>> {
         1 => Just(Op::PopLast),
         2 => (key(), key()).prop_map(|(a, b)| Op::Range(a.min(b), a.max(b))),
         1 => key().prop_map(Op::SplitOffAppend),
+        6 => safe_ops(),
     ];
     prop::collection::vec(op, 0..=MAX_OPS)
 }
@@ -156,6 +193,135 @@ fn keep(k: u8, v: u32, m: u32) -> bool {
 fn sorted(mut pairs: Vec<(u8, u32)>) -> Vec<(u8, u32)> {
     pairs.sort_unstable();
     pairs
+}
+
+/// What `Op::Compute` does with the value it sees.
+fn compute_rule(seen: Option<&u32>, d: u32) -> Option<u32> {
+    match seen {
+        None => (d % 2 == 0).then_some(d),
+        Some(v) if v % 3 == 0 => None,
+        Some(v) => Some(v.wrapping_add(d)),
+    }
+}
+
+/// The defensive operations written the obvious way on a plain `dashmap::DashMap`:
+/// the model mapguard's own methods are compared with (its inherent methods of the
+/// same names win over these on the guarded map).
+pub trait ModelDash {
+    fn get_cloned(&self, k: &u8) -> Option<u32>;
+    fn get_or_default(&self, k: &u8) -> u32;
+    fn update<R>(&self, k: &u8, f: impl FnOnce(&mut u32) -> R) -> Option<R>;
+    fn compute(&self, k: u8, f: impl FnOnce(Option<&u32>) -> Option<u32>) -> Option<u32>;
+    fn get_or_insert_with(&self, k: u8, f: impl FnOnce() -> u32) -> u32;
+    fn insert_if_absent(&self, k: u8, v: u32) -> bool;
+    fn remove_if_eq(&self, k: &u8, v: &u32) -> bool;
+    fn snapshot(&self) -> StdHashMap<u8, u32>;
+}
+
+impl ModelDash for dashmap::DashMap<u8, u32> {
+    fn get_cloned(&self, k: &u8) -> Option<u32> {
+        self.get(k).map(|r| *r)
+    }
+    fn get_or_default(&self, k: &u8) -> u32 {
+        self.get(k).map(|r| *r).unwrap_or_default()
+    }
+    fn update<R>(&self, k: &u8, f: impl FnOnce(&mut u32) -> R) -> Option<R> {
+        self.get_mut(k).map(|mut r| f(&mut r))
+    }
+    fn compute(&self, k: u8, f: impl FnOnce(Option<&u32>) -> Option<u32>) -> Option<u32> {
+        let old = self.get(&k).map(|r| *r);
+        match f(old.as_ref()) {
+            Some(new) => self.insert(k, new),
+            None => self.remove(&k).map(|(_, v)| v),
+        }
+    }
+    fn get_or_insert_with(&self, k: u8, f: impl FnOnce() -> u32) -> u32 {
+        *self.entry(k).or_insert_with(f)
+    }
+    fn insert_if_absent(&self, k: u8, v: u32) -> bool {
+        if self.contains_key(&k) {
+            return false;
+        }
+        self.insert(k, v);
+        true
+    }
+    fn remove_if_eq(&self, k: &u8, v: &u32) -> bool {
+        self.remove_if(k, |_, cur| cur == v).is_some()
+    }
+    fn snapshot(&self) -> StdHashMap<u8, u32> {
+        self.iter().map(|r| (*r.key(), *r.value())).collect()
+    }
+}
+
+/// The defensive operations on std's maps, written the obvious way: the model for
+/// `mapguard::HashMap` and `mapguard::BTreeMap`.
+pub trait ModelStd {
+    fn get_cloned(&self, k: &u8) -> Option<u32>;
+    fn get_or_default(&self, k: &u8) -> u32;
+    fn update<R>(&mut self, k: &u8, f: impl FnOnce(&mut u32) -> R) -> Option<R>;
+    fn compute(&mut self, k: u8, f: impl FnOnce(Option<&u32>) -> Option<u32>) -> Option<u32>;
+    fn get_or_insert_with(&mut self, k: u8, f: impl FnOnce() -> u32) -> &mut u32;
+    fn insert_if_absent(&mut self, k: u8, v: u32) -> bool;
+    fn remove_if_eq(&mut self, k: &u8, v: &u32) -> bool;
+}
+
+macro_rules! model_std {
+    ($map:ty) => {
+        impl ModelStd for $map {
+            fn get_cloned(&self, k: &u8) -> Option<u32> {
+                self.get(k).copied()
+            }
+            fn get_or_default(&self, k: &u8) -> u32 {
+                self.get(k).copied().unwrap_or_default()
+            }
+            fn update<R>(&mut self, k: &u8, f: impl FnOnce(&mut u32) -> R) -> Option<R> {
+                self.get_mut(k).map(f)
+            }
+            fn compute(
+                &mut self,
+                k: u8,
+                f: impl FnOnce(Option<&u32>) -> Option<u32>,
+            ) -> Option<u32> {
+                let old = self.get(&k).copied();
+                match f(old.as_ref()) {
+                    Some(new) => self.insert(k, new),
+                    None => self.remove(&k),
+                }
+            }
+            fn get_or_insert_with(&mut self, k: u8, f: impl FnOnce() -> u32) -> &mut u32 {
+                self.entry(k).or_insert_with(f)
+            }
+            fn insert_if_absent(&mut self, k: u8, v: u32) -> bool {
+                if self.contains_key(&k) {
+                    return false;
+                }
+                self.insert(k, v);
+                true
+            }
+            fn remove_if_eq(&mut self, k: &u8, v: &u32) -> bool {
+                if self.get(k) == Some(v) {
+                    self.remove(k);
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    };
+}
+
+model_std!(StdHashMap<u8, u32>);
+model_std!(StdBTreeMap<u8, u32>);
+
+/// `snapshot` on std's `HashMap`, for the model: a copy.
+pub trait ModelSnapshot {
+    fn snapshot(&self) -> StdHashMap<u8, u32>;
+}
+
+impl ModelSnapshot for StdHashMap<u8, u32> {
+    fn snapshot(&self) -> StdHashMap<u8, u32> {
+        self.clone()
+    }
 }
 
 // ---- DashMap ------------------------------------------------------------------
@@ -211,6 +377,27 @@ macro_rules! dash_apply {
             }
             Op::RemoveIf(k, p) => Res::Pair(m.remove_if(k, |_, v| v % 2 == *p)),
             Op::View(k) => Res::Val(m.view(k, |_, v| v.wrapping_add(1))),
+            Op::GetCloned(k) => Res::Val(m.get_cloned(k)),
+            Op::GetOrDefault(k) => Res::Val(Some(m.get_or_default(k))),
+            Op::UpdateAdd(k, d) => Res::Val(m.update(k, |v| {
+                *v = v.wrapping_add(*d);
+                *v
+            })),
+            Op::Compute(k, d) => Res::Val(m.compute(*k, |v| compute_rule(v, *d))),
+            Op::GetOrInsertWith(k, v) => Res::Val(Some(m.get_or_insert_with(*k, || *v))),
+            Op::InsertIfAbsent(k, v) => Res::Bool(m.insert_if_absent(*k, *v)),
+            Op::RemoveIfEq(k, v, current) => {
+                let v = if *current {
+                    m.get(k).map(|r| *r).unwrap_or(0)
+                } else {
+                    *v
+                };
+                Res::Bool(m.remove_if_eq(k, &v))
+            }
+            Op::Snapshot => {
+                let s = m.snapshot();
+                Res::Pairs(sorted(s.iter().map(|(k, v)| (*k, *v)).collect()))
+            }
             other => panic!("not a DashMap operation: {other:?}"),
         }
     }};
@@ -287,6 +474,23 @@ macro_rules! std_apply {
                 Res::Unit
             }
             Op::GetKeyValue(k) => Res::Pair($m.get_key_value(k).map(|(k, v)| (*k, *v))),
+            Op::GetCloned(k) => Res::Val($m.get_cloned(k)),
+            Op::GetOrDefault(k) => Res::Val(Some($m.get_or_default(k))),
+            Op::UpdateAdd(k, d) => Res::Val($m.update(k, |v| {
+                *v = v.wrapping_add(*d);
+                *v
+            })),
+            Op::Compute(k, d) => Res::Val($m.compute(*k, |v| compute_rule(v, *d))),
+            Op::GetOrInsertWith(k, v) => {
+                let got = $m.get_or_insert_with(*k, || *v);
+                *got = got.wrapping_add(1); // the borrow is the value in the map
+                Res::Val(Some(*got))
+            }
+            Op::InsertIfAbsent(k, v) => Res::Bool($m.insert_if_absent(*k, *v)),
+            Op::RemoveIfEq(k, v, current) => {
+                let v = if *current { $m.get(k).copied().unwrap_or(0) } else { *v };
+                Res::Bool($m.remove_if_eq(k, &v))
+            }
             $($extra)*
             other => panic!("not an operation of this map: {other:?}"),
         }
@@ -298,6 +502,10 @@ macro_rules! hash_apply {
         std_apply!($m, $op, {
             Op::RemoveEntry(k) => Res::Pair($m.remove_entry(k)),
             Op::Drain => Res::Pairs(sorted($m.drain().collect())),
+            Op::Snapshot => {
+                let s = $m.snapshot();
+                Res::Pairs(sorted(s.iter().map(|(k, v)| (*k, *v)).collect()))
+            }
         })
     };
 }
