@@ -148,7 +148,7 @@ fn the_finding(kind: FindingKind, map: &str) -> Finding {
 #[test]
 fn an_event_carries_the_finding() {
     app();
-    let map: DashMap<u64, u64> = DashMap::named("otel-cw");
+    let map: DashMap<u64, u64> = DashMap::named("otel-cw").with_clock(ManualClock::new());
     let first = line!() + 1;
     on("writer-a", || map.insert(1, 1));
     let second = line!() + 1;
@@ -199,7 +199,7 @@ fn an_event_carries_the_finding() {
 #[test]
 fn a_lost_update_names_its_read() {
     app();
-    let map: DashMap<u64, u64> = DashMap::named("otel-lost");
+    let map: DashMap<u64, u64> = DashMap::named("otel-lost").with_clock(ManualClock::new());
     map.insert(7, 0);
     let (tx, rx) = std::sync::mpsc::channel();
     let (go, wait) = std::sync::mpsc::channel::<()>();
@@ -267,7 +267,7 @@ fn the_counter_counts_every_occurrence_and_the_log_one_event() {
 fn the_event_joins_the_span_current_where_the_finding_was_made() {
     let app = app();
     let tracer = app.tracer_provider.tracer("test");
-    let map: DashMap<u64, u64> = DashMap::named("otel-span");
+    let map: DashMap<u64, u64> = DashMap::named("otel-span").with_clock(ManualClock::new());
     on("before", || map.insert(1, 1));
     let (trace_id, span_id) = on("in-span", || {
         tracer.in_span("handle-request", |cx| {
@@ -288,7 +288,7 @@ fn the_event_joins_the_span_current_where_the_finding_was_made() {
 #[test]
 fn a_finding_where_telemetry_is_suppressed_is_counted_but_not_logged() {
     app();
-    let map: DashMap<u64, u64> = DashMap::named("otel-suppressed");
+    let map: DashMap<u64, u64> = DashMap::named("otel-suppressed").with_clock(ManualClock::new());
     on("exporter-1", || map.insert(1, 1));
     on("exporter-2", || {
         // As on the SDK's own export threads.

@@ -3,6 +3,7 @@
 //! `LoggerProvider` handed in. Both sinks are installed side by side here, each
 //! with its own provider and in-memory exporter.
 
+use mapguard::ManualClock;
 use mapguard::{BacktraceMode, Config, DashMap, Otel};
 use opentelemetry::logs::{AnyValue, Severity};
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
@@ -57,7 +58,7 @@ fn tracing_and_logger_provider_paths_emit_the_same_event() {
         .unwrap();
 
     let tracer = SdkTracerProvider::builder().build().tracer("test");
-    let map: DashMap<u64, u64> = DashMap::named("paths");
+    let map: DashMap<u64, u64> = DashMap::named("paths").with_clock(ManualClock::new());
     let worker = |name: &str, key: u64| {
         std::thread::scope(|s| {
             std::thread::Builder::new()
