@@ -68,7 +68,7 @@ fn init_from_env() -> u32 {
         if SETTINGS.load(Relaxed) & UNREAD == 0 {
             return;
         }
-        let outcome = Config::from_env().and_then(Config::install);
+        let outcome = Config::from_env().and_then(|c| c.install_as(true));
         if let Err(e) = outcome {
             eprintln!("mapguard: {e}; the guard stays off");
             let _ = SETTINGS.compare_exchange(UNREAD | ENABLED, 0, Relaxed, Relaxed);
@@ -536,7 +536,7 @@ impl Config {
         self.rate_limit = per_second;
         self
     }
-    /// Key slots per map in key scope (rounded up to a power of two, 24 bytes each).
+    /// Key slots per map in key scope (rounded up to a power of two, 32 bytes each).
     /// Default 1024; accepted 1 to 1048576.
     pub fn key_slots(mut self, n: usize) -> Self {
         self.key_slots = n;
@@ -607,6 +607,13 @@ impl Config {
     /// take to reach the old sinks. Errors on a value outside what a setting accepts
     /// or an output file that cannot be opened; nothing changes then.
     pub fn install(self) -> Result<(), ConfigError> {
+        self.install_as(false)
+    }
+
+    /// `from_env`: installed because the environment is being read on first use; if a
+    /// program's own `install` got in first (checked under the install lock), that
+    /// config stays and this one is dropped.
+    fn install_as(self, from_env: bool) -> Result<(), ConfigError> {
         self.validate()?;
         let word = self.word();
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
@@ -624,6 +631,9 @@ impl Config {
         }
         sinks.extend(self.sinks);
         let _g = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+        if from_env && SETTINGS.load(Relaxed) & UNREAD == 0 {
+            return Ok(());
+        }
         crate::report::configure(crate::report::ReporterSettings {
             sinks,
             queue_capacity: self.queue_capacity,

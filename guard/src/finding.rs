@@ -127,6 +127,7 @@ pub enum Op {
     InsertIfAbsent,
     RemoveIfEq,
     Snapshot,
+    TryEntry,
 }
 
 /// How an op touches the map.
@@ -147,7 +148,7 @@ pub(crate) enum Class {
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 39] = [
+    pub(crate) const ALL: [Op; 40] = [
         Op::Insert,
         Op::Get,
         Op::GetMut,
@@ -187,6 +188,7 @@ impl Op {
         Op::InsertIfAbsent,
         Op::RemoveIfEq,
         Op::Snapshot,
+        Op::TryEntry,
     ];
 
     pub(crate) fn from_bits(bits: u64) -> Op {
@@ -202,7 +204,7 @@ impl Op {
         match self {
             Get | TryGet | ContainsKey | View | GetCloned | GetOrDefault => Class::Read,
             Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | Update | Compute
-            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq => Class::Write,
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry => Class::Write,
             AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
                 Class::WriteAll
             }
@@ -214,7 +216,7 @@ impl Op {
 
     /// `try_*` methods never wait for a lock, so they cannot deadlock.
     pub(crate) const fn may_block(self) -> bool {
-        !matches!(self, Op::TryGet | Op::TryGetMut)
+        !matches!(self, Op::TryGet | Op::TryGetMut | Op::TryEntry)
     }
 
     /// The method name.
@@ -260,6 +262,7 @@ impl Op {
             InsertIfAbsent => "insert_if_absent",
             RemoveIfEq => "remove_if_eq",
             Snapshot => "snapshot",
+            TryEntry => "try_entry",
         }
     }
 
@@ -276,7 +279,7 @@ impl Op {
             | Retain | Len | IsEmpty | Clear | ShrinkToFit | View | Extend | Keys | Values
             | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
             | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
-            | InsertIfAbsent | RemoveIfEq | Snapshot => false,
+            | InsertIfAbsent | RemoveIfEq | Snapshot | TryEntry => false,
         }
     }
 

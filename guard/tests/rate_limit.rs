@@ -23,6 +23,7 @@ fn findings_over_the_rate_wait_and_flush_delivers_them() {
         .rate_limit(1)
         .install()
         .unwrap();
+    let started = std::time::Instant::now();
     let maps: Vec<DashMap<u64, u64>> = (0..50)
         .map(|i| DashMap::named(format!("rl-{i}")).with_clock(ManualClock::new()))
         .collect();
@@ -30,10 +31,14 @@ fn findings_over_the_rate_wait_and_flush_delivers_them() {
         on("a", || map.insert(1, 1));
         on("b", || map.insert(1, 2));
     }
-    // At one a second, a handful at most can be out before the flush (this bound
-    // only fails if the 100 writes above took tens of seconds).
+    // At one a second the reporter can have let out at most one finding plus one
+    // per second elapsed, however slow this machine is today.
     let early = mapguard::stats().reported;
-    assert!(early <= 10, "reported {early} before flush");
+    let allowed = 1 + started.elapsed().as_secs() + 1;
+    assert!(
+        early <= allowed,
+        "reported {early} before flush, allowed {allowed}"
+    );
     mapguard::flush();
     assert_eq!(memory.findings().len(), 50);
     assert_eq!(mapguard::stats().reported, 50);

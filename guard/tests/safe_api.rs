@@ -329,9 +329,14 @@ fn snapshot_never_shows_a_unit_twice_while_writers_move_units() {
         let reader = s.spawn(|| {
             // Stops the writers however the reader ends (a failed assert included).
             let _stop = StopOnDrop(&stop);
-            let deadline = Instant::now() + Duration::from_millis(400);
+            // At least 400 ms, 200 snapshots and 1000 moves, however loaded the
+            // machine is (the 60 s cap only stops a test that could never pass).
+            let start = Instant::now();
+            let deadline = start + Duration::from_millis(400);
             let (mut n, mut in_flight) = (0, 0);
-            while Instant::now() < deadline || n < 200 {
+            while (Instant::now() < deadline || n < 200 || moves.load(SeqCst) <= 1_000)
+                && start.elapsed() < Duration::from_secs(60)
+            {
                 let snap = map.snapshot();
                 let sum: i64 = snap.iter().map(|(_, v)| *v).sum();
                 assert_eq!(snap.len(), keys.len());

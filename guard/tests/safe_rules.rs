@@ -183,14 +183,13 @@ fn calling_the_map_inside_update_panics_instead_of_deadlocking() {
     let map: DashMap<u32, i64> = DashMap::named("safe-re-update")
         .with_clock(ManualClock::new())
         .with_reaction(Reaction::Panic);
-    map.insert(1, 1);
     // The closure runs under key 1's write lock; reading key 1 again would wait
     // for that lock forever.
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        map.update(&1, |v| *v += map.get_cloned(&1).unwrap_or(0))
-    }))
-    .expect_err("must panic instead of deadlocking");
-    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    let err = common::must_panic("get_cloned inside update", || {
+        map.insert(1, 1);
+        map.update(&1, |v| *v += map.get_cloned(&1).unwrap_or(0));
+    });
+    let msg = common::message(&*err);
     assert!(msg.contains("reentrant_access"), "{msg}");
     let f = found(ReentrantAccess, "safe-re-update");
     assert_eq!(f.len(), 1);
@@ -206,13 +205,14 @@ fn snapshot_while_holding_a_guard_is_reported_before_locking() {
     let map: DashMap<u32, i64> = DashMap::named("safe-re-snapshot")
         .with_clock(ManualClock::new())
         .with_reaction(Reaction::Panic);
-    map.insert(1, 1);
-    let held = map.get_mut(&1).unwrap();
     // snapshot read-locks every shard, including the one `held` write-locks.
-    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.snapshot()))
-        .expect_err("must panic instead of deadlocking");
-    drop(held);
-    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    let err = common::must_panic("snapshot under a RefMut", || {
+        map.insert(1, 1);
+        let held = map.get_mut(&1).unwrap();
+        let _ = map.snapshot();
+        drop(held);
+    });
+    let msg = common::message(&*err);
     assert!(msg.contains("reentrant_access"), "{msg}");
     let f = found(ReentrantAccess, "safe-re-snapshot");
     assert_eq!(f.len(), 1);

@@ -59,6 +59,14 @@ impl MapState {
         HeldGuard
     }
     #[inline(always)]
+    pub(crate) fn hash_if_on<Q: Hash + ?Sized>(&self, _: &Q) -> u64 {
+        0
+    }
+    #[inline(always)]
+    pub(crate) fn hashed_hold(&self, _: Op, _: u64, _: SiteRef) -> HeldGuard {
+        HeldGuard
+    }
+    #[inline(always)]
     pub(crate) fn iterate(&self, _: Op, _: SiteRef, _: bool) -> IterGuard<'_> {
         IterGuard(PhantomData)
     }

@@ -315,6 +315,29 @@ impl MapState {
         }
     }
 
+    /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
+    /// the map before the op is recorded ([`MapState::hashed_hold`]).
+    #[inline(always)]
+    pub(crate) fn hash_if_on<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        if config::word() & ENABLED != 0 {
+            key_hash(key)
+        } else {
+            0
+        }
+    }
+
+    /// [`MapState::keyed_hold`] with the key already hashed by
+    /// [`MapState::hash_if_on`] (0: the guard was off then, nothing is recorded).
+    #[inline(always)]
+    pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
+        let s = config::word();
+        if s & ENABLED != 0 && hash != 0 {
+            self.on_access(s, op, op.class(), hash, site, true)
+        } else {
+            HeldGuard::NONE
+        }
+    }
+
     /// Starts an iteration: checks and records it, and returns what must live as long
     /// as the iterator (the held-guard token and the live-iterator count).
     #[inline(always)]
@@ -548,10 +571,25 @@ impl MapState {
         if !ctx.rules.contains(FindingKind::ReadWrite) {
             return;
         }
-        let w = self.last_write.load();
-        if ctx.conflicts(&w) {
+        // In key scope a keyed write lives in its key's slot (which must hold this
+        // key), a map-wide write in last_write; in map scope every write is there.
+        let mut earlier = None;
+        if ctx.eff & SCOPE_KEY != 0 && ctx.key != 0 {
+            let slot = self.record_for(ctx.eff, ctx.key);
+            let w = slot.load();
+            if ctx.conflicts(&w) && w.key == ctx.key {
+                earlier = Some((w, slot));
+            }
+        }
+        if earlier.is_none() {
+            let w = self.last_write.load();
+            if ctx.conflicts(&w) {
+                earlier = Some((w, &self.last_write));
+            }
+        }
+        if let Some((w, record)) = earlier {
             let same = w.key != 0 && w.key == ctx.key;
-            let prev = Earlier::from_seen(&w, &self.last_write);
+            let prev = Earlier::from_seen(&w, record);
             self.found(ctx, FindingKind::ReadWrite, ctx.key, same, &[prev]);
         }
         let last_read = &self.extras().last_read;
@@ -649,7 +687,12 @@ impl MapState {
         same_key: bool,
         earlier: &[Earlier<'_>],
     ) {
-        let reaction = (ctx.eff & REACT_MASK) >> REACT_SHIFT;
+        let mut reaction = (ctx.eff & REACT_MASK) >> REACT_SHIFT;
+        if reaction == 1 && std::thread::panicking() {
+            // A finding made while unwinding (a Drop touching a map): a second panic
+            // would abort the process before anything is reported. Report instead.
+            reaction = 0;
+        }
         let local_key = local_key(
             kind,
             self.name_hash,

@@ -30,8 +30,10 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 ///
 /// **Locking behaviour:** as dashmap's. Any method except `try_*` may deadlock if the
 /// calling thread holds a [`Ref`], [`RefMut`], [`Entry`] or iterator into the same
-/// map; mapguard reports that (`reentrant_access`) *before* taking the lock, and with
-/// reaction `panic` panics instead of deadlocking.
+/// map; for the checked methods mapguard reports that (`reentrant_access`) *before*
+/// taking the lock, and with reaction `panic` panics instead of deadlocking. Not
+/// checked: `Clone`, `Debug`, serde, `capacity`, and calls made while holding an
+/// iterator item kept after its iterator was dropped (see the README's limits).
 pub struct DashMap<K, V, S = RandomState> {
     pub(super) inner: dashmap::DashMap<K, V, S>,
     pub(super) guard: MapState,
@@ -264,9 +266,13 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let held = self.guard.keyed_hold(Op::TryGet, key, Location::caller());
+        // Recorded only when it gets the value: a call that finds the shard locked
+        // read nothing, and a try_* call never waits, so it cannot deadlock.
         match self.inner.try_get(key) {
-            TryResult::Present(inner) => TryResult::Present(Ref { inner, held }),
+            TryResult::Present(inner) => TryResult::Present(Ref {
+                inner,
+                held: self.guard.keyed_hold(Op::TryGet, key, Location::caller()),
+            }),
             TryResult::Absent => TryResult::Absent,
             TryResult::Locked => TryResult::Locked,
         }
@@ -280,11 +286,14 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let held = self
-            .guard
-            .keyed_hold(Op::TryGetMut, key, Location::caller());
+        // Recorded only when it gets the value (see try_get).
         match self.inner.try_get_mut(key) {
-            TryResult::Present(inner) => TryResult::Present(RefMut { inner, held }),
+            TryResult::Present(inner) => TryResult::Present(RefMut {
+                inner,
+                held: self
+                    .guard
+                    .keyed_hold(Op::TryGetMut, key, Location::caller()),
+            }),
             TryResult::Absent => TryResult::Absent,
             TryResult::Locked => TryResult::Locked,
         }
@@ -334,8 +343,13 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn try_entry(&'a self, key: K) -> Option<Entry<'a, K, V>> {
-        let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
-        self.inner.try_entry(key).map(|e| Entry::wrap(e, held))
+        // Recorded only when it gets the entry (see try_get); the key is hashed
+        // before it moves into dashmap.
+        let site = Location::caller();
+        let hash = self.guard.hash_if_on(&key);
+        self.inner
+            .try_entry(key)
+            .map(|e| Entry::wrap(e, self.guard.hashed_hold(Op::TryEntry, hash, site)))
     }
 
     /// Replaces the value of `key` with `f(key, old)`, under the shard's write lock.

@@ -177,6 +177,13 @@ impl Reporter {
             }
             return;
         }
+        if self.pending.len() >= PENDING_MAX {
+            // Dropped before it was ever reported: forget it entirely, so no repeat
+            // summary speaks of it and a later occurrence can be reported.
+            super::DROPPED.fetch_add(1, Relaxed);
+            seen::forget(c.local_key);
+            return;
+        }
         finding.occurrences = seen::count(c.local_key).max(1);
         if self.known.len() >= KNOWN_MAX {
             if let Some(old) = self.order.pop_front() {
@@ -193,10 +200,6 @@ impl Reporter {
                 local_key: c.local_key,
             },
         );
-        if self.pending.len() >= PENDING_MAX {
-            super::DROPPED.fetch_add(1, Relaxed);
-            return;
-        }
         self.pending.push_back((finding, origin));
     }
 

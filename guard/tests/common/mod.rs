@@ -83,3 +83,34 @@ pub fn interleave<T: Send>(
         t.join().expect("thread panicked");
     });
 }
+
+/// Runs `f` on another thread and returns its panic payload. If `f` neither
+/// returns nor panics within 30 s it is stuck in a lock the guard should have
+/// stopped it before: the test process exits at once with a message instead of
+/// hanging the suite.
+pub fn must_panic(what: &str, f: impl FnOnce() + Send) -> Box<dyn std::any::Any + Send> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(out);
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(Err(payload)) => payload,
+            Ok(Ok(())) => panic!("{what}: returned instead of panicking"),
+            Err(_) => {
+                eprintln!("{what}: deadlocked; the guard did not stop the call before the lock");
+                std::process::exit(101);
+            }
+        }
+    })
+}
+
+/// The message of a panic payload.
+pub fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
