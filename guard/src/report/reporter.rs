@@ -55,10 +55,17 @@ struct Known {
     /// Occurrences already told to the sinks.
     told: u64,
     /// Occurrences counted here rather than in the dedup table (candidates that
-    /// arrived with a fingerprint already known).
+    /// found the table full).
     extra: u64,
     local_key: u64,
+    /// Other dedup keys with the same fingerprint: the same call sites compiled
+    /// into several places (generic or inlined code), each counted in its own slot.
+    aliases: Vec<u64>,
 }
+
+/// Aliases kept per finding; past this, an alias's occurrences are moved into
+/// `extra` and its slot freed.
+const ALIASES_MAX: usize = 16;
 
 struct Reporter {
     sinks: Vec<SinkSlot>,
@@ -171,9 +178,18 @@ impl Reporter {
         if let Some(k) = self.known.get_mut(&finding.fingerprint) {
             // Same kind, map and sites as a finding already reported (another copy
             // of a call site's code, or the dedup table was full): a repeat.
-            if k.local_key != c.local_key {
-                k.extra += seen::count(c.local_key).max(1);
-                seen::forget(c.local_key);
+            let in_table = seen::count(c.local_key);
+            if in_table == 0 {
+                // Not in the dedup table (it was full): this is one occurrence.
+                k.extra += 1;
+            } else if k.local_key != c.local_key && !k.aliases.contains(&c.local_key) {
+                if k.aliases.len() < ALIASES_MAX {
+                    // Its slot keeps counting on the user's thread, like the first.
+                    k.aliases.push(c.local_key);
+                } else {
+                    k.extra += in_table;
+                    seen::forget(c.local_key);
+                }
             }
             return;
         }
@@ -198,6 +214,7 @@ impl Reporter {
                 told: finding.occurrences,
                 extra: 0,
                 local_key: c.local_key,
+                aliases: Vec::new(),
             },
         );
         self.pending.push_back((finding, origin));
@@ -228,7 +245,9 @@ impl Reporter {
     fn summarize(&mut self) {
         let mut repeats = Vec::new();
         for k in self.known.values_mut() {
-            let total = seen::count(k.local_key).max(1) + k.extra;
+            let total = seen::count(k.local_key).max(1)
+                + k.aliases.iter().map(|a| seen::count(*a)).sum::<u64>()
+                + k.extra;
             if total > k.told {
                 let new = total - k.told;
                 k.told = total;
