@@ -16,8 +16,14 @@ fn sample_reports_point_at_the_calls_they_name() {
         };
         let mut parts = at.rsplitn(3, ':');
         let (col, row, file) = (
-            parts.next().and_then(|c| c.parse::<usize>().ok()).expect("column"),
-            parts.next().and_then(|r| r.parse::<usize>().ok()).expect("line"),
+            parts
+                .next()
+                .and_then(|c| c.parse::<usize>().ok())
+                .expect("column"),
+            parts
+                .next()
+                .and_then(|r| r.parse::<usize>().ok())
+                .expect("line"),
             parts.next().expect("file"),
         );
         // The line before: "<role> <op> by thread ...".
@@ -40,5 +46,8 @@ fn sample_reports_point_at_the_calls_they_name() {
         );
         checked += 1;
     }
-    assert!(checked >= 8, "expected the sample reports' sites, found {checked}");
+    assert!(
+        checked >= 8,
+        "expected the sample reports' sites, found {checked}"
+    );
 }
