@@ -41,14 +41,29 @@
 
 mod clock;
 mod config;
+mod declare;
 mod detect;
 mod finding;
+mod function;
 mod maps;
 mod report;
 mod sink;
 mod thread;
 
 pub use clock::ManualClock;
+pub use declare::Guarded;
+pub use function::{FunctionScope, current_function};
+/// The attribute macro: `#[mapguard::guarded]` on a struct (its `#[guard]` fields), a
+/// `static` map or a function. See the crate's README, "The attribute".
+pub use mapguard_macros::guarded;
+
+/// What the `#[guarded]` expansion names. Not a public API: it may change in any
+/// release, in step with `mapguard-macros` (pinned `=` by mapguard).
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::declare::{Declaration, Declare, Declared, Guard};
+    pub use crate::function::{Attributed, Function, FunctionScope, attribute};
+}
 pub use config::{
     BacktraceMode, Config, ConfigError, Mode, Output, Reaction, Rules, Scope, is_enabled,
     set_enabled,

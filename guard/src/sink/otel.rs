@@ -271,11 +271,13 @@ impl<'a> AccessView<'a> {
             file: &a.site.file,
             line: a.site.line,
             column: a.site.column,
-            function: a
-                .backtrace
-                .as_deref()
-                .and_then(|fr| fr.iter().find(|f| f.in_app))
-                .and_then(|f| f.function.as_deref()),
+            // The declared `#[guarded]` function first; else the first app frame.
+            function: a.function.as_deref().or_else(|| {
+                a.backtrace
+                    .as_deref()
+                    .and_then(|fr| fr.iter().find(|f| f.in_app))
+                    .and_then(|f| f.function.as_deref())
+            }),
             stacktrace: a.backtrace.as_deref().map(stacktrace),
             op: a.op.name(),
         }
@@ -508,6 +510,7 @@ mod tests {
                 line,
                 column: 9,
             },
+            function: None,
             time_unix_ns: 1_700_000_000_000_000_000,
             backtrace: stack.then(|| {
                 vec![
