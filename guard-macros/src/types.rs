@@ -4,7 +4,8 @@
 //! `RwLock`, `Mutex` (any crate's) for a wrapper whose first type argument is wrapped.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
 use syn::{GenericArgument, PathArguments, Type};
 
 /// The containers a map may sit in; their first type argument is what is wrapped.
@@ -42,8 +43,8 @@ pub(crate) fn wrap(ty: &Type, marker: &syn::Ident, outer: &[&str]) -> Option<Typ
                 // stays used, and a type that only looks like a map (another crate's
                 // `HashMap`) fails with "`Guard` is not implemented" instead of
                 // silently becoming mapguard's.
-                let t: TokenStream =
-                    quote!(<#ty as ::mapguard::__private::Guard<#marker>>::Guarded);
+                let t: TokenStream = quote_spanned!(ty.span()=>
+                    <#ty as ::mapguard::__private::Guard<#marker>>::Guarded);
                 return syn::parse2(t).ok();
             }
             let last = p.path.segments.last()?;

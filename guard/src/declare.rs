@@ -121,6 +121,10 @@ impl<M: Declare + Default, D: Declaration> Default for Guarded<M, D> {
 /// Maps `#[guard]` can guard, and what they become: `Guarded` of their mapguard
 /// counterpart. The macro names a field's type as written through this trait.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`#[guard]` cannot guard `{Self}`: accepted dashmap's `DashMap`, std's `HashMap` and `BTreeMap` (and mapguard's own)",
+    label = "not a map mapguard can guard"
+)]
 pub trait Guard<D> {
     /// The guarded type.
     type Guarded;
