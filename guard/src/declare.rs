@@ -176,6 +176,21 @@ impl<K, V, D: Declaration> From<std::collections::BTreeMap<K, V>>
     }
 }
 
+macro_rules! from_guarded {
+    ($src:ty, [$($g:tt)*]) => {
+        impl<$($g)*, D: Declaration> From<$src> for Guarded<$src, D> {
+            /// Applies the declaration to a map already guarded (renames it and sets
+            /// its options; settings the declaration leaves out are kept).
+            fn from(map: $src) -> Self {
+                Guarded::new(map)
+            }
+        }
+    };
+}
+from_guarded!(crate::DashMap<K, V, S>, [K, V, S]);
+from_guarded!(crate::HashMap<K, V, S>, [K, V, S]);
+from_guarded!(crate::BTreeMap<K, V>, [K, V]);
+
 impl<M, D> Deref for Guarded<M, D> {
     type Target = M;
     #[inline(always)]
