@@ -185,7 +185,7 @@ impl Ctx {
 ///
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (about 100 bytes, once); key scope adds its key slots (32 bytes each), allocated
+/// (about 100 bytes, once); key scope adds its key slots (40 bytes each), allocated
 /// on the map's first keyed access in key scope.
 pub(crate) struct MapState {
     id: u64,
