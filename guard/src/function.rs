@@ -76,7 +76,9 @@ impl Drop for FunctionScope {
     }
 }
 
-/// The function current on this thread, if any (for tests and sinks).
+/// The `#[mapguard::guarded]` function current on this thread (module path and
+/// name), if any: the one accesses made now are attributed to. Always `None` while
+/// the guard is off (nothing is tracked then) and with feature `compile-out`.
 pub fn current_function() -> Option<&'static str> {
     crate::thread::with_local(|l| l.function().map(Function::name)).flatten()
 }

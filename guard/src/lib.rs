@@ -52,7 +52,7 @@ mod thread;
 
 pub use clock::ManualClock;
 pub use declare::Guarded;
-pub use function::{FunctionScope, current_function};
+pub use function::current_function;
 /// The attribute macro: `#[mapguard::guarded]` on a struct (its `#[guard]` fields), a
 /// `static` map or a function. See the crate's README, "The attribute".
 pub use mapguard_macros::guarded;

@@ -38,6 +38,13 @@ fn struct_fields_carry_their_declared_names_and_options() {
     let _: &HashMap<u32, u32> = &svc.skipped;
     let _: &HashMap<String, String> = &svc.config;
     assert!(svc.config.is_empty());
+    // The declaration is a zero-sized marker: a field is the size of the guarded map.
+    assert_eq!(
+        std::mem::size_of_val(&svc.cache),
+        std::mem::size_of::<mapguard::DashMap<u64, u64>>()
+    );
+    // The figure the README quotes (the plain dashmap is 40 bytes).
+    assert_eq!(std::mem::size_of::<mapguard::DashMap<u64, u64>>(), 160);
 
     // scope = "key": two threads writing different keys is not a finding...
     on("w1", || svc.cache.insert(1, 1));
@@ -121,11 +128,17 @@ fn function_attribution_reaches_callees_and_groups_the_fingerprint() {
     }
     // Outside the function, nothing is attributed.
     assert_eq!(mapguard::current_function(), None);
-    // The JSON carries it.
+    // The JSON carries it, and the stderr block shows it under the call site.
     let json = serde_json::to_string(&f[0]).unwrap();
     assert!(
         json.contains(r#""function":"attribute::place_order""#),
         "{json}"
+    );
+    let block = mapguard::Stderr::format(&f[0]);
+    assert_eq!(
+        block.matches("      in attribute::place_order\n").count(),
+        2,
+        "{block}"
     );
 }
 

@@ -558,6 +558,24 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_function_wins_over_the_stack() {
+        let mut last = access(2, "worker-2", Op::Insert, 20, true);
+        last.function = Some("shop::place_order".into());
+        let mut first = access(1, "worker-1", Op::Insert, 10, false);
+        first.function = Some("shop::restock".into());
+        let f = finding(FindingKind::ConcurrentWrite, vec![first, last]);
+        let v = attrs(&f);
+        assert_eq!(
+            get(&v, "code.function.name"),
+            Some(&AnyValue::from("shop::place_order"))
+        );
+        assert_eq!(
+            get(&v, "mapguard.other.code.function.name"),
+            Some(&AnyValue::from("shop::restock"))
+        );
+    }
+
+    #[test]
     fn two_accesses_name_the_last_plainly_and_the_first_other() {
         let f = finding(
             FindingKind::ConcurrentWrite,
