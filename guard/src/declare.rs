@@ -221,3 +221,49 @@ impl<M: Clone, D> Clone for Guarded<M, D> {
         }
     }
 }
+
+#[cfg(feature = "serde")]
+impl<M: serde::Serialize, D> serde::Serialize for Guarded<M, D> {
+    /// Serialises the map's contents, as the guarded map does.
+    fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.map.serialize(s)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, M: serde::Deserialize<'de> + Declare, D: Declaration> serde::Deserialize<'de>
+    for Guarded<M, D>
+{
+    /// Deserialises the contents into a map named and set up as declared.
+    fn deserialize<De: serde::Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        M::deserialize(d).map(Guarded::new)
+    }
+}
+
+#[cfg(all(test, feature = "serde", not(feature = "compile-out")))]
+mod tests {
+    use super::*;
+
+    struct Orders;
+    impl Declaration for Orders {
+        fn declared() -> Declared {
+            Declared {
+                name: "Shop.orders",
+                scope: Some(Scope::Key),
+                mode: None,
+                window_ms: Some(50),
+                backtrace: None,
+                panic: None,
+            }
+        }
+    }
+
+    #[test]
+    fn deserialised_maps_take_the_declaration() {
+        let m: Guarded<crate::DashMap<u64, u64>, Orders> =
+            serde_json::from_str(r#"{"1": 2}"#).unwrap();
+        assert_eq!(m.name(), "Shop.orders");
+        assert_eq!(m.get_cloned(&1), Some(2));
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"1":2}"#);
+    }
+}
