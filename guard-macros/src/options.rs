@@ -58,6 +58,14 @@ pub(crate) fn parse(
             skip_value(&meta);
             return Ok(());
         };
+        if !accepted.split(", ").any(|o| o == ident) {
+            errors.push(syn::Error::new_spanned(
+                &meta.path,
+                format!("unknown option `{ident}` in `{written}`: accepted options are {accepted}"),
+            ));
+            skip_value(&meta);
+            return Ok(());
+        }
         if seen.contains(&ident) {
             errors.push(syn::Error::new_spanned(
                 &meta.path,
@@ -150,14 +158,8 @@ pub(crate) fn parse(
                 },
                 _ => bad(&mut errors, "window_ms"),
             },
-            _ => {
-                errors.push(syn::Error::new_spanned(
-                    &meta.path,
-                    format!(
-                        "unknown option `{ident}` in `{written}`: accepted options are {accepted}"
-                    ),
-                ));
-            }
+            // Every accepted option has an arm above; `skip` returned earlier.
+            _ => {}
         }
         Ok(())
     });
