@@ -536,7 +536,7 @@ impl Config {
         self.rate_limit = per_second;
         self
     }
-    /// Key slots per map in key scope (rounded up to a power of two, 32 bytes each).
+    /// Key slots per map in key scope (rounded up to a power of two, 40 bytes each).
     /// Default 1024; accepted 1 to 1048576.
     pub fn key_slots(mut self, n: usize) -> Self {
         self.key_slots = n;

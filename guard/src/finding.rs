@@ -356,6 +356,9 @@ pub struct Access {
     pub op: Op,
     /// Where the operation was called.
     pub site: Site,
+    /// The `#[mapguard::guarded]` function the access was made in (module path and
+    /// name; the innermost, when they nest), or `None`.
+    pub function: Option<String>,
     /// When, on the wall clock, at the guard's clock resolution (1 ms).
     pub time_unix_ns: u64,
     /// The call stack, innermost first, when one was captured; `null` otherwise.
@@ -431,8 +434,8 @@ pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 /// The stable fingerprint: kind, map name and the sorted call sites.
-pub(crate) fn fingerprint(kind: FindingKind, map: &str, sites: &[Site]) -> String {
-    let mut sites: Vec<String> = sites.iter().map(Site::to_string).collect();
+pub(crate) fn fingerprint(kind: FindingKind, map: &str, places: &[String]) -> String {
+    let mut sites: Vec<String> = places.to_vec();
     sites.sort();
     sites.dedup();
     let mut parts: Vec<&[u8]> = vec![kind.name().as_bytes(), map.as_bytes()];
@@ -444,12 +447,13 @@ pub(crate) fn fingerprint(kind: FindingKind, map: &str, sites: &[Site]) -> Strin
 mod tests {
     use super::*;
 
-    fn site(line: u32) -> Site {
+    fn site(line: u32) -> String {
         Site {
             file: "src/main.rs".into(),
             line,
             column: 5,
         }
+        .to_string()
     }
 
     #[test]

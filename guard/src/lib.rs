@@ -24,6 +24,40 @@
 //! assert_eq!(*orders.get(&1).unwrap(), "book");
 //! ```
 //!
+//! # The attribute
+//!
+//! [`guarded`] declares what to guard where the data lives, so findings name the
+//! struct field, static or function instead of `file:line`:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::RwLock;
+//!
+//! #[mapguard::guarded]
+//! #[derive(Default)]
+//! struct Shop {
+//!     #[guard(scope = "key", window_ms = 50)]
+//!     orders: dashmap::DashMap<u64, String>,   // named "Shop.orders"
+//!     #[guard(name = "stock")]
+//!     stock: RwLock<HashMap<u32, u32>>,        // the map inside the lock
+//! }
+//!
+//! impl Shop {
+//!     #[mapguard::guarded]                     // findings carry `code.function.name`
+//!     fn place_order(&self, id: u64, sku: u32) {
+//!         self.orders.insert(id, format!("sku {sku}"));
+//!         self.stock.write().unwrap().entry(sku).and_modify(|n| *n -= 1);
+//!     }
+//! }
+//!
+//! let shop = Shop::default();                  // or `orders: dashmap::DashMap::new().into()`
+//! shop.place_order(1, 7);
+//! # #[cfg(not(feature = "compile-out"))] {
+//! assert_eq!(shop.orders.name(), "Shop.orders");
+//! assert_eq!(shop.stock.read().unwrap().name(), "stock");
+//! # }
+//! ```
+//!
 //! # Switching it on
 //!
 //! Off unless `MAPGUARD=on` (or `panic`) is set, or a [`Config`] is installed. The
@@ -41,14 +75,29 @@
 
 mod clock;
 mod config;
+mod declare;
 mod detect;
 mod finding;
+mod function;
 mod maps;
 mod report;
 mod sink;
 mod thread;
 
 pub use clock::ManualClock;
+pub use declare::Guarded;
+pub use function::current_function;
+/// The attribute macro: `#[mapguard::guarded]` on a struct (its `#[guard]` fields), a
+/// `static` map or a function. See the crate's README, "The attribute".
+pub use mapguard_macros::guarded;
+
+/// What the `#[guarded]` expansion names. Not a public API: it may change in any
+/// release, in step with `mapguard-macros` (pinned `=` by mapguard).
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::declare::{Declaration, Declare, Declared, Guard};
+    pub use crate::function::{Attributed, Function, FunctionScope, attribute};
+}
 pub use config::{
     BacktraceMode, Config, ConfigError, Mode, Output, Reaction, Rules, Scope, is_enabled,
     set_enabled,

@@ -146,6 +146,9 @@ pub(crate) struct Local {
     /// callback): accesses made then are not checked, so a sink that touches a
     /// guarded map cannot recurse into the detector.
     busy: Cell<bool>,
+    /// The innermost `#[mapguard::guarded]` function running on this thread (or
+    /// being polled, for an `async fn`), set only while the guard is on.
+    function: Cell<Option<&'static crate::function::Function>>,
     #[cfg(not(feature = "compile-out"))]
     pub(crate) detect: crate::detect::PerThread,
 }
@@ -155,6 +158,7 @@ thread_local! {
         Local {
             identity: OnceCell::new(),
             busy: Cell::new(false),
+            function: Cell::new(None),
             #[cfg(not(feature = "compile-out"))]
             detect: crate::detect::PerThread::new(),
         }
@@ -177,6 +181,21 @@ impl Local {
     #[inline]
     pub(crate) fn is_busy(&self) -> bool {
         self.busy.get()
+    }
+
+    /// The innermost `#[guarded]` function running on this thread, if any.
+    #[inline]
+    pub(crate) fn function(&self) -> Option<&'static crate::function::Function> {
+        self.function.get()
+    }
+
+    /// Makes `f` the current function; returns the one it replaces.
+    #[inline]
+    pub(crate) fn replace_function(
+        &self,
+        f: Option<&'static crate::function::Function>,
+    ) -> Option<&'static crate::function::Function> {
+        self.function.replace(f)
     }
 }
 

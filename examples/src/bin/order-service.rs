@@ -13,6 +13,10 @@
 //! with `remove_if_eq` (only if nobody replaced it since the snapshot). It finishes
 //! with zero findings and no lost sale, with the guard still on.
 //!
+//! The maps are declared with `#[mapguard::guarded]`: each field names its map where
+//! it is declared, and `place_order` is attributed, so findings made while an order
+//! is placed say so (`in order_service::place_order`) and group by that function.
+//!
 //! `MAPGUARD=off` turns the guard off; the other `MAPGUARD_*` variables apply.
 
 use std::process::ExitCode;
@@ -34,8 +38,11 @@ struct Order {
     placed: Instant,
 }
 
+#[mapguard::guarded]
 struct Shop {
+    #[guard(name = "orders")]
     orders: DashMap<u64, Order>,
+    #[guard(name = "stock")]
     stock: DashMap<u32, u32>,
     fixed: bool,
 }
@@ -48,29 +55,29 @@ impl Shop {
                 .map(|sku| (sku, START_STOCK))
                 .collect::<DashMap<_, _>>()
         };
-        let (orders, stock) = if fixed {
-            // Both maps are written by every worker on purpose: check them per key
-            // and keep only the hazard rules.
-            let by_design = Rules::ALL.without(FindingKind::ConcurrentWrite);
-            (
-                DashMap::named("orders")
-                    .with_scope(Scope::Key)
-                    .with_rules(by_design),
-                stocked()
-                    .with_name("stock")
-                    .with_scope(Scope::Key)
-                    .with_rules(by_design),
-            )
-        } else {
-            (DashMap::named("orders"), stocked().with_name("stock"))
+        // The names come from the declaration: `Default` and `.into()` apply it.
+        let shop = Shop {
+            orders: Default::default(),
+            stock: stocked().into(),
+            fixed,
         };
+        if !fixed {
+            return shop;
+        }
+        // Both maps are written by every worker on purpose: check them per key and
+        // keep only the hazard rules.
+        fn by_design<K, V>(m: DashMap<K, V>) -> DashMap<K, V> {
+            m.with_scope(Scope::Key)
+                .with_rules(Rules::ALL.without(FindingKind::ConcurrentWrite))
+        }
         Shop {
-            orders,
-            stock,
+            orders: shop.orders.with(by_design),
+            stock: shop.stock.with(by_design),
             fixed,
         }
     }
 
+    #[mapguard::guarded]
     fn place_order(&self, id: u64, order: Order) {
         let (sku, qty) = (order.sku, order.qty);
         self.orders.insert(id, order);

@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use super::record::SiteRef;
+use super::record::{FunctionRef, SiteRef};
 use crate::finding::Op;
 use crate::thread::Accessor;
 
@@ -24,6 +24,7 @@ pub(crate) struct Read {
     pub(crate) ms: u64,
     pub(crate) op: Op,
     pub(crate) site: Option<SiteRef>,
+    pub(crate) function: Option<FunctionRef>,
 }
 
 /// A guard (Ref, RefMut, Entry, iterator) this thread holds into a map.
@@ -34,6 +35,7 @@ pub(crate) struct Held {
     pub(crate) op: Op,
     pub(crate) ms: u64,
     pub(crate) site: Option<SiteRef>,
+    pub(crate) function: Option<FunctionRef>,
 }
 
 /// Details kept per slot but never scanned.
@@ -43,6 +45,7 @@ struct Detail {
     ms: u64,
     op: Op,
     site: Option<SiteRef>,
+    function: Option<FunctionRef>,
 }
 
 const NO_DETAIL: Detail = Detail {
@@ -50,6 +53,7 @@ const NO_DETAIL: Detail = Detail {
     ms: 0,
     op: Op::Get,
     site: None,
+    function: None,
 };
 
 /// The detector's per-thread state.
@@ -104,6 +108,7 @@ impl PerThread {
             ms: read.ms,
             op: read.op,
             site: read.site,
+            function: read.function,
         });
     }
 
@@ -128,6 +133,7 @@ impl PerThread {
             ms: d.ms,
             op: d.op,
             site: d.site,
+            function: d.function,
         })
     }
 
@@ -146,6 +152,7 @@ impl PerThread {
             op: d.op,
             ms: d.ms,
             site: d.site,
+            function: d.function,
         })
     }
 
@@ -168,6 +175,7 @@ impl PerThread {
             ms: held.ms,
             op: held.op,
             site: held.site,
+            function: held.function,
         });
         self.held_len.set(n + 1);
         token
@@ -233,6 +241,7 @@ mod tests {
             op: Op::Get,
             ms: 1,
             site: None,
+            function: None,
         }
     }
 
@@ -275,6 +284,7 @@ mod tests {
             ms,
             op: Op::Get,
             site: None,
+            function: None,
         };
         l.remember_read(r(3, 5));
         l.remember_read(r(3, 6));

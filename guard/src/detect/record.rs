@@ -9,9 +9,14 @@ use arc_swap::ArcSwapOption;
 use crossbeam_utils::atomic::AtomicCell;
 
 use crate::finding::Op;
+use crate::function::Function;
 use crate::thread::{Accessor, ID_BITS};
 
 pub(crate) type SiteRef = &'static Location<'static>;
+
+/// The `#[guarded]` function an access was made in, if any: a thin pointer, so a
+/// record can hold it in one lock-free atomic.
+pub(crate) type FunctionRef = &'static Function;
 
 const TIME_BITS: u32 = 37;
 const OP_BITS: u32 = 7;
@@ -60,14 +65,16 @@ pub(crate) struct Seen {
     pub(crate) stamp: Stamp,
     pub(crate) key: u64,
     pub(crate) site: Option<SiteRef>,
+    pub(crate) function: Option<FunctionRef>,
 }
 
-/// One remembered access: 32 bytes.
+/// One remembered access: 40 bytes.
 #[derive(Default)]
 pub(crate) struct Record {
     stamp: AtomicU64,
     key: AtomicU64,
     site: AtomicCell<Option<SiteRef>>,
+    function: AtomicCell<Option<FunctionRef>>,
     stack: ArcSwapOption<Stack>,
 }
 
@@ -81,12 +88,14 @@ impl Record {
         for _ in 0..2 {
             let key = self.key.load(Relaxed);
             let site = self.site.load();
+            let function = self.function.load();
             let again = self.stamp.load(Acquire);
             if again == stamp {
                 return Seen {
                     stamp: Stamp(stamp),
                     key,
                     site,
+                    function,
                 };
             }
             stamp = again;
@@ -95,6 +104,7 @@ impl Record {
             stamp: Stamp(stamp),
             key: self.key.load(Relaxed),
             site: self.site.load(),
+            function: self.function.load(),
         }
     }
 
@@ -104,12 +114,24 @@ impl Record {
     }
 
     /// Stores an access, writing only the fields that change: a record that already
-    /// says "this accessor, this millisecond, this key, this site" is left alone, so
-    /// its cache line is not taken from other cores.
+    /// says "this accessor, this millisecond, this key, this site, this function" is
+    /// left alone, so its cache line is not taken from other cores.
     #[inline]
-    pub(crate) fn store(&self, seen: &Seen, stamp: Stamp, key: u64, site: SiteRef) {
+    pub(crate) fn store(
+        &self,
+        seen: &Seen,
+        stamp: Stamp,
+        key: u64,
+        site: SiteRef,
+        function: Option<FunctionRef>,
+    ) {
         let same_site = seen.site.is_some_and(|s| std::ptr::eq(s, site));
-        if seen.stamp == stamp && seen.key == key && same_site {
+        let same_function = match (seen.function, function) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            _ => false,
+        };
+        if seen.stamp == stamp && seen.key == key && same_site && same_function {
             return;
         }
         if seen.key != key {
@@ -117,6 +139,9 @@ impl Record {
         }
         if !same_site {
             self.site.store(Some(site));
+        }
+        if !same_function {
+            self.function.store(function);
         }
         self.stamp.store(stamp.0, Release);
     }
@@ -150,14 +175,17 @@ mod tests {
         let r = Record::default();
         let site = Location::caller();
         let s1 = Stamp::new(Accessor::from_bits(1), Op::Insert, 10);
-        r.store(&r.load(), s1, 5, site);
+        r.store(&r.load(), s1, 5, site, None);
         let seen = r.load();
         assert_eq!(seen.stamp, s1);
         assert_eq!(seen.key, 5);
         assert!(std::ptr::eq(seen.site.unwrap(), site));
         let s2 = Stamp::new(Accessor::from_bits(2), Op::Remove, 11);
-        r.store(&seen, s2, 6, site);
+        static F: Function = Function::new("app::place_order");
+        r.store(&seen, s2, 6, site, Some(&F));
         let seen = r.load();
         assert_eq!((seen.stamp, seen.key), (s2, 6));
+        assert_eq!(seen.function.map(Function::name), Some("app::place_order"));
+        assert_eq!(std::mem::size_of::<Record>(), 40);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::local::{self, Held, PerThread, Read};
-use super::record::{Record, Seen, SiteRef, Stack, Stamp};
+use super::record::{FunctionRef, Record, Seen, SiteRef, Stack, Stamp};
 use super::{Callback, MapName, key_hash};
 use crate::clock::{Clock, Epoch, ManualClock};
 use crate::config::{
@@ -56,9 +56,7 @@ struct Extras {
     slots: OnceLock<Box<[Slot]>>,
 }
 
-/// A key slot: a record on its own half cache line, so two threads writing keys in
-/// neighbouring slots rarely share a line.
-#[repr(align(32))]
+/// A key slot: one record (40 bytes).
 #[derive(Default)]
 struct Slot(Record);
 
@@ -68,6 +66,8 @@ pub(crate) struct RawAccess {
     pub(crate) who: Accessor,
     pub(crate) op: Op,
     pub(crate) site: Option<SiteRef>,
+    /// The `#[guarded]` function the access was made in.
+    pub(crate) function: Option<FunctionRef>,
     pub(crate) ms: u64,
     pub(crate) stack: Option<Arc<Stack>>,
 }
@@ -86,6 +86,7 @@ impl<'a> Earlier<'a> {
                 who: seen.stamp.who(),
                 op: seen.stamp.op(),
                 site: seen.site,
+                function: seen.function,
                 ms: seen.stamp.ms(),
                 stack: None,
             },
@@ -151,6 +152,7 @@ struct Ctx {
     op: Op,
     key: u64,
     site: SiteRef,
+    function: Option<FunctionRef>,
 }
 
 impl Ctx {
@@ -159,6 +161,7 @@ impl Ctx {
             who: self.me,
             op: self.op,
             site: Some(self.site),
+            function: self.function,
             ms: self.now,
             stack: None,
         }
@@ -180,9 +183,9 @@ impl Ctx {
 
 /// The detector's state for one map instance.
 ///
-/// Map scope: the fields below (112 bytes) and no heap unless the name is a
+/// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (about 100 bytes, once); key scope adds its key slots (32 bytes each), allocated
+/// (about 100 bytes, once); key scope adds its key slots (40 bytes each), allocated
 /// on the map's first keyed access in key scope.
 pub(crate) struct MapState {
     id: u64,
@@ -419,7 +422,13 @@ impl MapState {
                 if self.iter_live.fetch_add(1, Relaxed) == 0 {
                     let holder = &self.extras().iter_holder;
                     let seen = holder.load();
-                    holder.store(&seen, Stamp::new(ctx.me, op, ctx.now), 0, site);
+                    holder.store(
+                        &seen,
+                        Stamp::new(ctx.me, op, ctx.now),
+                        0,
+                        site,
+                        ctx.function,
+                    );
                 }
                 Some(&self.iter_live)
             } else {
@@ -471,6 +480,7 @@ impl MapState {
             op,
             key,
             site,
+            function: t.function(),
         })
     }
 
@@ -506,6 +516,7 @@ impl MapState {
             op: ctx.op,
             ms: ctx.now,
             site: Some(ctx.site),
+            function: ctx.function,
         });
         HeldGuard::new(ctx.me, token)
     }
@@ -525,6 +536,7 @@ impl MapState {
                 who: ctx.me,
                 op: h.op,
                 site: h.site,
+                function: h.function,
                 ms: h.ms,
                 stack: None,
             });
@@ -555,6 +567,7 @@ impl MapState {
                 ms: ctx.now,
                 op: ctx.op,
                 site: Some(ctx.site),
+                function: ctx.function,
             });
         }
     }
@@ -594,7 +607,13 @@ impl MapState {
         }
         let last_read = &self.extras().last_read;
         let r = last_read.load();
-        last_read.store(&r, Stamp::new(ctx.me, ctx.op, ctx.now), ctx.key, ctx.site);
+        last_read.store(
+            &r,
+            Stamp::new(ctx.me, ctx.op, ctx.now),
+            ctx.key,
+            ctx.site,
+            ctx.function,
+        );
     }
 
     #[inline]
@@ -617,6 +636,7 @@ impl MapState {
                         who: ctx.me,
                         op: read.op,
                         site: read.site,
+                        function: read.function,
                         ms: read.ms,
                         stack: None,
                     });
@@ -671,7 +691,7 @@ impl MapState {
                 trace: backtrace::Backtrace::new_unresolved(),
             })));
         }
-        record.store(&prev, stamp, key, ctx.site);
+        record.store(&prev, stamp, key, ctx.site, ctx.function);
     }
 
     /// A finding: dedup on this thread, capture a stack for a new one, queue it,
@@ -698,8 +718,8 @@ impl MapState {
             self.name_hash,
             earlier
                 .iter()
-                .map(|e| e.access.site)
-                .chain([Some(ctx.site)]),
+                .map(|e| identity(e.access.site, e.access.function))
+                .chain([identity(Some(ctx.site), ctx.function)]),
         );
         let new = crate::report::observe(local_key);
         if !new && reaction == 0 {
@@ -794,18 +814,25 @@ fn blind_write(op: Op) -> bool {
     op.is_blind_write()
 }
 
-/// Identifies a finding within this process: kind, map name, and the addresses of
-/// its call sites (in any order). Equal keys are duplicates.
-/// Allocation-free: at most three sites, sorted in place.
-fn local_key(
-    kind: FindingKind,
-    name_hash: u64,
-    sites: impl Iterator<Item = Option<SiteRef>>,
-) -> u64 {
+/// What places an access in the user's code for deduplication: its `#[guarded]`
+/// function if it was made in one (so findings group by function, as their
+/// fingerprints do), else its call site. An address, never dereferenced.
+fn identity(site: Option<SiteRef>, function: Option<FunctionRef>) -> usize {
+    match (function, site) {
+        (Some(f), _) => f as *const crate::function::Function as usize,
+        (None, Some(s)) => s as *const Location<'static> as usize,
+        (None, None) => 0,
+    }
+}
+
+/// Identifies a finding within this process: kind, map name, and the identities of
+/// its accesses ([`identity`], in any order). Equal keys are duplicates.
+/// Allocation-free: at most three, sorted in place.
+fn local_key(kind: FindingKind, name_hash: u64, sites: impl Iterator<Item = usize>) -> u64 {
     let mut addrs = [0usize; 3];
     let mut n = 0;
     for s in sites.take(3) {
-        addrs[n] = s.map_or(0, |s| s as *const Location<'static> as usize);
+        addrs[n] = s;
         n += 1;
     }
     let addrs = &mut addrs[..n];
@@ -897,10 +924,9 @@ mod tests {
 
     #[test]
     fn local_key_ignores_order_and_separates_kinds() {
-        let a = Some(Location::caller());
-        let b = Some(site_b());
-        let key =
-            |kind, name, sites: [Option<SiteRef>; 2]| local_key(kind, name, sites.into_iter());
+        let a = identity(Some(Location::caller()), None);
+        let b = identity(Some(site_b()), None);
+        let key = |kind, name, sites: [usize; 2]| local_key(kind, name, sites.into_iter());
         let k1 = key(FindingKind::ConcurrentWrite, 7, [a, b]);
         assert_eq!(k1, key(FindingKind::ConcurrentWrite, 7, [b, a]));
         assert_ne!(k1, key(FindingKind::LostUpdate, 7, [a, b]));
@@ -920,7 +946,8 @@ mod tests {
     #[test]
     fn map_scope_state_stays_small() {
         // The figure the docs and README quote; memory per map is a target.
-        assert_eq!(std::mem::size_of::<MapState>(), 112);
+        // 120: a record grew by 8 bytes for the `#[guarded]` function of its access.
+        assert_eq!(std::mem::size_of::<MapState>(), 120);
         assert_eq!(std::mem::size_of::<HeldGuard>(), 8);
     }
 

@@ -68,7 +68,7 @@ macro_rules! settings_methods {
             self
         }
 
-        /// Tracks `n` key slots (rounded up to a power of two, 32 bytes each) in
+        /// Tracks `n` key slots (rounded up to a power of two, 40 bytes each) in
         /// key scope.
         #[inline]
         pub fn with_key_slots(mut self, n: usize) -> Self {

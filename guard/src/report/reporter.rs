@@ -314,6 +314,7 @@ fn build(
                 line: 0,
                 column: 0,
             }),
+            function: a.function.map(|f| f.name().to_owned()),
             time_unix_ns: c.epoch.unix_ns(a.ms),
             backtrace: match (&a.stack, stacks.as_deref_mut()) {
                 (Some(s), Some(cache)) => Some(resolve(&s.trace, cache).as_ref().clone()),
@@ -321,7 +322,15 @@ fn build(
             },
         })
         .collect();
-    let sites: Vec<Site> = accesses.iter().map(|a| a.site.clone()).collect();
+    // An access made in a `#[guarded]` function is placed by that function, so its
+    // findings group by function rather than by line.
+    let places: Vec<String> = accesses
+        .iter()
+        .map(|a| match &a.function {
+            Some(f) => format!("fn {f}"),
+            None => a.site.to_string(),
+        })
+        .collect();
     Finding {
         kind: c.kind,
         map: c.map.to_string(),
@@ -330,7 +339,7 @@ fn build(
         same_key: c.same_key,
         window_ms: c.window_ms,
         gap_ms: c.gap_ms,
-        fingerprint: fingerprint(c.kind, &c.map, &sites),
+        fingerprint: fingerprint(c.kind, &c.map, &places),
         accesses,
         occurrences: 1,
         hint: c.kind.hint().to_owned(),

@@ -271,11 +271,13 @@ impl<'a> AccessView<'a> {
             file: &a.site.file,
             line: a.site.line,
             column: a.site.column,
-            function: a
-                .backtrace
-                .as_deref()
-                .and_then(|fr| fr.iter().find(|f| f.in_app))
-                .and_then(|f| f.function.as_deref()),
+            // The declared `#[guarded]` function first; else the first app frame.
+            function: a.function.as_deref().or_else(|| {
+                a.backtrace
+                    .as_deref()
+                    .and_then(|fr| fr.iter().find(|f| f.in_app))
+                    .and_then(|f| f.function.as_deref())
+            }),
             stacktrace: a.backtrace.as_deref().map(stacktrace),
             op: a.op.name(),
         }
@@ -508,6 +510,7 @@ mod tests {
                 line,
                 column: 9,
             },
+            function: None,
             time_unix_ns: 1_700_000_000_000_000_000,
             backtrace: stack.then(|| {
                 vec![
@@ -552,6 +555,24 @@ mod tests {
 
     fn get<'a>(v: &'a [(&'static str, AnyValue)], k: &str) -> Option<&'a AnyValue> {
         v.iter().find(|(key, _)| *key == k).map(|(_, a)| a)
+    }
+
+    #[test]
+    fn a_declared_function_wins_over_the_stack() {
+        let mut last = access(2, "worker-2", Op::Insert, 20, true);
+        last.function = Some("shop::place_order".into());
+        let mut first = access(1, "worker-1", Op::Insert, 10, false);
+        first.function = Some("shop::restock".into());
+        let f = finding(FindingKind::ConcurrentWrite, vec![first, last]);
+        let v = attrs(&f);
+        assert_eq!(
+            get(&v, "code.function.name"),
+            Some(&AnyValue::from("shop::place_order"))
+        );
+        assert_eq!(
+            get(&v, "mapguard.other.code.function.name"),
+            Some(&AnyValue::from("shop::restock"))
+        );
     }
 
     #[test]

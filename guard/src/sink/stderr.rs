@@ -53,6 +53,9 @@ fn format_report(f: &Finding) -> String {
             s.push_str(&format!(", {before} ms earlier\n"));
         }
         s.push_str(&format!("      at {}\n", a.site));
+        if let Some(func) = &a.function {
+            s.push_str(&format!("      in {func}\n"));
+        }
         if let Some(frames) = &a.backtrace {
             for fr in frames.iter().filter(|fr| fr.in_app) {
                 s.push_str(&format!(

@@ -1,0 +1,89 @@
+//! `#[guarded]` on a fn: accesses made while it runs carry its name.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::{ItemFn, ReturnType};
+
+pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
+    // parse + validate
+    let mut errors = Vec::new();
+    if !args.is_empty() {
+        let written = crate::as_written(&quote!(guarded(#args)));
+        errors.push(syn::Error::new_spanned(
+            &args,
+            format!("`#[{written}]` on a fn takes no options: accepted `#[guarded]`"),
+        ));
+    }
+    if let Some(c) = &item.sig.constness {
+        errors.push(syn::Error::new_spanned(
+            c,
+            "`#[guarded]` cannot attribute a `const fn`: accepted `fn` and `async fn`",
+        ));
+    }
+    if let Some(e) = crate::combine(errors) {
+        let mut out = item.into_token_stream();
+        out.extend(e.to_compile_error());
+        return out;
+    }
+    if cfg!(feature = "compile-out") {
+        return item.into_token_stream();
+    }
+    // expand
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = item;
+    let name = sig.ident.to_string();
+    let stmts = &block.stmts;
+    let function = quote! {
+        static __MAPGUARD_FUNCTION: ::mapguard::__private::Function =
+            ::mapguard::__private::Function::new(::core::concat!(::core::module_path!(), "::", #name));
+    };
+    let body = if sig.asyncness.is_some() {
+        // The attribution follows the future: each poll of the body enters the scope.
+        let ret = match &sig.output {
+            ReturnType::Default => Some(quote!(())),
+            ReturnType::Type(_, t) if !mentions_impl(t) => Some(t.to_token_stream()),
+            ReturnType::Type(..) => None,
+        };
+        let inner = match ret {
+            Some(ret) => quote! {
+                async move {
+                    let __mapguard_output: #ret = { #(#stmts)* };
+                    __mapguard_output
+                }
+            },
+            None => quote!(async move { #(#stmts)* }),
+        };
+        quote! {
+            {
+                #function
+                let __mapguard_body = ::core::pin::pin!(#inner);
+                ::mapguard::__private::attribute(&__MAPGUARD_FUNCTION, __mapguard_body).await
+            }
+        }
+    } else {
+        quote! {
+            {
+                #function
+                let __mapguard_scope = ::mapguard::__private::FunctionScope::enter(&__MAPGUARD_FUNCTION);
+                #(#stmts)*
+            }
+        }
+    };
+    quote! {
+        #(#attrs)*
+        #vis #sig
+        #body
+    }
+}
+
+/// True if a return type contains `impl Trait`, which a `let` cannot name.
+fn mentions_impl(t: &syn::Type) -> bool {
+    t.to_token_stream()
+        .into_iter()
+        .any(|tt| matches!(&tt, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+        || matches!(t, syn::Type::ImplTrait(_))
+}

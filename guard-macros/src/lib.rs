@@ -1,0 +1,139 @@
+//! `#[mapguard::guarded]`: the attribute macro of mapguard. Use it through
+//! `mapguard::guarded`; mapguard pins this crate to its own version.
+//!
+//! Each form is parse -> validate -> expand. Parsing and validation collect every
+//! error with the token it points at; on error the expansion is the item as written
+//! (minus the `#[guard]` helpers) plus those errors, so one mistake gives one error
+//! and not a cascade from code that no longer type-checks. With feature
+//! `compile-out` (set by mapguard's `compile-out`) every expansion is the plain code.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod function;
+mod options;
+mod statics;
+mod structs;
+mod types;
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::ToTokens;
+
+/// Guards the maps a struct, a static or a function declares.
+///
+/// - On a struct: each field marked `#[guard]` or `#[guard(...)]` (a `DashMap`,
+///   `HashMap` or `BTreeMap`, also inside `Arc`, `RwLock` or `Mutex`) becomes
+///   `mapguard::Guarded<the mapguard map, a marker>`, named `Struct.field`, built
+///   with its options by `Default::default()` or `From`/`.into()` of the plain map.
+/// - On a `static` `LazyLock`, `OnceLock` or once_cell `Lazy` of a map: the same,
+///   named `module::path::NAME`.
+/// - On a fn or `async fn`: map accesses made while it runs (or while its future is
+///   polled) carry its module path and name as `code.function.name`.
+///
+/// Options (on `#[guard(...)]` and on a static): `name = "..."`,
+/// `scope = "map" | "key"`, `mode = "writes" | "accesses"`, `window_ms = N`,
+/// `backtrace = "off" | "on_finding" | "always"`, `reaction = "report" | "panic"`;
+/// `#[guard(skip)]` leaves a field as written.
+#[proc_macro_attribute]
+pub fn guarded(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand(args.into(), item.into()).into()
+}
+
+fn expand(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let parsed: syn::Item = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(e) => {
+            let mut out = item;
+            out.extend(e.to_compile_error());
+            return out;
+        }
+    };
+    match parsed {
+        syn::Item::Struct(s) => structs::expand(args, s),
+        syn::Item::Static(s) => statics::expand(args, s),
+        syn::Item::Fn(f) => function::expand(args, f),
+        other => {
+            let e = syn::Error::new_spanned(
+                item_keyword(&other),
+                "`#[guarded]` applies to a struct, a static or a fn: accepted items are \
+                 `struct`, `static` and `fn`",
+            );
+            let mut out = other.into_token_stream();
+            out.extend(e.to_compile_error());
+            out
+        }
+    }
+}
+
+/// The token to point at for an item the attribute does not apply to.
+fn item_keyword(item: &syn::Item) -> TokenStream2 {
+    match item {
+        syn::Item::Enum(i) => i.enum_token.into_token_stream(),
+        syn::Item::Union(i) => i.union_token.into_token_stream(),
+        syn::Item::Impl(i) => i.impl_token.into_token_stream(),
+        syn::Item::Trait(i) => i.trait_token.into_token_stream(),
+        syn::Item::Const(i) => i.const_token.into_token_stream(),
+        syn::Item::Mod(i) => i.mod_token.into_token_stream(),
+        syn::Item::Type(i) => i.type_token.into_token_stream(),
+        other => other.into_token_stream(),
+    }
+}
+
+/// Joins errors into one `syn::Error` (each keeps its own span).
+fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
+    errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    })
+}
+
+/// Tokens as the user wrote them, near enough to quote in a message:
+/// `guard(scope = "key")`, not `guard (scope = "key")`.
+fn as_written(tokens: &TokenStream2) -> String {
+    let s = tokens.to_string();
+    let mut out = String::with_capacity(s.len());
+    let mut in_str = false;
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' && (i == 0 || chars[i - 1] != '\\') {
+            in_str = !in_str;
+        }
+        if !in_str && c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.get(i + 1).copied();
+            let drop_space = matches!(next, Some('(' | ')' | ',' | '<' | '>' | ':' | '.'))
+                || matches!(prev, Some('(' | '<' | ':' | '&' | '.'));
+            if drop_space {
+                i += 1;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_written;
+    use quote::quote;
+
+    #[test]
+    fn as_written_reads_like_source() {
+        assert_eq!(
+            as_written(&quote!(guard(scope = "key", window_ms = 50))),
+            r#"guard(scope = "key", window_ms = 50)"#
+        );
+        assert_eq!(
+            as_written(&quote!(std::sync::RwLock<HashMap<u64, String>>)),
+            "std::sync::RwLock<HashMap<u64, String>>"
+        );
+        assert_eq!(
+            as_written(&quote!(guard(name = "a (b)"))),
+            r#"guard(name = "a (b)")"#
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! `#[guarded]` on a static: a `LazyLock`, `OnceLock` or once_cell `Lazy` of a map
+//! becomes the same cell of `mapguard::Guarded`, named `module::path::NAME`.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote};
+use syn::{Expr, ItemStatic};
+
+use crate::options::{self, Place};
+use crate::types;
+
+pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
+    let written = if args.is_empty() {
+        "#[guarded]".to_owned()
+    } else {
+        format!("#[{}]", crate::as_written(&quote!(guarded(#args))))
+    };
+    // parse + validate
+    let mut errors = Vec::new();
+    let opts = match options::parse(args, Place::Static, &written) {
+        Ok(o) => Some(o),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let marker = format_ident!("__mapguard_{}", item.ident);
+    let cell = types::outer_is(&item.ty, types::CELLS);
+    let wrapped = cell
+        .as_ref()
+        .and_then(|_| types::wrap(&item.ty, &marker, types::CELLS))
+        // In a static only a map directly in the cell: its initialiser is rewritten.
+        .filter(|_| direct_map(&item.ty));
+    if wrapped.is_none() {
+        errors.push(syn::Error::new_spanned(
+            &item.ty,
+            format!(
+                "`{written}` cannot guard a static of type `{}`: accepted LazyLock, OnceLock or once_cell's Lazy of a DashMap, HashMap or BTreeMap",
+                crate::as_written(&item.ty.to_token_stream())
+            ),
+        ));
+    }
+    let init = match cell.as_deref() {
+        Some("LazyLock" | "Lazy") if wrapped.is_some() => match lazy_init(&item.expr) {
+            Some(e) => Some(e),
+            None => {
+                errors.push(syn::Error::new_spanned(
+                    &item.expr,
+                    format!(
+                        "`{written}` needs the initialiser written `{}::new(f)`, where `f` is a function or closure returning the plain map",
+                        cell.as_deref().unwrap_or("LazyLock")
+                    ),
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(e) = crate::combine(errors) {
+        let mut out = item.into_token_stream();
+        out.extend(e.to_compile_error());
+        return out;
+    }
+    if cfg!(feature = "compile-out") {
+        return item.into_token_stream();
+    }
+    // expand
+    let (Some(opts), Some(ty)) = (opts, wrapped) else {
+        return item.into_token_stream();
+    };
+    item.ty = Box::new(ty);
+    if let Some(init) = init {
+        item.expr = Box::new(init);
+    }
+    let ident = item.ident.to_string();
+    let declaration = opts.declaration(
+        &marker,
+        quote!(::core::concat!(::core::module_path!(), "::", #ident)),
+    );
+    let vis = &item.vis;
+    let doc = format!("The declaration of the static `{ident}` (`#[guarded]`).");
+    quote! {
+        #item
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #marker;
+        #declaration
+    }
+}
+
+/// True if the cell's first type argument is a map itself (no lock in between).
+fn direct_map(ty: &syn::Type) -> bool {
+    let syn::Type::Path(p) = ty else { return false };
+    let Some(seg) = p.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return false;
+    };
+    a.args.iter().any(|g| match g {
+        syn::GenericArgument::Type(syn::Type::Path(t)) => t.path.segments.last().is_some_and(|s| {
+            ["DashMap", "HashMap", "BTreeMap"].contains(&s.ident.to_string().as_str())
+        }),
+        _ => false,
+    })
+}
+
+/// `Cell::new(f)` becomes `Cell::new(|| From::from((f)()))`: the plain map the user's
+/// initialiser builds is guarded with the declaration.
+fn lazy_init(expr: &Expr) -> Option<Expr> {
+    let Expr::Call(call) = expr else { return None };
+    let Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    if func.path.segments.last()?.ident != "new" || call.args.len() != 1 {
+        return None;
+    }
+    let f = call.args.first()?;
+    let func = &call.func;
+    syn::parse2(quote!(#func(|| ::core::convert::From::from((#f)())))).ok()
+}

@@ -1,0 +1,135 @@
+//! Attribution to functions: the `#[mapguard::guarded]` function running on a thread
+//! (or being polled, for an `async fn`) is kept in the thread-local, and every access
+//! made meanwhile records it; findings then carry its name (`code.function.name`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A function marked `#[mapguard::guarded]`: its module path and name. The macro
+/// puts one in a `static` per function, so an access records a thin pointer.
+#[derive(Debug)]
+pub struct Function {
+    name: &'static str,
+}
+
+impl Function {
+    /// A function named `name` (`module::path::function`).
+    pub const fn new(name: &'static str) -> Self {
+        Function { name }
+    }
+
+    /// The module path and name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// While it lives, accesses made on this thread are attributed to a function; on
+/// drop the previous one (the caller's, or none) is current again.
+///
+/// Costs one relaxed load and a branch when the guard is off (the thread-local is not
+/// touched) and nothing at all with feature `compile-out` (the macro then emits the
+/// plain function and never creates one).
+#[derive(Debug)]
+#[must_use = "the function is current only while the scope lives"]
+pub struct FunctionScope {
+    entered: bool,
+    previous: Option<&'static Function>,
+}
+
+impl FunctionScope {
+    /// Makes `function` current on this thread until the scope drops.
+    #[inline(always)]
+    pub fn enter(function: &'static Function) -> FunctionScope {
+        if cfg!(feature = "compile-out") || crate::config::word() & crate::config::ENABLED == 0 {
+            return FunctionScope {
+                entered: false,
+                previous: None,
+            };
+        }
+        Self::enter_on(function)
+    }
+
+    #[inline(never)]
+    fn enter_on(function: &'static Function) -> FunctionScope {
+        match crate::thread::with_local(|l| l.replace_function(Some(function))) {
+            Some(previous) => FunctionScope {
+                entered: true,
+                previous,
+            },
+            None => FunctionScope {
+                entered: false,
+                previous: None,
+            },
+        }
+    }
+}
+
+impl Drop for FunctionScope {
+    #[inline]
+    fn drop(&mut self) {
+        if self.entered {
+            let previous = self.previous;
+            let _ = crate::thread::with_local(|l| l.replace_function(previous));
+        }
+    }
+}
+
+/// The `#[mapguard::guarded]` function current on this thread (module path and
+/// name), if any: the one accesses made now are attributed to. Always `None` while
+/// the guard is off (nothing is tracked then) and with feature `compile-out`.
+pub fn current_function() -> Option<&'static str> {
+    crate::thread::with_local(|l| l.function().map(Function::name)).flatten()
+}
+
+/// A future whose every `poll` runs with `function` current: the attribution of an
+/// `async fn` follows its future from thread to thread, not the thread it started on.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Attributed<'a, F> {
+    function: &'static Function,
+    future: Pin<&'a mut F>,
+}
+
+/// Wraps a pinned future so that each poll enters `function` (what the macro emits
+/// for an `async fn`; the future is pinned on the caller's stack, nothing allocates).
+pub fn attribute<'a, F: Future>(
+    function: &'static Function,
+    future: Pin<&'a mut F>,
+) -> Attributed<'a, F> {
+    Attributed { function, future }
+}
+
+impl<F: Future> Future for Attributed<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _scope = FunctionScope::enter(self.function);
+        self.future.as_mut().poll(cx)
+    }
+}
+
+#[cfg(all(test, not(feature = "compile-out")))]
+mod tests {
+    use super::*;
+
+    static OUTER: Function = Function::new("app::outer");
+    static INNER: Function = Function::new("app::inner");
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        crate::set_enabled(true);
+        assert_eq!(current_function(), None);
+        {
+            let _a = FunctionScope::enter(&OUTER);
+            assert_eq!(current_function(), Some("app::outer"));
+            {
+                let _b = FunctionScope::enter(&INNER);
+                assert_eq!(current_function(), Some("app::inner"));
+            }
+            assert_eq!(current_function(), Some("app::outer"));
+        }
+        assert_eq!(current_function(), None);
+    }
+}

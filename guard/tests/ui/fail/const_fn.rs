@@ -1,0 +1,4 @@
+#[mapguard::guarded]
+const fn place_order() {}
+
+fn main() {}

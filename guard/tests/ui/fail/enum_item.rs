@@ -1,0 +1,6 @@
+#[mapguard::guarded]
+enum E {
+    A,
+}
+
+fn main() {}

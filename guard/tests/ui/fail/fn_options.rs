@@ -1,0 +1,4 @@
+#[mapguard::guarded(name = "orders")]
+fn place_order() {}
+
+fn main() {}

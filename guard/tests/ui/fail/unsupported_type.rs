@@ -1,0 +1,7 @@
+#[mapguard::guarded]
+struct S {
+    #[guard]
+    m: Vec<(u64, u64)>,
+}
+
+fn main() {}
