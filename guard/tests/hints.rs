@@ -1,6 +1,10 @@
 //! Every finding carries its fix: one finding of each kind, made for real, and its
 //! `hint` checked in the `Finding`, in the JSON line and in the stderr block.
 
+mod common;
+
+use common::on;
+
 use std::sync::OnceLock;
 
 use mapguard::{
@@ -23,17 +27,6 @@ fn memory() -> &'static Memory {
             .install()
             .unwrap();
         m
-    })
-}
-
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
     })
 }
 

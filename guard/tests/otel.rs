@@ -6,6 +6,10 @@
 //!
 //! The real collector is exercised by examples/tests/otel_e2e.rs.
 
+mod common;
+
+use common::on;
+
 use std::sync::OnceLock;
 
 use mapguard::{BacktraceMode, Config, DashMap, Finding, FindingKind, ManualClock, Memory, Otel};
@@ -62,17 +66,6 @@ fn app() -> &'static App {
             meter_provider,
             tracer_provider: SdkTracerProvider::builder().build(),
         }
-    })
-}
-
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
     })
 }
 

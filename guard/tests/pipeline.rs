@@ -1,6 +1,10 @@
 //! The reporting pipeline seen from outside: dedup and repeat counts, a sink that
 //! panics, JSON lines, stacks on finding, stats. One config for this binary.
 
+mod common;
+
+use common::{conflict, on};
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
@@ -39,22 +43,6 @@ fn memory() -> &'static Memory {
             .unwrap();
         m
     })
-}
-
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
-    })
-}
-
-fn conflict(map: &DashMap<u64, u64>) {
-    on("a", || map.insert(1, 1));
-    on("b", || map.insert(1, 2));
 }
 
 #[test]
@@ -114,7 +102,12 @@ fn json_lines_follow_the_schema_and_the_file_is_private() {
         assert!(a["thread_id"].is_u64());
         assert!(a["thread_name"].is_string());
         assert_eq!(a["op"], "insert");
-        assert!(a["site"]["file"].as_str().unwrap().ends_with("pipeline.rs"));
+        assert!(
+            a["site"]["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("tests/common/mod.rs")
+        );
         assert!(a["site"]["line"].is_u64() && a["site"]["column"].is_u64());
         assert!(a["time_unix_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
     }

@@ -1,5 +1,9 @@
 //! A full queue drops (and counts) findings instead of blocking the user's thread.
 
+mod common;
+
+use common::conflict;
+
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -18,24 +22,6 @@ impl Sink for Gate {
         }
         Ok(())
     }
-}
-
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
-    })
-}
-
-/// Two threads writing the same key: one finding, from the same two call sites
-/// every time.
-fn conflict(map: &DashMap<u64, u64>) {
-    on("a", || map.insert(1, 1));
-    on("b", || map.insert(1, 2));
 }
 
 #[test]

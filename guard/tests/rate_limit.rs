@@ -1,18 +1,11 @@
 //! The global rate limit holds new findings back instead of losing them; flush
 //! delivers what it held.
 
-use mapguard::{Config, DashMap, ManualClock, Memory};
+mod common;
 
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
-    })
-}
+use common::on;
+
+use mapguard::{Config, DashMap, ManualClock, Memory};
 
 #[test]
 fn findings_over_the_rate_wait_and_flush_delivers_them() {

@@ -1,25 +1,13 @@
 //! The runtime switch in code, in a process whose first mapguard call is
 //! `set_enabled` (which must not deadlock on the first-use environment read).
 
+mod common;
+
+use common::conflict;
+
 use std::sync::OnceLock;
 
 use mapguard::{DashMap, FindingKind, ManualClock, Memory};
-
-fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn_scoped(s, f)
-            .unwrap()
-            .join()
-            .unwrap()
-    })
-}
-
-fn conflict(map: &DashMap<u64, u64>) {
-    on("a", || map.insert(1, 1));
-    on("b", || map.insert(1, 2));
-}
 
 /// The only test in this binary, so the order of the steps is the order they run.
 #[test]

@@ -34,6 +34,13 @@ pub fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
+/// Threads "a" then "b" write key 1 of `map`: one `concurrent_write`, from the same
+/// two call sites (in this file) every time.
+pub fn conflict(map: &mapguard::DashMap<u64, u64>) {
+    on("a", || map.insert(1, 1));
+    on("b", || map.insert(1, 2));
+}
+
 /// The findings of `kind` on `map`, after flushing the pipeline.
 pub fn found(kind: FindingKind, map: &str) -> Vec<Finding> {
     let m = memory();
