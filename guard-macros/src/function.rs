@@ -20,13 +20,8 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
             "`#[guarded]` cannot attribute a `const fn`: accepted `fn` and `async fn`",
         ));
     }
-    if let Some(e) = crate::combine(errors) {
-        let mut out = item.into_token_stream();
-        out.extend(e.to_compile_error());
+    if let Some(out) = crate::unexpanded(&item, errors) {
         return out;
-    }
-    if cfg!(feature = "compile-out") {
-        return item.into_token_stream();
     }
     // expand
     let ItemFn {

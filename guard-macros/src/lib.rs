@@ -80,6 +80,18 @@ fn item_keyword(item: &syn::Item) -> TokenStream2 {
 }
 
 /// Joins errors into one `syn::Error` (each keeps its own span).
+/// What to emit instead of an expansion, if anything: the item as written plus every
+/// error (the fallback expansion, so one mistake gives one error, not a cascade),
+/// or, with feature `compile-out`, the item as written. `None`: expand.
+fn unexpanded(item: &impl quote::ToTokens, errors: Vec<syn::Error>) -> Option<TokenStream2> {
+    if let Some(e) = combine(errors) {
+        let mut out = item.to_token_stream();
+        out.extend(e.to_compile_error());
+        return Some(out);
+    }
+    cfg!(feature = "compile-out").then(|| item.to_token_stream())
+}
+
 fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
     errors.into_iter().reduce(|mut a, b| {
         a.combine(b);

@@ -55,13 +55,8 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
         },
         _ => None,
     };
-    if let Some(e) = crate::combine(errors) {
-        let mut out = item.into_token_stream();
-        out.extend(e.to_compile_error());
+    if let Some(out) = crate::unexpanded(&item, errors) {
         return out;
-    }
-    if cfg!(feature = "compile-out") {
-        return item.into_token_stream();
     }
     // expand
     let (Some(opts), Some(ty)) = (opts, wrapped) else {
