@@ -92,6 +92,24 @@ fn unexpanded(item: &impl quote::ToTokens, errors: Vec<syn::Error>) -> Option<To
     cfg!(feature = "compile-out").then(|| item.to_token_stream())
 }
 
+/// The zero-sized marker type that carries a declaration's name and options, and
+/// the declaration itself (the trait impl tying them together).
+fn marker_type(
+    vis: &syn::Visibility,
+    marker: &syn::Ident,
+    doc: &str,
+    declaration: TokenStream2,
+) -> TokenStream2 {
+    quote::quote! {
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #marker;
+        #declaration
+    }
+}
+
 fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
     errors.into_iter().reduce(|mut a, b| {
         a.combine(b);

@@ -73,14 +73,10 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     );
     let vis = &item.vis;
     let doc = format!("The declaration of the static `{ident}` (`#[guarded]`).");
+    let marker = crate::marker_type(vis, &marker, &doc, declaration);
     quote! {
         #item
-        #[doc = #doc]
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy)]
-        #vis struct #marker;
-        #declaration
+        #marker
     }
 }
 

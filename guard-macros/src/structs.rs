@@ -90,14 +90,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
         let name = format!("{struct_name}.{field_name}");
         let declaration = m.opts.declaration(&marker, quote!(#name));
         let doc = format!("The declaration of `{name}` (`#[guard]`).");
-        extra.extend(quote! {
-            #[doc = #doc]
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            #[derive(Debug, Clone, Copy)]
-            #vis struct #marker;
-            #declaration
-        });
+        extra.extend(crate::marker_type(&vis, &marker, &doc, declaration));
     }
     let mut out = item.into_token_stream();
     out.extend(extra);

@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often the ticker thread advances the shared clock.
+/// How often the ticker thread advances the shared clock while the guard is on.
 const TICK: Duration = Duration::from_millis(1);
+/// How often it wakes while the guard is switched off at run time (nothing reads
+/// the clock then; switching on again refreshes it at once).
+const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
 static NOW_MS: AtomicU64 = AtomicU64::new(1);
@@ -48,6 +51,11 @@ fn global_epoch() -> &'static Epoch {
 /// pair of accesses look simultaneous).
 pub(crate) fn start() -> bool {
     if TICKER.load(Relaxed) {
+        // Switching on again: the ticker may have been idling.
+        NOW_MS.store(
+            global_epoch().instant.elapsed().as_millis() as u64 + 1,
+            Relaxed,
+        );
         return true;
     }
     static STARTED: OnceLock<bool> = OnceLock::new();
@@ -59,7 +67,8 @@ pub(crate) fn start() -> bool {
                 loop {
                     let ms = epoch.instant.elapsed().as_millis() as u64 + 1;
                     NOW_MS.store(ms, Relaxed);
-                    std::thread::sleep(TICK);
+                    let on = crate::config::word() & crate::config::ENABLED != 0;
+                    std::thread::sleep(if on { TICK } else { IDLE_TICK });
                 }
             });
         match spawned {

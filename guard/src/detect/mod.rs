@@ -35,7 +35,6 @@ pub(crate) fn set_callback(f: Option<Callback>) {
     *CALLBACK.lock().unwrap_or_else(|p| p.into_inner()) = f;
 }
 
-#[allow(dead_code)]
 pub(crate) fn callback() -> Option<Callback> {
     CALLBACK.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
@@ -43,7 +42,6 @@ pub(crate) fn callback() -> Option<Callback> {
 /// The 64-bit key hash that findings carry: foldhash with a fixed seed, so the same
 /// key hashes the same in every run. Calls the key's `Hash` impl, as the map does.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn key_hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
     const STATE: foldhash::fast::FixedState =
         foldhash::fast::FixedState::with_seed(0x6d61_7067_7561_7264);
