@@ -25,6 +25,9 @@ pub(crate) const REACT_SHIFT: u32 = 6;
 pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
+/// Every bit the settings word uses.
+pub(crate) const ALL_BITS: u32 =
+    UNREAD | ENABLED | SCOPE_KEY | MODE_ACCESSES | BT_MASK | REACT_MASK | RULES_MASK;
 
 /// Global settings. Starts as UNREAD | ENABLED: the first access takes the "on"
 /// branch, sees UNREAD and reads the environment.

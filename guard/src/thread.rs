@@ -1,7 +1,7 @@
 //! Who is accessing: [`Accessor`], the identity of the current thread, cached in a
 //! thread-local, and the registry that remembers thread names for reports.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,7 +31,9 @@ impl Accessor {
     }
 }
 
-/// Per-thread counters that other threads may read (for [`crate::stats`]).
+/// Per-thread counters that other threads may read (for [`crate::stats`]). Leaked
+/// once per thread alive at a time: an exiting thread hands its counters back to the
+/// registry, and the next thread to register takes them.
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCounters {
     pub(crate) operations: AtomicU64,
@@ -40,7 +42,8 @@ pub(crate) struct ThreadCounters {
 struct Registry {
     names: HashMap<u32, Option<Arc<str>>>,
     exited: VecDeque<(u32, Option<Arc<str>>)>,
-    counters: Vec<(u32, Arc<ThreadCounters>)>,
+    counters: Vec<(u32, &'static ThreadCounters)>,
+    free_counters: Vec<&'static ThreadCounters>,
     exited_operations: u64,
     free_ids: Vec<u32>,
     next_id: u32,
@@ -53,6 +56,7 @@ fn registry() -> &'static Mutex<Registry> {
             names: HashMap::new(),
             exited: VecDeque::new(),
             counters: Vec::new(),
+            free_counters: Vec::new(),
             exited_operations: 0,
             free_ids: Vec::new(),
             next_id: 1,
@@ -88,45 +92,69 @@ pub(crate) fn operations() -> u64 {
             .sum::<u64>()
 }
 
-/// The thread's identity and counters; registered on first use, unregistered when
-/// the thread exits (its name is kept a while longer for late reports).
+/// The thread's identity and counters, as [`Local`] caches them.
+#[derive(Clone, Copy)]
 pub(crate) struct Identity {
     pub(crate) id: Accessor,
-    pub(crate) counters: Arc<ThreadCounters>,
+    pub(crate) counters: &'static ThreadCounters,
 }
 
-impl Identity {
-    #[cold]
-    fn register() -> Self {
-        let name: Option<Arc<str>> = std::thread::current().name().map(Arc::from);
-        let counters = Arc::new(ThreadCounters::default());
-        let mut reg = lock_registry();
-        let id = match reg.free_ids.pop() {
-            Some(id) => id,
-            None => {
-                let id = reg.next_id;
-                // Ids wrap only past 2^20 threads alive at once; two threads may
-                // then share an id, which can hide a finding but never invent one.
-                reg.next_id = if (id as u64) >= ID_MASK { 1 } else { id + 1 };
-                id
-            }
-        };
-        reg.names.insert(id, name);
-        reg.counters.push((id, counters.clone()));
-        Identity {
-            id: Accessor(id),
-            counters,
+/// Registers the current thread: an id, its name, its counters. `None` if the
+/// thread is exiting (its exit hook is already gone), in which case its accesses
+/// are not checked.
+#[cold]
+#[inline(never)]
+fn register(local: &Local) -> Option<Identity> {
+    let name: Option<Arc<str>> = std::thread::current().name().map(Arc::from);
+    let mut reg = lock_registry();
+    let id = match reg.free_ids.pop() {
+        Some(id) => id,
+        None => {
+            let id = reg.next_id;
+            // Ids wrap only past 2^20 threads alive at once; two threads may
+            // then share an id, which can hide a finding but never invent one.
+            reg.next_id = if (id as u64) >= ID_MASK { 1 } else { id + 1 };
+            id
         }
+    };
+    // The hook that unregisters the thread when it exits; arming it fails only
+    // while the thread's thread-locals are being destroyed.
+    if EXIT.try_with(|e| e.id.set(id)).is_err() {
+        reg.free_ids.push(id);
+        return None;
     }
+    let counters = reg
+        .free_counters
+        .pop()
+        .unwrap_or_else(|| Box::leak(Box::default()));
+    reg.names.insert(id, name);
+    reg.counters.push((id, counters));
+    let identity = Identity {
+        id: Accessor(id),
+        counters,
+    };
+    local.identity.set(Some(identity));
+    Some(identity)
 }
 
-impl Drop for Identity {
+/// Unregisters the thread when its thread-locals are destroyed.
+struct ExitHook {
+    id: Cell<u32>,
+}
+
+impl Drop for ExitHook {
     fn drop(&mut self) {
+        let id = self.id.get();
+        // From here on the thread's accesses are not checked (see `register`).
+        let _ = LOCAL.try_with(|l| l.identity.set(None));
         let mut reg = lock_registry();
-        let name = reg.names.remove(&self.id.0).flatten();
-        reg.exited.push_back((self.id.0, name));
-        reg.counters.retain(|(id, _)| *id != self.id.0);
-        reg.exited_operations += self.counters.operations.load(Relaxed);
+        let name = reg.names.remove(&id).flatten();
+        reg.exited.push_back((id, name));
+        if let Some(i) = reg.counters.iter().position(|(c, _)| *c == id) {
+            let (_, counters) = reg.counters.swap_remove(i);
+            reg.exited_operations += counters.operations.swap(0, Relaxed);
+            reg.free_counters.push(counters);
+        }
         // An id is reused only after it has left the ring of exited names, so a
         // late report still finds the right name and ids stay small.
         if reg.exited.len() > EXITED_KEPT {
@@ -139,9 +167,11 @@ impl Drop for Identity {
 
 /// Everything mapguard keeps per thread, in one thread-local so that an access
 /// pays for one lookup: the accessor's identity (registered on first use), the
-/// re-entrancy flag, and the detector's recent reads and held guards.
+/// re-entrancy flag, and the detector's recent reads and held guards. Nothing in it
+/// needs dropping, so reaching it costs no liveness check; the exit hook lives in a
+/// thread-local of its own, touched once per thread.
 pub(crate) struct Local {
-    identity: OnceCell<Identity>,
+    identity: Cell<Option<Identity>>,
     /// Set while mapguard itself runs code on this thread (reporter, sinks, a user
     /// callback): accesses made then are not checked, so a sink that touches a
     /// guarded map cannot recurse into the detector.
@@ -153,23 +183,36 @@ pub(crate) struct Local {
     pub(crate) detect: crate::detect::PerThread,
 }
 
+const _: () = assert!(!std::mem::needs_drop::<Local>());
+
 thread_local! {
     static LOCAL: Local = const {
         Local {
-            identity: OnceCell::new(),
+            identity: Cell::new(None),
             busy: Cell::new(false),
             function: Cell::new(None),
             #[cfg(not(feature = "compile-out"))]
             detect: crate::detect::PerThread::new(),
         }
     };
+    static EXIT: ExitHook = const { ExitHook { id: Cell::new(0) } };
 }
 
 impl Local {
-    /// This thread's identity, registering it on first use.
+    /// This thread's identity, registering it on first use (`None` while the thread
+    /// exits).
     #[inline]
-    pub(crate) fn identity(&self) -> &Identity {
-        self.identity.get_or_init(Identity::register)
+    pub(crate) fn identity(&self) -> Option<Identity> {
+        match self.identity.get() {
+            Some(i) => Some(i),
+            None => register(self),
+        }
+    }
+
+    /// This thread's identity, if it has made a guarded access yet.
+    #[inline(always)]
+    pub(crate) fn registered(&self) -> Option<Identity> {
+        self.identity.get()
     }
 
     /// This thread's accessor, if it has made a guarded access yet.
@@ -199,9 +242,10 @@ impl Local {
     }
 }
 
-/// Runs `f` with this thread's state. `None` while the thread is being torn down
-/// (thread-locals already destroyed), in which case nothing is recorded.
-#[inline]
+/// Runs `f` with this thread's state. Always `Some`: the state needs no drop, so it
+/// outlives every other thread-local (the `Option` keeps callers honest should
+/// that change).
+#[inline(always)]
 pub(crate) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
     LOCAL.try_with(f).ok()
 }
@@ -234,11 +278,11 @@ mod tests {
 
     #[test]
     fn threads_get_distinct_ids_and_names() {
-        let me = with_local(|l| l.identity().id).unwrap();
+        let me = with_local(|l| l.identity().unwrap().id).unwrap();
         let other = std::thread::Builder::new()
             .name("named-worker".into())
             .spawn(|| {
-                let id = with_local(|l| l.identity().id).unwrap();
+                let id = with_local(|l| l.identity().unwrap().id).unwrap();
                 assert_eq!(name_of(id).as_deref(), Some("named-worker"));
                 id
             })
@@ -249,6 +293,32 @@ mod tests {
         // Still resolvable after the thread exited.
         let name = name_of(other);
         assert!(name.is_none() || name.as_deref() == Some("named-worker"));
+    }
+
+    #[test]
+    fn an_exiting_thread_keeps_its_count_and_hands_back_its_counters() {
+        let before = operations();
+        let (id, counters) = std::thread::spawn(|| {
+            let me = with_local(|l| l.identity().unwrap()).unwrap();
+            me.counters.operations.fetch_add(5, Relaxed);
+            (me.id, me.counters as *const ThreadCounters as usize)
+        })
+        .join()
+        .unwrap();
+        // Other tests may count too, never down.
+        assert!(operations() >= before + 5);
+        let reg = lock_registry();
+        assert!(reg.counters.iter().all(|(i, _)| *i != id.0));
+        let recycled = reg
+            .free_counters
+            .iter()
+            .any(|c| *c as *const ThreadCounters as usize == counters);
+        // Unless another thread registered since and took them, with a fresh count.
+        let reused = reg
+            .counters
+            .iter()
+            .any(|(_, c)| *c as *const ThreadCounters as usize == counters);
+        assert!(recycled || reused);
     }
 
     #[test]

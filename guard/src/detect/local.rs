@@ -1,200 +1,186 @@
 //! What the detector keeps per thread: recent reads (for `lost_update`) and the
 //! guards the thread holds into maps (for `reentrant_access`). Plain `Cell`s kept
-//! field by field, so a scan compares a few `u64`s and copies nothing; they live in
-//! the one thread-local of [`crate::thread::Local`]: no lock, no allocation.
+//! field by field, so that remembering an access is a handful of stores and finding
+//! one compares a few `u64`s; they live in the one thread-local of
+//! [`crate::thread::Local`]: no lock, no allocation.
 
 use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use super::record::{FunctionRef, SiteRef};
-use crate::finding::Op;
+use super::record::{FunctionRef, SiteRef, Stamp};
 use crate::thread::Accessor;
 
 pub(crate) const READS: usize = 4;
 pub(crate) const HELD: usize = 8;
 
-/// A read of one key, remembered until the same thread writes that key.
+/// One access this thread remembers: a read of a key (until the thread writes it)
+/// or a guard it holds into a map (until the guard is dropped).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mine {
+    pub(crate) map: u64,
+    pub(crate) key: u64,
+    /// This thread, the op and the time of the access.
+    pub(crate) stamp: Stamp,
+    pub(crate) site: Option<SiteRef>,
+    pub(crate) function: Option<FunctionRef>,
+}
+
+/// A remembered read: the access, and the stamp the key's write record held then.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Read {
-    pub(crate) map: u64,
-    pub(crate) key: u64,
-    /// The stamp of the record this key's writes go to, as it was at the read.
+    pub(crate) access: Mine,
     pub(crate) snapshot: u64,
-    pub(crate) ms: u64,
-    pub(crate) op: Op,
-    pub(crate) site: Option<SiteRef>,
-    pub(crate) function: Option<FunctionRef>,
 }
 
-/// A guard (Ref, RefMut, Entry, iterator) this thread holds into a map.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Held {
-    pub(crate) map: u64,
-    pub(crate) key: u64,
-    pub(crate) op: Op,
-    pub(crate) ms: u64,
-    pub(crate) site: Option<SiteRef>,
-    pub(crate) function: Option<FunctionRef>,
+/// Small tables of [`Mine`], one field per array.
+struct Table<const N: usize> {
+    map: [Cell<u64>; N],
+    key: [Cell<u64>; N],
+    stamp: [Cell<u64>; N],
+    site: [Cell<Option<SiteRef>>; N],
+    function: [Cell<Option<FunctionRef>>; N],
 }
 
-/// Details kept per slot but never scanned.
-#[derive(Clone, Copy)]
-struct Detail {
-    a: u64,
-    ms: u64,
-    op: Op,
-    site: Option<SiteRef>,
-    function: Option<FunctionRef>,
-}
+impl<const N: usize> Table<N> {
+    const fn new() -> Self {
+        Table {
+            map: [const { Cell::new(0) }; N],
+            key: [const { Cell::new(0) }; N],
+            stamp: [const { Cell::new(0) }; N],
+            site: [const { Cell::new(None) }; N],
+            function: [const { Cell::new(None) }; N],
+        }
+    }
 
-const NO_DETAIL: Detail = Detail {
-    a: 0,
-    ms: 0,
-    op: Op::Get,
-    site: None,
-    function: None,
-};
+    #[inline(always)]
+    fn put(&self, i: usize, m: &Mine) {
+        self.map[i].set(m.map);
+        self.key[i].set(m.key);
+        self.stamp[i].set(m.stamp.0);
+        self.site[i].set(m.site);
+        self.function[i].set(m.function);
+    }
+
+    fn get(&self, i: usize) -> Mine {
+        Mine {
+            map: self.map[i].get(),
+            key: self.key[i].get(),
+            stamp: Stamp(self.stamp[i].get()),
+            site: self.site[i].get(),
+            function: self.function[i].get(),
+        }
+    }
+}
 
 /// The detector's per-thread state.
 pub(crate) struct PerThread {
-    read_map: [Cell<u64>; READS],
-    read_key: [Cell<u64>; READS],
-    /// `a` is the snapshot stamp.
-    read_detail: [Cell<Detail>; READS],
-    read_live: Cell<usize>,
-    held_map: [Cell<u64>; HELD],
-    held_token: [Cell<u64>; HELD],
-    /// `a` is the key hash.
-    held_detail: [Cell<Detail>; HELD],
-    held_len: Cell<usize>,
-    next_token: Cell<u64>,
+    reads: Table<READS>,
+    read_snapshot: [Cell<u64>; READS],
+    held: Table<HELD>,
+    /// Bit `i` set: held slot `i` is in use.
+    held_live: Cell<u32>,
 }
 
 impl PerThread {
     pub(crate) const fn new() -> Self {
         PerThread {
-            read_map: [const { Cell::new(0) }; READS],
-            read_key: [const { Cell::new(0) }; READS],
-            read_detail: [const { Cell::new(NO_DETAIL) }; READS],
-            read_live: Cell::new(0),
-            held_map: [const { Cell::new(0) }; HELD],
-            held_token: [const { Cell::new(0) }; HELD],
-            held_detail: [const { Cell::new(NO_DETAIL) }; HELD],
-            held_len: Cell::new(0),
-            next_token: Cell::new(1),
+            reads: Table::new(),
+            read_snapshot: [const { Cell::new(0) }; READS],
+            held: Table::new(),
+            held_live: Cell::new(0),
         }
     }
 
     /// The slot a read of `key` in `map` lives in: direct-mapped, so remembering
     /// and finding a read is one probe. Two reads that share a slot replace each
     /// other (a missed finding at worst, never an invented one).
-    #[inline]
+    #[inline(always)]
     fn read_slot(map: u64, key: u64) -> usize {
         ((key ^ map.rotate_left(17)) as usize) % READS
     }
 
     /// Remembers a read, replacing whatever read shared its slot.
-    #[inline]
-    pub(crate) fn remember_read(&self, read: Read) {
+    #[inline(always)]
+    pub(crate) fn remember_read(&self, read: &Mine, snapshot: u64) {
         let i = Self::read_slot(read.map, read.key);
-        if self.read_map[i].get() == 0 {
-            self.read_live.set(self.read_live.get() + 1);
-        }
-        self.read_map[i].set(read.map);
-        self.read_key[i].set(read.key);
-        self.read_detail[i].set(Detail {
-            a: read.snapshot,
-            ms: read.ms,
-            op: read.op,
-            site: read.site,
-            function: read.function,
-        });
+        self.reads.put(i, read);
+        self.read_snapshot[i].set(snapshot);
     }
 
     /// Takes (and forgets) this thread's read of `key` in `map`, if there is one.
     #[inline]
     pub(crate) fn take_read(&self, map: u64, key: u64) -> Option<Read> {
-        if self.read_live.get() == 0 {
-            return None;
-        }
         let i = Self::read_slot(map, key);
-        if self.read_map[i].get() != map || self.read_key[i].get() != key {
+        if self.reads.map[i].get() != map || self.reads.key[i].get() != key {
             return None;
         }
-        self.read_map[i].set(0);
-        self.read_key[i].set(0);
-        self.read_live.set(self.read_live.get() - 1);
-        let d = self.read_detail[i].get();
+        self.reads.map[i].set(0);
         Some(Read {
-            map,
-            key,
-            snapshot: d.a,
-            ms: d.ms,
-            op: d.op,
-            site: d.site,
-            function: d.function,
+            access: self.reads.get(i),
+            snapshot: self.read_snapshot[i].get(),
         })
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn holds_any(&self) -> bool {
-        self.held_len.get() != 0
+        self.held_live.get() != 0
     }
 
-    /// The oldest guard this thread holds into `map`.
-    pub(crate) fn held_in(&self, map: u64) -> Option<Held> {
-        let i = (0..self.held_len.get()).find(|&i| self.held_map[i].get() == map)?;
-        let d = self.held_detail[i].get();
-        Some(Held {
-            map,
-            key: d.a,
-            op: d.op,
-            ms: d.ms,
-            site: d.site,
-            function: d.function,
-        })
+    /// The guard this thread holds into `map` that it took first (lowest slot).
+    pub(crate) fn held_in(&self, map: u64) -> Option<Mine> {
+        let live = self.held_live.get();
+        let mut oldest: Option<Mine> = None;
+        for i in (0..HELD).filter(|i| live & (1 << i) != 0) {
+            if self.held.map[i].get() == map {
+                let m = self.held.get(i);
+                if oldest.is_none_or(|o| m.stamp.ms() < o.stamp.ms()) {
+                    oldest = Some(m);
+                }
+            }
+        }
+        oldest
     }
 
-    /// Registers a guard; returns its token (0 if the table is full: that guard is
-    /// then not tracked, which can hide a finding but never invent one).
-    #[inline]
-    pub(crate) fn hold(&self, held: Held) -> u64 {
-        let n = self.held_len.get();
-        if n >= HELD {
+    /// Registers a guard; returns its slot plus one (0 if all slots are taken: that
+    /// guard is then not tracked, which can hide a finding but never invent one).
+    #[inline(always)]
+    pub(crate) fn hold(&self, held: &Mine) -> u64 {
+        let live = self.held_live.get();
+        let i = (!live).trailing_zeros() as usize;
+        if i >= HELD {
             return 0;
         }
-        // Tokens fit the 44 bits a packed held-guard keeps, and are never 0.
-        let token = self.next_token.get();
-        self.next_token
-            .set(if token >= (1 << 44) - 1 { 1 } else { token + 1 });
-        self.held_map[n].set(held.map);
-        self.held_token[n].set(token);
-        self.held_detail[n].set(Detail {
-            a: held.key,
-            ms: held.ms,
-            op: held.op,
-            site: held.site,
-            function: held.function,
-        });
-        self.held_len.set(n + 1);
-        token
+        self.held.put(i, held);
+        self.held_live.set(live | (1 << i));
+        i as u64 + 1
     }
 
-    /// Forgets the guard with `token`; false if this thread does not hold it.
-    #[inline]
+    /// [`PerThread::hold`] when this thread holds no guard: the guard takes slot 0.
+    #[inline(always)]
+    pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
+        debug_assert!(!self.holds_any());
+        self.held.put(0, held);
+        self.held_live.set(1);
+        1
+    }
+
+    /// True if this thread remembers a read of `key` in `map`.
+    #[inline(always)]
+    pub(crate) fn has_read(&self, map: u64, key: u64) -> bool {
+        let i = Self::read_slot(map, key);
+        self.reads.map[i].get() == map && self.reads.key[i].get() == key
+    }
+
+    /// Forgets the guard in slot `token - 1`; false if that slot is not in use.
+    #[inline(always)]
     pub(crate) fn release(&self, token: u64) -> bool {
-        let n = self.held_len.get();
-        let Some(i) = (0..n).rev().find(|&i| self.held_token[i].get() == token) else {
+        let bit = 1u32.wrapping_shl(token.wrapping_sub(1) as u32);
+        let live = self.held_live.get();
+        if token == 0 || token > HELD as u64 || live & bit == 0 {
             return false;
-        };
-        let last = n - 1;
-        if i != last {
-            self.held_map[i].set(self.held_map[last].get());
-            self.held_token[i].set(self.held_token[last].get());
-            self.held_detail[i].set(self.held_detail[last].get());
         }
-        self.held_len.set(last);
+        self.held_live.set(live & !bit);
         true
     }
 }
@@ -233,13 +219,13 @@ pub(crate) fn reconcile(local: &PerThread, me: Accessor) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Op;
 
-    fn held(map: u64) -> Held {
-        Held {
+    fn mine(map: u64, key: u64, ms: u64) -> Mine {
+        Mine {
             map,
-            key: 0,
-            op: Op::Get,
-            ms: 1,
+            key,
+            stamp: Stamp::new(Accessor::from_bits(1), Op::Get, ms),
             site: None,
             function: None,
         }
@@ -248,9 +234,9 @@ mod tests {
     #[test]
     fn hold_and_release_in_any_order() {
         let l = PerThread::new();
-        let a = l.hold(held(1));
-        let b = l.hold(held(2));
-        let c = l.hold(held(3));
+        let a = l.hold(&mine(1, 0, 1));
+        let b = l.hold(&mine(2, 0, 1));
+        let c = l.hold(&mine(3, 0, 1));
         assert!(l.held_in(1).is_some());
         assert!(l.release(a));
         assert!(l.held_in(1).is_none());
@@ -259,13 +245,25 @@ mod tests {
         assert!(l.release(c));
         assert!(l.release(b));
         assert!(!l.holds_any());
+        assert!(!l.release(0) && !l.release(HELD as u64 + 1));
+    }
+
+    #[test]
+    fn held_in_names_the_oldest_guard_even_in_a_reused_slot() {
+        let l = PerThread::new();
+        let a = l.hold(&mine(1, 10, 5));
+        l.hold(&mine(1, 11, 6));
+        assert!(l.release(a));
+        // Slot 0 is free again and goes to the newest guard.
+        l.hold(&mine(1, 12, 7));
+        assert_eq!(l.held_in(1).map(|m| m.key), Some(11));
     }
 
     #[test]
     fn full_table_stops_tracking_without_harm() {
         let l = PerThread::new();
         let tokens: Vec<u64> = (0..HELD as u64 + 2)
-            .map(|m| l.hold(held(m + 100)))
+            .map(|m| l.hold(&mine(m + 100, 0, 1)))
             .collect();
         assert_eq!(tokens.iter().filter(|t| **t == 0).count(), 2);
         for t in tokens.into_iter().filter(|t| *t != 0) {
@@ -277,29 +275,21 @@ mod tests {
     #[test]
     fn reads_are_taken_once_and_replaced_per_key() {
         let l = PerThread::new();
-        let r = |key, ms| Read {
-            map: 9,
-            key,
-            snapshot: 0,
-            ms,
-            op: Op::Get,
-            site: None,
-            function: None,
-        };
-        l.remember_read(r(3, 5));
-        l.remember_read(r(3, 6));
-        assert_eq!(l.take_read(9, 3).map(|r| r.ms), Some(6));
+        l.remember_read(&mine(9, 3, 5), 0);
+        l.remember_read(&mine(9, 3, 6), 0);
+        assert_eq!(l.take_read(9, 3).map(|r| r.access.stamp.ms()), Some(6));
         assert!(l.take_read(9, 3).is_none());
         // Keys in different slots are all kept.
         for k in 0..READS as u64 {
-            l.remember_read(r(k, k + 1));
+            l.remember_read(&mine(9, k, k + 1), 40 + k);
         }
         for k in 0..READS as u64 {
-            assert_eq!(l.take_read(9, k).map(|r| r.ms), Some(k + 1));
+            let r = l.take_read(9, k).unwrap();
+            assert_eq!((r.access.stamp.ms(), r.snapshot), (k + 1, 40 + k));
         }
         // A key sharing a slot replaces the older read.
-        l.remember_read(r(1, 1));
-        l.remember_read(r(1 + READS as u64, 2));
+        l.remember_read(&mine(9, 1, 1), 0);
+        l.remember_read(&mine(9, 1 + READS as u64, 2), 0);
         assert!(l.take_read(9, 1).is_none());
         assert!(l.take_read(9, 1 + READS as u64).is_some());
     }
@@ -308,7 +298,7 @@ mod tests {
     fn orphans_are_reconciled_by_their_owner() {
         let l = PerThread::new();
         let me = Accessor::from_bits(77);
-        let t = l.hold(held(42));
+        let t = l.hold(&mine(42, 0, 1));
         orphan(me, t);
         reconcile(&l, me);
         assert!(l.held_in(42).is_none());

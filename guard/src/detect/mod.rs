@@ -9,6 +9,8 @@ mod record;
 #[cfg(not(feature = "compile-out"))]
 mod state;
 
+#[cfg(all(test, not(feature = "compile-out")))]
+mod fast_tests;
 #[cfg(feature = "compile-out")]
 mod off;
 

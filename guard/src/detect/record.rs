@@ -146,6 +146,39 @@ impl Record {
         self.stamp.store(stamp.0, Release);
     }
 
+    /// [`Record::store`] for a caller that read only the stamp (`prev`, with
+    /// [`Record::stamp`]): compares the other fields where they lie.
+    #[inline(always)]
+    pub(crate) fn store_over(
+        &self,
+        prev: Stamp,
+        stamp: Stamp,
+        key: u64,
+        site: SiteRef,
+        function: Option<FunctionRef>,
+    ) {
+        let same_key = self.key.load(Relaxed) == key;
+        let same_site = self.site.load().is_some_and(|s| std::ptr::eq(s, site));
+        let same_function = match (self.function.load(), function) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            _ => false,
+        };
+        if prev == stamp && same_key && same_site && same_function {
+            return;
+        }
+        if !same_key {
+            self.key.store(key, Relaxed);
+        }
+        if !same_site {
+            self.site.store(Some(site));
+        }
+        if !same_function {
+            self.function.store(function);
+        }
+        self.stamp.store(stamp.0, Release);
+    }
+
     pub(crate) fn set_stack(&self, stack: Option<Arc<Stack>>) {
         self.stack.store(stack);
     }

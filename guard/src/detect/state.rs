@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::local::{self, Held, PerThread, Read};
+use super::local::{self, Mine, PerThread};
 use super::record::{FunctionRef, Record, Seen, SiteRef, Stack, Stamp};
 use super::{Callback, MapName, key_hash};
 use crate::clock::{Clock, Epoch, ManualClock};
@@ -18,6 +18,11 @@ use crate::finding::{Class, FindingKind, Op};
 use crate::thread::{self, Accessor, Local};
 
 static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Set in the settings word handed to [`MapState::on_access`] when the op returns a
+/// guard (a bit the global word never uses).
+const HOLD: u32 = 1 << 31;
+const _: () = assert!(HOLD & (config::ALL_BITS) == 0);
 
 /// A map's own settings bits, over the global word. Set before the map is shared.
 #[derive(Clone, Copy, Default)]
@@ -70,6 +75,20 @@ pub(crate) struct RawAccess {
     pub(crate) function: Option<FunctionRef>,
     pub(crate) ms: u64,
     pub(crate) stack: Option<Arc<Stack>>,
+}
+
+impl RawAccess {
+    /// An access this thread remembers.
+    fn mine(m: &Mine) -> Self {
+        RawAccess {
+            who: m.stamp.who(),
+            op: m.stamp.op(),
+            site: m.site,
+            function: m.function,
+            ms: m.stamp.ms(),
+            stack: None,
+        }
+    }
 }
 
 /// An earlier access of a finding, and the record its stack (if any) is kept in.
@@ -142,13 +161,12 @@ impl Candidate {
     }
 }
 
-/// Everything one access needs, computed once at its start.
+/// Everything one access needs, computed once at its start. The window is not in
+/// it: only an access by another thread needs it ([`MapState::conflicts`]).
 struct Ctx {
     eff: u32,
-    rules: Rules,
     me: Accessor,
     now: u64,
-    window: u64,
     op: Op,
     key: u64,
     site: SiteRef,
@@ -156,6 +174,25 @@ struct Ctx {
 }
 
 impl Ctx {
+    #[inline(always)]
+    fn has(&self, kind: FindingKind) -> bool {
+        Rules::from_word(self.eff).contains(kind)
+    }
+    #[inline(always)]
+    fn stamp(&self) -> Stamp {
+        Stamp::new(self.me, self.op, self.now)
+    }
+    /// This access, as the thread remembers it.
+    #[inline(always)]
+    fn mine(&self, map: u64) -> Mine {
+        Mine {
+            map,
+            key: self.key,
+            stamp: self.stamp(),
+            site: Some(self.site),
+            function: self.function,
+        }
+    }
     fn access(&self) -> RawAccess {
         RawAccess {
             who: self.me,
@@ -165,12 +202,6 @@ impl Ctx {
             ms: self.now,
             stack: None,
         }
-    }
-    /// Another accessor, within the window.
-    fn conflicts(&self, seen: &Seen) -> bool {
-        !seen.stamp.is_empty()
-            && seen.stamp.who() != self.me
-            && self.now.saturating_sub(seen.stamp.ms()) <= self.window
     }
     fn backtrace(&self) -> BacktraceMode {
         match (self.eff & config::BT_MASK) >> config::BT_SHIFT {
@@ -250,6 +281,22 @@ impl MapState {
         self.rare.as_ref().map_or(&TICKED, |r| &r.clock)
     }
 
+    /// The window of this map, in ms.
+    fn window(&self) -> u64 {
+        match &self.rare {
+            Some(r) if r.window_ms != 0 => r.window_ms,
+            _ => config::window_ms(),
+        }
+    }
+
+    /// An access by another accessor, within the window.
+    #[inline]
+    fn conflicts(&self, ctx: &Ctx, seen: &Seen) -> bool {
+        !seen.stamp.is_empty()
+            && seen.stamp.who() != ctx.me
+            && ctx.now.saturating_sub(seen.stamp.ms()) <= self.window()
+    }
+
     pub(crate) fn set_scope(&mut self, scope: Scope) {
         let v = if scope == Scope::Key { SCOPE_KEY } else { 0 };
         self.over.set(SCOPE_KEY, v);
@@ -293,7 +340,7 @@ impl MapState {
     pub(crate) fn keyed<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) {
         let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, op.class(), key_hash(key), site, false);
+            self.on_access(s, op, op.class(), key_hash(key), site);
         }
     }
 
@@ -302,7 +349,7 @@ impl MapState {
     pub(crate) fn whole(&self, op: Op, site: SiteRef) {
         let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, op.class(), 0, site, false);
+            self.on_access(s, op, op.class(), 0, site);
         }
     }
 
@@ -312,7 +359,7 @@ impl MapState {
     pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) -> HeldGuard {
         let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, op.class(), key_hash(key), site, true)
+            self.on_access(s | HOLD, op, op.class(), key_hash(key), site)
         } else {
             HeldGuard::NONE
         }
@@ -335,7 +382,7 @@ impl MapState {
     pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
         let s = config::word();
         if s & ENABLED != 0 && hash != 0 {
-            self.on_access(s, op, op.class(), hash, site, true)
+            self.on_access(s | HOLD, op, op.class(), hash, site)
         } else {
             HeldGuard::NONE
         }
@@ -356,25 +403,108 @@ impl MapState {
         }
     }
 
+    /// Checks and records one access; `s` carries [`HOLD`] if the op returns a guard.
     #[inline(never)]
-    fn on_access(
+    fn on_access(&self, s: u32, op: Op, class: Class, key: u64, site: SiteRef) -> HeldGuard {
+        match thread::with_local(|t| self.fast(t, s, op, class, key, site)) {
+            Some(Some(held)) => held,
+            _ => self.general(s, op, key, site),
+        }
+    }
+
+    /// The common case, decided in a few loads: a keyed read, or a keyed write whose
+    /// record last saw this thread, by a thread that holds no guard, with settings
+    /// that need nothing more. Records exactly what [`MapState::general`] would and
+    /// returns `Some`; returns `None` having changed nothing when anything else may
+    /// be needed (a possible finding, guards held, mode `accesses`, stacks `always`,
+    /// key slots not yet allocated, first use, mapguard's own code running).
+    #[inline(always)]
+    fn fast(
         &self,
+        t: &Local,
         s: u32,
         op: Op,
         class: Class,
         key: u64,
         site: SiteRef,
-        hold: bool,
-    ) -> HeldGuard {
+    ) -> Option<HeldGuard> {
+        const BT_ALWAYS: u32 = 2 << config::BT_SHIFT;
+        #[cfg(test)]
+        if super::fast_tests::GENERAL_ONLY.with(std::cell::Cell::get) {
+            return None;
+        }
+        let l = &t.detect;
+        let eff = self.over.apply(s);
+        if (s & UNREAD) | (eff & (MODE_ACCESSES | BT_ALWAYS)) != 0 || t.is_busy() || l.holds_any() {
+            return None;
+        }
+        let id = t.registered()?;
+        let rules = Rules::from_word(eff);
+        // As `record_for`, without allocating the slots.
+        let record = if eff & SCOPE_KEY != 0 && key != 0 {
+            let slots = self.slots_if_allocated()?;
+            &slots[(key as usize) & (slots.len() - 1)].0
+        } else {
+            &self.last_write
+        };
+        let mine = Mine {
+            map: self.id,
+            key,
+            stamp: Stamp::new(id.id, op, self.clock().now_ms()),
+            site: Some(site),
+            function: t.function(),
+        };
+        match class {
+            Class::Read => {
+                if rules.contains(FindingKind::LostUpdate) {
+                    l.remember_read(&mine, record.stamp().0);
+                }
+            }
+            Class::Write if !op.reads_back() => {
+                let prev = record.stamp();
+                if (!prev.is_empty() && prev.who() != id.id)
+                    || (rules.contains(FindingKind::LostUpdate) && l.has_read(self.id, key))
+                    || (rules.contains(FindingKind::WriteDuringIteration)
+                        && self.iter_live.load(Relaxed) != 0)
+                {
+                    return None;
+                }
+                record.store_over(prev, mine.stamp, key, site, mine.function);
+            }
+            _ => return None,
+        }
+        let ops = &id.counters.operations;
+        ops.store(ops.load(Relaxed) + 1, Relaxed);
+        #[cfg(test)]
+        super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
+        Some(
+            if s & HOLD != 0 && rules.contains(FindingKind::ReentrantAccess) {
+                HeldGuard::new(id.id, l.hold_first(&mine))
+            } else {
+                HeldGuard::NONE
+            },
+        )
+    }
+
+    /// Every access the fast path declines: the rules in full.
+    #[inline(never)]
+    fn general(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
+        let hold = s & HOLD != 0;
+        let s = s & !HOLD;
         thread::with_local(|t| {
             let Some(ctx) = self.begin(t, s, op, key, site) else {
                 return HeldGuard::NONE;
             };
             let l = &t.detect;
-            if l.holds_any() && op.may_block() {
-                self.reentrant(l, &ctx);
+            if l.holds_any() {
+                // Guards this thread took but another dropped: forget them, so that
+                // the thread gets back to the fast path.
+                local::reconcile(l, ctx.me);
+                if op.may_block() {
+                    self.reentrant(l, &ctx);
+                }
             }
-            match class {
+            match op.class() {
                 Class::Read => self.on_read(l, &ctx),
                 Class::Write => {
                     self.on_write(l, &ctx, key);
@@ -418,7 +548,7 @@ impl MapState {
             // Only an iterator handed to the caller is a live iteration; retain and
             // alter_all visit every shard under its own lock and give no view out.
             let handed_out = matches!(op, Op::Iter | Op::IterMut);
-            let live = if handed_out && ctx.rules.contains(FindingKind::WriteDuringIteration) {
+            let live = if handed_out && ctx.has(FindingKind::WriteDuringIteration) {
                 if self.iter_live.fetch_add(1, Relaxed) == 0 {
                     let holder = &self.extras().iter_holder;
                     let seen = holder.load();
@@ -463,20 +593,13 @@ impl MapState {
         if t.is_busy() {
             return None;
         }
-        let id = t.identity();
+        let id = t.identity()?;
         let ops = &id.counters.operations;
         ops.store(ops.load(Relaxed) + 1, Relaxed);
-        let eff = self.over.apply(s);
-        let window = match &self.rare {
-            Some(r) if r.window_ms != 0 => r.window_ms,
-            _ => config::window_ms(),
-        };
         Some(Ctx {
-            eff,
-            rules: Rules::from_word(eff),
+            eff: self.over.apply(s),
             me: id.id,
             now: self.clock().now_ms(),
-            window,
             op,
             key,
             site,
@@ -494,6 +617,12 @@ impl MapState {
         })
     }
 
+    /// The key slots if a keyed access in key scope has allocated them.
+    #[inline(always)]
+    fn slots_if_allocated(&self) -> Option<&[Slot]> {
+        self.extras.get()?.slots.get().map(|s| &**s)
+    }
+
     /// The record a write to `key` goes to under these settings.
     #[inline]
     fn record_for(&self, eff: u32, key: u64) -> &Record {
@@ -507,39 +636,20 @@ impl MapState {
 
     #[inline]
     fn hold(&self, l: &PerThread, ctx: &Ctx) -> HeldGuard {
-        if !ctx.rules.contains(FindingKind::ReentrantAccess) {
+        if !ctx.has(FindingKind::ReentrantAccess) {
             return HeldGuard::NONE;
         }
-        let token = l.hold(Held {
-            map: self.id,
-            key: ctx.key,
-            op: ctx.op,
-            ms: ctx.now,
-            site: Some(ctx.site),
-            function: ctx.function,
-        });
-        HeldGuard::new(ctx.me, token)
+        HeldGuard::new(ctx.me, l.hold(&ctx.mine(self.id)))
     }
 
     /// Rule 5: a locking call while this thread holds a guard into the same map.
     /// Called only when the thread holds some guard.
     fn reentrant(&self, l: &PerThread, ctx: &Ctx) {
-        if !ctx.op.may_block() || !ctx.rules.contains(FindingKind::ReentrantAccess) {
+        if !ctx.op.may_block() || !ctx.has(FindingKind::ReentrantAccess) {
             return;
         }
-        if l.held_in(self.id).is_none() {
-            return;
-        }
-        local::reconcile(l, ctx.me);
         if let Some(h) = l.held_in(self.id) {
-            let held = Earlier::local(RawAccess {
-                who: ctx.me,
-                op: h.op,
-                site: h.site,
-                function: h.function,
-                ms: h.ms,
-                stack: None,
-            });
+            let held = Earlier::local(RawAccess::mine(&h));
             let same = h.key != 0 && h.key == ctx.key;
             let key = if ctx.key != 0 { ctx.key } else { h.key };
             self.found(ctx, FindingKind::ReentrantAccess, key, same, &[held]);
@@ -559,16 +669,9 @@ impl MapState {
     /// thread wrote in between.
     #[inline]
     fn remember_read(&self, l: &PerThread, ctx: &Ctx) {
-        if ctx.rules.contains(FindingKind::LostUpdate) {
-            l.remember_read(Read {
-                map: self.id,
-                key: ctx.key,
-                snapshot: self.record_for(ctx.eff, ctx.key).stamp().0,
-                ms: ctx.now,
-                op: ctx.op,
-                site: Some(ctx.site),
-                function: ctx.function,
-            });
+        if ctx.has(FindingKind::LostUpdate) {
+            let snapshot = self.record_for(ctx.eff, ctx.key).stamp().0;
+            l.remember_read(&ctx.mine(self.id), snapshot);
         }
     }
 
@@ -581,7 +684,7 @@ impl MapState {
 
     /// Rule 2, read side (mode `accesses` only): this read against the last write.
     fn read_write_on_read(&self, ctx: &Ctx) {
-        if !ctx.rules.contains(FindingKind::ReadWrite) {
+        if !ctx.has(FindingKind::ReadWrite) {
             return;
         }
         // In key scope a keyed write lives in its key's slot (which must hold this
@@ -590,13 +693,13 @@ impl MapState {
         if ctx.eff & SCOPE_KEY != 0 && ctx.key != 0 {
             let slot = self.record_for(ctx.eff, ctx.key);
             let w = slot.load();
-            if ctx.conflicts(&w) && w.key == ctx.key {
+            if self.conflicts(ctx, &w) && w.key == ctx.key {
                 earlier = Some((w, slot));
             }
         }
         if earlier.is_none() {
             let w = self.last_write.load();
-            if ctx.conflicts(&w) {
+            if self.conflicts(ctx, &w) {
                 earlier = Some((w, &self.last_write));
             }
         }
@@ -624,22 +727,15 @@ impl MapState {
 
         // Rule 3: this thread read the key, another wrote it since, and now this
         // thread writes it without looking again.
-        if key != 0 && ctx.rules.contains(FindingKind::LostUpdate) {
+        if key != 0 && ctx.has(FindingKind::LostUpdate) {
             if let Some(read) = l.take_read(self.id, key) {
                 if blind_write(ctx.op)
-                    && ctx.now.saturating_sub(read.ms) <= ctx.window
+                    && ctx.now.saturating_sub(read.access.stamp.ms()) <= self.window()
                     && prev.key == key
                     && prev.stamp.0 != read.snapshot
-                    && ctx.conflicts(&prev)
+                    && self.conflicts(ctx, &prev)
                 {
-                    let r = Earlier::local(RawAccess {
-                        who: ctx.me,
-                        op: read.op,
-                        site: read.site,
-                        function: read.function,
-                        ms: read.ms,
-                        stack: None,
-                    });
+                    let r = Earlier::local(RawAccess::mine(&read.access));
                     let w = Earlier::from_seen(&prev, record);
                     self.found(ctx, FindingKind::LostUpdate, key, true, &[r, w]);
                     reported = true;
@@ -651,8 +747,8 @@ impl MapState {
         // scope, to the same key).
         let key_scope = ctx.eff & SCOPE_KEY != 0 && key != 0;
         if !reported
-            && ctx.rules.contains(FindingKind::ConcurrentWrite)
-            && ctx.conflicts(&prev)
+            && ctx.has(FindingKind::ConcurrentWrite)
+            && self.conflicts(ctx, &prev)
             && (!key_scope || prev.key == key)
         {
             let same = key != 0 && prev.key == key;
@@ -662,10 +758,10 @@ impl MapState {
         }
 
         // Rule 2, write side: this write against the last read.
-        if ctx.eff & MODE_ACCESSES != 0 && ctx.rules.contains(FindingKind::ReadWrite) {
+        if ctx.eff & MODE_ACCESSES != 0 && ctx.has(FindingKind::ReadWrite) {
             let last_read = &self.extras().last_read;
             let r = last_read.load();
-            if ctx.conflicts(&r) {
+            if self.conflicts(ctx, &r) {
                 let same = key != 0 && r.key == key;
                 let prev = Earlier::from_seen(&r, last_read);
                 self.found(ctx, FindingKind::ReadWrite, key, same, &[prev]);
@@ -673,9 +769,7 @@ impl MapState {
         }
 
         // Rule 4: another thread holds a live iterator over this map.
-        if ctx.rules.contains(FindingKind::WriteDuringIteration)
-            && self.iter_live.load(Relaxed) != 0
-        {
+        if ctx.has(FindingKind::WriteDuringIteration) && self.iter_live.load(Relaxed) != 0 {
             let holder = &self.extras().iter_holder;
             let it = holder.load();
             if !it.stamp.is_empty() && it.stamp.who() != ctx.me {
@@ -758,7 +852,7 @@ impl MapState {
             },
             key,
             same_key,
-            window_ms: ctx.window,
+            window_ms: self.window(),
             gap_ms: ctx.now.saturating_sub(first),
             accesses,
             epoch: self.clock().epoch(),

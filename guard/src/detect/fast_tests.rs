@@ -1,0 +1,235 @@
+//! The fast path against the general one: the same script of accesses, played by
+//! two real threads on a manual clock, once as shipped and once with the fast path
+//! declined on every access, must yield the same findings.
+
+use std::cell::Cell;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use crate::{BacktraceMode, Config, DashMap, Finding, FindingKind, ManualClock, Memory, Scope};
+
+thread_local! {
+    /// Set on a thread: its accesses all take the general path.
+    pub(crate) static GENERAL_ONLY: Cell<bool> = const { Cell::new(false) };
+    /// Accesses the fast path took on this thread.
+    pub(crate) static FAST_TAKEN: Cell<u64> = const { Cell::new(0) };
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Get(u64),
+    ContainsKey(u64),
+    Insert(u64),
+    Remove(u64),
+    GetMut(u64),
+    EntryAdd(u64),
+    /// Takes a `Ref` and keeps it until `Release`.
+    Hold(u64),
+    Release,
+    Iterate,
+    StopIterating,
+    Advance(u64),
+}
+
+fn step() -> impl Strategy<Value = (usize, Step)> {
+    let key = 0u64..4;
+    let s = prop_oneof![
+        4 => key.clone().prop_map(Step::Get),
+        1 => key.clone().prop_map(Step::ContainsKey),
+        4 => key.clone().prop_map(Step::Insert),
+        1 => key.clone().prop_map(Step::Remove),
+        1 => key.clone().prop_map(Step::GetMut),
+        2 => key.clone().prop_map(Step::EntryAdd),
+        1 => key.prop_map(Step::Hold),
+        1 => Just(Step::Release),
+        1 => Just(Step::Iterate),
+        1 => Just(Step::StopIterating),
+        2 => (0u64..150).prop_map(Step::Advance),
+    ];
+    (0usize..2, s)
+}
+
+fn memory() -> &'static Memory {
+    static MEMORY: std::sync::OnceLock<Memory> = std::sync::OnceLock::new();
+    MEMORY.get_or_init(|| {
+        let m = Memory::new();
+        Config::new()
+            .outputs(vec![])
+            .sink(m.clone())
+            .backtrace(BacktraceMode::Off)
+            .summary_interval(Duration::from_secs(3600))
+            .install()
+            .expect("valid test config");
+        m
+    })
+}
+
+/// Plays `script` on a fresh map named `name`; returns its findings, each reduced
+/// to what does not depend on the run: kind, same_key, and per access the op, the
+/// thread and the source line.
+fn play(name: &str, scope: Scope, script: &[(usize, Step)], general_only: bool) -> Vec<String> {
+    play_counting(name, scope, script, general_only).0
+}
+
+/// [`play`], and how many accesses took the fast path.
+fn play_counting(
+    name: &str,
+    scope: Scope,
+    script: &[(usize, Step)],
+    general_only: bool,
+) -> (Vec<String>, u64) {
+    let memory = memory();
+    crate::set_enabled(true);
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::new()
+        .with_name(name.to_owned())
+        .with_scope(scope)
+        .with_clock(clock.clone());
+    let fast_taken = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let (tx, rx) = mpsc::channel::<Step>();
+                let (done_tx, done_rx) = mpsc::channel::<()>();
+                let map = &map;
+                let fast_taken = &fast_taken;
+                std::thread::Builder::new()
+                    .name(format!("w{w}"))
+                    .spawn_scoped(s, move || {
+                        // Registers the thread first, as a thread that has used
+                        // any guarded map before is.
+                        drop(DashMap::<u64, u64>::new().get(&0));
+                        GENERAL_ONLY.with(|g| g.set(general_only));
+                        FAST_TAKEN.with(|f| f.set(0));
+                        let mut held = Vec::new();
+                        let mut iters = Vec::new();
+                        for step in rx {
+                            match step {
+                                Step::Get(k) => drop(map.get(&k)),
+                                Step::ContainsKey(k) => drop(map.contains_key(&k)),
+                                Step::Insert(k) => drop(map.insert(k, k)),
+                                Step::Remove(k) => drop(map.remove(&k)),
+                                Step::GetMut(k) => drop(map.get_mut(&k)),
+                                Step::EntryAdd(k) => *map.entry(k).or_insert(0) += 1,
+                                Step::Hold(k) => held.extend(map.get(&k)),
+                                Step::Release => held.clear(),
+                                Step::Iterate => iters.push(map.iter()),
+                                Step::StopIterating => iters.clear(),
+                                Step::Advance(_) => {}
+                            }
+                            done_tx.send(()).expect("driver alive");
+                        }
+                        fast_taken.fetch_add(
+                            FAST_TAKEN.with(|f| f.replace(0)),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    })
+                    .expect("spawn");
+                (tx, done_rx)
+            })
+            .collect();
+        for &(who, step) in script {
+            if let Step::Advance(ms) = step {
+                clock.advance(Duration::from_millis(ms));
+                continue;
+            }
+            // A step that would block on a lock another worker holds is skipped in
+            // both runs alike: writes while the other worker holds anything.
+            let (tx, done) = &workers[who];
+            tx.send(step).expect("worker alive");
+            done.recv().expect("worker alive");
+        }
+    });
+    crate::flush();
+    let mut found: Vec<String> = memory
+        .on_map(name)
+        .iter()
+        .map(|f: &Finding| {
+            let accesses: Vec<String> = f
+                .accesses
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}@{}:{}",
+                        a.op,
+                        a.thread_name.as_deref().unwrap_or("?"),
+                        a.site.line
+                    )
+                })
+                .collect();
+            format!("{} same_key={} {}", f.kind, f.same_key, accesses.join(" "))
+        })
+        .collect();
+    found.sort();
+    (found, fast_taken.into_inner())
+}
+
+/// Drops the steps that would deadlock: a locking write while either worker holds a
+/// guard or an iterator (on a shard we cannot predict). Both runs play the script as
+/// filtered.
+fn without_deadlocks(script: Vec<(usize, Step)>) -> Vec<(usize, Step)> {
+    let mut refs = [false; 2];
+    let mut iters = [false; 2];
+    script
+        .into_iter()
+        .filter(|&(who, step)| {
+            match step {
+                Step::Release => refs[who] = false,
+                Step::StopIterating => iters[who] = false,
+                Step::Hold(_) => refs[who] = true,
+                Step::Iterate => iters[who] = true,
+                Step::Advance(_) | Step::Get(_) | Step::ContainsKey(_) => {}
+                _ => return !(refs.iter().chain(&iters).any(|h| *h)),
+            }
+            true
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_path_finds_what_the_general_path_finds(
+        script in proptest::collection::vec(step(), 1..40),
+        key_scope in any::<bool>(),
+    ) {
+        static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let script = without_deadlocks(script);
+        let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let scope = if key_scope { Scope::Key } else { Scope::Map };
+        let fast = play(&format!("diff-fast-{n}"), scope, &script, false);
+        let general = play(&format!("diff-general-{n}"), scope, &script, true);
+        prop_assert_eq!(fast, general);
+    }
+}
+
+#[test]
+fn the_switch_routes_around_the_fast_path_and_both_find() {
+    // Guards the test above against comparing the general path with itself.
+    let script = [
+        (0, Step::Get(1)),
+        (1, Step::Insert(1)),
+        (0, Step::Insert(1)),
+    ];
+    for (scope, general_only) in [
+        (Scope::Map, false),
+        (Scope::Map, true),
+        (Scope::Key, false),
+        (Scope::Key, true),
+    ] {
+        let name = format!("diff-switch-{scope:?}-{general_only}");
+        let (found, fast) = play_counting(&name, scope, &script, general_only);
+        assert_eq!(fast == 0, general_only, "{name}: {fast} fast accesses");
+        // The read was remembered (on the fast path, when it is on) and the other
+        // thread's write in between makes the last write a lost update.
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with(&FindingKind::LostUpdate.to_string())),
+            "{name}: {found:?}"
+        );
+    }
+}
