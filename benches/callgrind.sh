@@ -15,7 +15,7 @@ feat=()
 [ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
 cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
 bin=target/release/overhead
-if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key); fi
+if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key lean); fi
 count() { # case variant ops -> total instructions
   local out
   out=$(mktemp)

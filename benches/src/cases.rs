@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Instant;
 
-use mapguard::{BacktraceMode, Config, Scope};
+use mapguard::{BacktraceMode, Config, FindingKind, Rules, Scope};
 
 use crate::keys;
 
@@ -22,6 +22,9 @@ pub enum Variant {
     OnKey,
     /// On, scope map, a stack kept for every write.
     Always,
+    /// On, scope map, without the two rules that book every read and every guard
+    /// (`lost_update`, `reentrant_access`).
+    Lean,
     /// Built with `--features compile-out`.
     CompiledOut,
 }
@@ -38,6 +41,7 @@ impl Variant {
                 Variant::OnMap,
                 Variant::OnKey,
                 Variant::Always,
+                Variant::Lean,
             ]
         }
     }
@@ -50,6 +54,7 @@ impl Variant {
             Variant::OnMap => "on_map",
             Variant::OnKey => "on_key",
             Variant::Always => "always",
+            Variant::Lean => "lean",
             Variant::CompiledOut => "compiled_out",
         }
     }
@@ -112,6 +117,7 @@ const ALL_ON: &[Variant] = &[
     Variant::OnMap,
     Variant::OnKey,
     Variant::Always,
+    Variant::Lean,
 ];
 const OFF_AND_KEY: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnKey];
 const OFF_AND_MAP: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnMap];
@@ -456,6 +462,11 @@ impl Subject {
         Subject::Guarded(match v {
             Variant::OnKey => m.with_scope(Scope::Key),
             Variant::Always => m.with_backtrace(BacktraceMode::Always),
+            Variant::Lean => m.with_scope(Scope::Map).with_rules(
+                Rules::ALL
+                    .without(FindingKind::LostUpdate)
+                    .without(FindingKind::ReentrantAccess),
+            ),
             _ => m.with_scope(Scope::Map),
         })
     }
@@ -463,7 +474,10 @@ impl Subject {
 
 /// Switches the runtime guard as `v` needs (off for raw too, so raw pays nothing).
 fn switch(v: Variant) {
-    let on = matches!(v, Variant::OnMap | Variant::OnKey | Variant::Always);
+    let on = matches!(
+        v,
+        Variant::OnMap | Variant::OnKey | Variant::Always | Variant::Lean
+    );
     if mapguard::is_enabled() != on {
         mapguard::set_enabled(on);
     }

@@ -404,9 +404,27 @@ impl MapState {
     }
 
     /// Checks and records one access; `s` carries [`HOLD`] if the op returns a guard.
-    #[inline(never)]
+    /// `class` is a constant where this is inlined: one small function per class.
+    #[inline(always)]
     fn on_access(&self, s: u32, op: Op, class: Class, key: u64, site: SiteRef) -> HeldGuard {
-        match thread::with_local(|t| self.fast(t, s, op, class, key, site)) {
+        match class {
+            Class::Read => self.on_read_access(s, op, key, site),
+            Class::Write => self.on_write_access(s, op, key, site),
+            _ => self.general(s, op, key, site),
+        }
+    }
+
+    #[inline(never)]
+    fn on_read_access(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
+        match thread::with_local(|t| self.fast(t, s, op, Class::Read, key, site)) {
+            Some(Some(held)) => held,
+            _ => self.general(s, op, key, site),
+        }
+    }
+
+    #[inline(never)]
+    fn on_write_access(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
+        match thread::with_local(|t| self.fast(t, s, op, Class::Write, key, site)) {
             Some(Some(held)) => held,
             _ => self.general(s, op, key, site),
         }
@@ -815,7 +833,7 @@ impl MapState {
                 .map(|e| identity(e.access.site, e.access.function))
                 .chain([identity(Some(ctx.site), ctx.function)]),
         );
-        let new = crate::report::observe(local_key);
+        let new = crate::report::observe(local_key, ctx.me.bits());
         if !new && reaction == 0 {
             return;
         }
