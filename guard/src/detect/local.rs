@@ -187,8 +187,9 @@ impl PerThread {
 
 /// Guards dropped on another thread than the one that took them (a `Ref` moved into
 /// another thread, or held across an `.await` on a multi-threaded runtime). Their
-/// owner forgets them the next time it would report a reentrant access. Touched only
-/// on that cross-thread drop and on the finding path, never on the hot path.
+/// owner forgets them the next time one of its accesses takes the general path while
+/// it holds guards (and until then takes that path). Touched only on that
+/// cross-thread drop and then, never on the fast path.
 static ORPHANS: Mutex<Vec<(Accessor, u64)>> = Mutex::new(Vec::new());
 static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
 const ORPHANS_KEPT: usize = 4096;

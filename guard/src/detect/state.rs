@@ -974,8 +974,13 @@ impl Rules {
 /// dropping it forgets that. A guard dropped on another thread is handed to its owner
 /// as an orphan. Zero-cost (no token) when the guard is off.
 ///
-/// One word: the owner's accessor id in the top 20 bits, the token below; 0 is "not
-/// tracked", so with the guard off a `Ref` carries one zero and its drop one test.
+/// One word: the owner's accessor id in the top 20 bits, below it the owner's held
+/// slot plus one; 0 is "not tracked", so with the guard off a `Ref` carries one zero
+/// and its drop one test. A slot stays taken until its guard is released (or, for a
+/// guard dropped on another thread, reconciled), so a token cannot release a later
+/// guard that reused the slot. (A guard that outlives its thread and is dropped on a
+/// thread that was given the same id since can release that thread's guard in the
+/// same slot: a missed finding at worst.)
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
 
