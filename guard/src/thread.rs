@@ -134,6 +134,7 @@ fn register(local: &Local) -> Option<Identity> {
         counters,
     };
     local.identity.set(Some(identity));
+    local.me.set(id);
     Some(identity)
 }
 
@@ -146,7 +147,10 @@ impl Drop for ExitHook {
     fn drop(&mut self) {
         let id = self.id.get();
         // From here on the thread's accesses are not checked (see `register`).
-        let _ = LOCAL.try_with(|l| l.identity.set(None));
+        let _ = LOCAL.try_with(|l| {
+            l.identity.set(None);
+            l.me.set(0);
+        });
         let mut reg = lock_registry();
         let name = reg.names.remove(&id).flatten();
         reg.exited.push_back((id, name));
@@ -172,6 +176,8 @@ impl Drop for ExitHook {
 /// thread-local of its own, touched once per thread.
 pub(crate) struct Local {
     identity: Cell<Option<Identity>>,
+    /// The accessor id of `identity`, 0 while there is none.
+    me: Cell<u32>,
     /// Set while mapguard itself runs code on this thread (reporter, sinks, a user
     /// callback): accesses made then are not checked, so a sink that touches a
     /// guarded map cannot recurse into the detector.
@@ -189,6 +195,7 @@ thread_local! {
     static LOCAL: Local = const {
         Local {
             identity: Cell::new(None),
+            me: Cell::new(0),
             busy: Cell::new(false),
             function: Cell::new(None),
             #[cfg(not(feature = "compile-out"))]
@@ -215,10 +222,11 @@ impl Local {
         self.identity.get()
     }
 
-    /// This thread's accessor, if it has made a guarded access yet.
-    #[inline]
-    pub(crate) fn id(&self) -> Option<Accessor> {
-        self.identity.get().map(|i| i.id)
+    /// This thread's accessor id, 0 if it has made no guarded access yet (or has
+    /// exited): one load, for the release of a held guard.
+    #[inline(always)]
+    pub(crate) fn me_bits(&self) -> u64 {
+        self.me.get() as u64
     }
 
     #[inline]

@@ -175,9 +175,10 @@ impl PerThread {
     /// Forgets the guard in slot `token - 1`; false if that slot is not in use.
     #[inline(always)]
     pub(crate) fn release(&self, token: u64) -> bool {
-        let bit = 1u32.wrapping_shl(token.wrapping_sub(1) as u32);
+        let i = token.wrapping_sub(1);
+        let bit = 1u32 << (i & 31);
         let live = self.held_live.get();
-        if token == 0 || token > HELD as u64 || live & bit == 0 {
+        if i >= HELD as u64 || live & bit == 0 {
             return false;
         }
         self.held_live.set(live & !bit);

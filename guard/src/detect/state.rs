@@ -1001,20 +1001,30 @@ impl Drop for HeldGuard {
     #[inline]
     fn drop(&mut self) {
         if self.0 != 0 {
-            release(
-                Accessor::from_bits(self.0 >> TOKEN_BITS),
-                self.0 & ((1 << TOKEN_BITS) - 1),
-            );
+            release(self.0);
         }
     }
 }
 
+/// Releases a held guard on the thread that took it; hands it to its owner as an
+/// orphan when dropped on another thread.
 #[inline(never)]
-fn release(owner: Accessor, token: u64) {
-    let released = thread::with_local(|t| t.id() == Some(owner) && t.detect.release(token));
+fn release(packed: u64) {
+    let released = thread::with_local(|t| {
+        t.me_bits() == packed >> TOKEN_BITS && t.detect.release(packed & ((1 << TOKEN_BITS) - 1))
+    });
     if released != Some(true) {
-        local::orphan(owner, token);
+        orphan(packed);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn orphan(packed: u64) {
+    local::orphan(
+        Accessor::from_bits(packed >> TOKEN_BITS),
+        packed & ((1 << TOKEN_BITS) - 1),
+    );
 }
 
 /// Lives as long as an iterator: its held-guard token and its share of the map's
