@@ -371,48 +371,11 @@ impl MapState {
         }
     }
 
-    /// A read that returns a guard, in map scope, recorded in the caller's code:
-    /// [`MapState::fast`] without a call. `None` (nothing changed) when it does not
-    /// apply.
+    /// A read that returns a guard, recorded in the caller's code: [`MapState::fast`]
+    /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]
     fn read_hold_inline(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
-        const BT_ALWAYS: u32 = 2 << config::BT_SHIFT;
-        let eff = self.over.apply(s);
-        if (s & UNREAD) | (eff & (MODE_ACCESSES | BT_ALWAYS | SCOPE_KEY)) != 0 {
-            return None;
-        }
-        thread::with_local(|t| {
-            #[cfg(test)]
-            if super::fast_tests::GENERAL_ONLY.with(std::cell::Cell::get) {
-                return None;
-            }
-            let l = &t.detect;
-            if t.is_busy() || l.holds_any() {
-                return None;
-            }
-            let id = t.registered()?;
-            let mine = Mine {
-                map: self.id,
-                key,
-                stamp: Stamp::new(id.id, op, self.clock().now_ms()),
-                site: Some(site),
-                function: t.function(),
-            };
-            let rules = Rules::from_word(eff);
-            if rules.contains(FindingKind::LostUpdate) {
-                l.remember_read(&mine, self.last_write.stamp().0);
-            }
-            let ops = &id.counters.operations;
-            ops.store(ops.load(Relaxed) + 1, Relaxed);
-            #[cfg(test)]
-            super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
-            Some(if rules.contains(FindingKind::ReentrantAccess) {
-                HeldGuard::new(id.id, l.hold_first(&mine))
-            } else {
-                HeldGuard::NONE
-            })
-        })
-        .flatten()
+        thread::with_local(|t| self.fast(t, s | HOLD, op, Class::Read, key, site)).flatten()
     }
 
     /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
