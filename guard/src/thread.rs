@@ -37,6 +37,24 @@ impl Accessor {
 #[derive(Debug, Default)]
 pub(crate) struct ThreadCounters {
     pub(crate) operations: AtomicU64,
+    /// Guards this thread took that other threads dropped, not yet forgotten here.
+    pub(crate) orphans: AtomicU64,
+}
+
+/// Runs `f` under the registry lock with a lookup of the counters of live threads:
+/// a thread that is not registered has none.
+#[cfg_attr(feature = "compile-out", allow(dead_code))]
+pub(crate) fn with_counters<R>(
+    f: impl FnOnce(&dyn Fn(Accessor) -> Option<&'static ThreadCounters>) -> R,
+) -> R {
+    let reg = lock_registry();
+    let live = |a: Accessor| {
+        reg.counters
+            .iter()
+            .find(|(id, _)| *id == a.0)
+            .map(|(_, c)| *c)
+    };
+    f(&live)
 }
 
 struct Registry {
@@ -105,6 +123,9 @@ pub(crate) struct Identity {
 #[cold]
 #[inline(never)]
 fn register(local: &Local) -> Option<Identity> {
+    if local.exited.get() {
+        return None;
+    }
     let name: Option<Arc<str>> = std::thread::current().name().map(Arc::from);
     let mut reg = lock_registry();
     let id = match reg.free_ids.pop() {
@@ -150,6 +171,7 @@ impl Drop for ExitHook {
         let _ = LOCAL.try_with(|l| {
             l.identity.set(None);
             l.me.set(0);
+            l.exited.set(true);
         });
         let mut reg = lock_registry();
         let name = reg.names.remove(&id).flatten();
@@ -157,6 +179,10 @@ impl Drop for ExitHook {
         if let Some(i) = reg.counters.iter().position(|(c, _)| *c == id) {
             let (_, counters) = reg.counters.swap_remove(i);
             reg.exited_operations += counters.operations.swap(0, Relaxed);
+            // Its orphans go with it: their slots belong to nobody now.
+            #[cfg(not(feature = "compile-out"))]
+            crate::detect::forget_orphans_of(Accessor(id));
+            counters.orphans.store(0, Relaxed);
             reg.free_counters.push(counters);
         }
         // An id is reused only after it has left the ring of exited names, so a
@@ -178,6 +204,8 @@ pub(crate) struct Local {
     identity: Cell<Option<Identity>>,
     /// The accessor id of `identity`, 0 while there is none.
     me: Cell<u32>,
+    /// Set by the exit hook: the thread is going away and is not registered again.
+    exited: Cell<bool>,
     /// Set while mapguard itself runs code on this thread (reporter, sinks, a user
     /// callback): accesses made then are not checked, so a sink that touches a
     /// guarded map cannot recurse into the detector.
@@ -196,6 +224,7 @@ thread_local! {
         Local {
             identity: Cell::new(None),
             me: Cell::new(0),
+            exited: Cell::new(false),
             busy: Cell::new(false),
             function: Cell::new(None),
             #[cfg(not(feature = "compile-out"))]

@@ -606,6 +606,42 @@ fn guard_dropped_on_another_thread_is_forgotten() {
     assert!(found(ReentrantAccess, "re-moved").is_empty());
 }
 
+#[test]
+fn guard_dropped_on_another_thread_is_forgotten_by_every_kind_of_call() {
+    // Iterations, map-wide writes and gets check held guards on their own path: each
+    // must forget a guard another thread dropped, and a guard taken later into the
+    // freed slot must still count.
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-moved-all").with_clock(ManualClock::new());
+    let other: DashMap<u64, u64> = DashMap::named("re-moved-other").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    other.insert(1, 1);
+    let dropped_elsewhere = || {
+        // A guard into another map keeps this thread holding something; the
+        // guard into `map` is dropped on another thread.
+        let keep = other.get(&1).unwrap();
+        let r = map.get(&1).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || drop(r));
+        });
+        drop(keep);
+    };
+    dropped_elsewhere();
+    drop(map.iter());
+    dropped_elsewhere();
+    map.retain(|_, _| true);
+    dropped_elsewhere();
+    drop(map.get(&1));
+    map.insert(2, 2);
+    assert!(found(ReentrantAccess, "re-moved-all").is_empty());
+    let r = map.get(&1).unwrap();
+    let n = map.len(); // read locks every shard: fine while no writer waits
+    drop(r);
+    assert_eq!(n, 2);
+    assert_eq!(found(ReentrantAccess, "re-moved-all").len(), 1);
+    assert!(found(ReentrantAccess, "re-moved-other").is_empty());
+}
+
 // ---- names and settings --------------------------------------------------------
 
 #[test]

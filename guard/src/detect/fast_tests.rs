@@ -20,11 +20,13 @@ thread_local! {
 #[derive(Clone, Copy, Debug)]
 enum Step {
     Get(u64),
+    TryGet(u64),
     ContainsKey(u64),
     Insert(u64),
     Remove(u64),
     GetMut(u64),
     EntryAdd(u64),
+    GetOrInsertWith(u64),
     /// Takes a `Ref` and keeps it until `Release`.
     Hold(u64),
     Release,
@@ -38,11 +40,13 @@ fn step() -> impl Strategy<Value = (usize, Step)> {
     let key = 0u64..2;
     let s = prop_oneof![
         4 => key.clone().prop_map(Step::Get),
+        1 => key.clone().prop_map(Step::TryGet),
         1 => key.clone().prop_map(Step::ContainsKey),
         4 => key.clone().prop_map(Step::Insert),
         1 => key.clone().prop_map(Step::Remove),
         1 => key.clone().prop_map(Step::GetMut),
         2 => key.clone().prop_map(Step::EntryAdd),
+        1 => key.clone().prop_map(Step::GetOrInsertWith),
         1 => key.prop_map(Step::Hold),
         1 => Just(Step::Release),
         1 => Just(Step::Iterate),
@@ -51,6 +55,44 @@ fn step() -> impl Strategy<Value = (usize, Step)> {
     ];
     (0usize..2, s)
 }
+
+/// A map's settings for one script.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    scope: Scope,
+    rules: crate::Rules,
+    accesses: bool,
+    always: bool,
+}
+
+impl Setup {
+    fn map(scope: Scope) -> Self {
+        Setup {
+            scope,
+            rules: crate::Rules::ALL,
+            accesses: false,
+            always: false,
+        }
+    }
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        any::<bool>(),
+        prop_oneof![3 => Just(0x1fu32), 1 => 0u32..0x20],
+        proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.1),
+    )
+        .prop_map(|(key, rules, accesses, always)| Setup {
+            scope: if key { Scope::Key } else { Scope::Map },
+            rules: crate::Rules::from_bits(rules),
+            accesses,
+            always,
+        })
+}
+
+/// Worker 1 runs its steps inside this `#[guarded]`-style function.
+static WORKER_FN: crate::function::Function = crate::function::Function::new("diff::worker1");
 
 fn memory() -> &'static Memory {
     static MEMORY: std::sync::OnceLock<Memory> = std::sync::OnceLock::new();
@@ -70,14 +112,14 @@ fn memory() -> &'static Memory {
 /// Plays `script` on a fresh map named `name`; returns its findings, each reduced
 /// to what does not depend on the run: kind, same_key, and per access the op, the
 /// thread and the source line.
-fn play(name: &str, scope: Scope, script: &[(usize, Step)], general_only: bool) -> Vec<String> {
-    play_counting(name, scope, script, general_only).0
+fn play(name: &str, setup: Setup, script: &[(usize, Step)], general_only: bool) -> Vec<String> {
+    play_counting(name, setup, script, general_only).0
 }
 
 /// [`play`], and how many accesses took the fast path.
 fn play_counting(
     name: &str,
-    scope: Scope,
+    setup: Setup,
     script: &[(usize, Step)],
     general_only: bool,
 ) -> (Vec<String>, u64) {
@@ -86,7 +128,18 @@ fn play_counting(
     let clock = ManualClock::new();
     let map: DashMap<u64, u64> = DashMap::new()
         .with_name(name.to_owned())
-        .with_scope(scope)
+        .with_scope(setup.scope)
+        .with_rules(setup.rules)
+        .with_mode(if setup.accesses {
+            crate::Mode::Accesses
+        } else {
+            crate::Mode::Writes
+        })
+        .with_backtrace(if setup.always {
+            BacktraceMode::Always
+        } else {
+            BacktraceMode::Off
+        })
         .with_clock(clock.clone());
     let fast_taken = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -104,11 +157,15 @@ fn play_counting(
                         drop(DashMap::<u64, u64>::new().get(&0));
                         GENERAL_ONLY.with(|g| g.set(general_only));
                         FAST_TAKEN.with(|f| f.set(0));
+                        let _in_fn =
+                            (w == 1).then(|| crate::function::FunctionScope::enter(&WORKER_FN));
                         let mut held = Vec::new();
                         let mut iters = Vec::new();
                         for step in rx {
                             match step {
                                 Step::Get(k) => drop(map.get(&k)),
+                                Step::TryGet(k) => drop(map.try_get(&k)),
+                                Step::GetOrInsertWith(k) => drop(map.get_or_insert_with(k, || 0)),
                                 Step::ContainsKey(k) => drop(map.contains_key(&k)),
                                 Step::Insert(k) => drop(map.insert(k, k)),
                                 Step::Remove(k) => drop(map.remove(&k)),
@@ -153,10 +210,11 @@ fn play_counting(
                 .iter()
                 .map(|a| {
                     format!(
-                        "{}@{}:{}",
+                        "{}@{}:{}/{}",
                         a.op,
                         a.thread_name.as_deref().unwrap_or("?"),
-                        a.site.line
+                        a.site.line,
+                        a.function.as_deref().unwrap_or("-")
                     )
                 })
                 .collect();
@@ -168,21 +226,23 @@ fn play_counting(
 }
 
 /// Drops the steps that would deadlock: a locking write while either worker holds a
-/// guard or an iterator (on a shard we cannot predict). Both runs play the script as
-/// filtered.
+/// `Ref` (on a shard we cannot predict). Iterators are never advanced, so they hold
+/// no lock and writes go on beside them. Both runs play the script as filtered.
 fn without_deadlocks(script: Vec<(usize, Step)>) -> Vec<(usize, Step)> {
     let mut refs = [false; 2];
-    let mut iters = [false; 2];
     script
         .into_iter()
         .filter(|&(who, step)| {
             match step {
                 Step::Release => refs[who] = false,
-                Step::StopIterating => iters[who] = false,
                 Step::Hold(_) => refs[who] = true,
-                Step::Iterate => iters[who] = true,
-                Step::Advance(_) | Step::Get(_) | Step::ContainsKey(_) => {}
-                _ => return !(refs.iter().chain(&iters).any(|h| *h)),
+                Step::Advance(_)
+                | Step::Get(_)
+                | Step::TryGet(_)
+                | Step::ContainsKey(_)
+                | Step::Iterate
+                | Step::StopIterating => {}
+                _ => return !refs.iter().any(|h| *h),
             }
             true
         })
@@ -195,14 +255,13 @@ proptest! {
     #[test]
     fn fast_path_finds_what_the_general_path_finds(
         script in proptest::collection::vec(step(), 1..40),
-        key_scope in any::<bool>(),
+        setup in setup(),
     ) {
         static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let script = without_deadlocks(script);
         let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let scope = if key_scope { Scope::Key } else { Scope::Map };
-        let fast = play(&format!("diff-fast-{n}"), scope, &script, false);
-        let general = play(&format!("diff-general-{n}"), scope, &script, true);
+        let fast = play(&format!("diff-fast-{n}"), setup, &script, false);
+        let general = play(&format!("diff-general-{n}"), setup, &script, true);
         prop_assert_eq!(fast, general);
     }
 }
@@ -222,7 +281,7 @@ fn the_switch_routes_around_the_fast_path_and_both_find() {
         (Scope::Key, true),
     ] {
         let name = format!("diff-switch-{scope:?}-{general_only}");
-        let (found, fast) = play_counting(&name, scope, &script, general_only);
+        let (found, fast) = play_counting(&name, Setup::map(scope), &script, general_only);
         assert_eq!(fast == 0, general_only, "{name}: {fast} fast accesses");
         // The read was remembered (on the fast path, when it is on) and the other
         // thread's write in between makes the last write a lost update.
@@ -247,13 +306,13 @@ fn a_read_after_the_other_threads_write_is_not_a_lost_update_on_either_path() {
     for scope in [Scope::Map, Scope::Key] {
         let fast = play(
             &format!("diff-snapshot-{scope:?}-fast"),
-            scope,
+            Setup::map(scope),
             &script,
             false,
         );
         let general = play(
             &format!("diff-snapshot-{scope:?}-general"),
-            scope,
+            Setup::map(scope),
             &script,
             true,
         );

@@ -6,10 +6,10 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::record::{FunctionRef, SiteRef, Stamp};
-use crate::thread::Accessor;
+use crate::thread::{Accessor, ThreadCounters};
 
 pub(crate) const READS: usize = 4;
 pub(crate) const HELD: usize = 8;
@@ -78,6 +78,10 @@ pub(crate) struct PerThread {
     reads: Table<READS>,
     read_snapshot: [Cell<u64>; READS],
     held: Table<HELD>,
+    /// The order guards were taken in (smaller: older). [`PerThread::hold_first`]
+    /// leaves its slot's old number, which is smaller than any number given since.
+    held_seq: [Cell<u64>; HELD],
+    next_seq: Cell<u64>,
     /// Bit `i` set: held slot `i` is in use.
     held_live: Cell<u32>,
 }
@@ -88,6 +92,8 @@ impl PerThread {
             reads: Table::new(),
             read_snapshot: [const { Cell::new(0) }; READS],
             held: Table::new(),
+            held_seq: [const { Cell::new(0) }; HELD],
+            next_seq: Cell::new(1),
             held_live: Cell::new(0),
         }
     }
@@ -127,19 +133,13 @@ impl PerThread {
         self.held_live.get() != 0
     }
 
-    /// The guard this thread holds into `map` that it took first (lowest slot).
+    /// The guard this thread holds into `map` that it took first.
     pub(crate) fn held_in(&self, map: u64) -> Option<Mine> {
         let live = self.held_live.get();
-        let mut oldest: Option<Mine> = None;
-        for i in (0..HELD).filter(|i| live & (1 << i) != 0) {
-            if self.held.map[i].get() == map {
-                let m = self.held.get(i);
-                if oldest.is_none_or(|o| m.stamp.ms() < o.stamp.ms()) {
-                    oldest = Some(m);
-                }
-            }
-        }
-        oldest
+        (0..HELD)
+            .filter(|&i| live & (1 << i) != 0 && self.held.map[i].get() == map)
+            .min_by_key(|&i| self.held_seq[i].get())
+            .map(|i| self.held.get(i))
     }
 
     /// Registers a guard; returns its slot plus one (0 if all slots are taken: that
@@ -152,6 +152,9 @@ impl PerThread {
             return 0;
         }
         self.held.put(i, held);
+        let seq = self.next_seq.get();
+        self.held_seq[i].set(seq);
+        self.next_seq.set(seq + 1);
         self.held_live.set(live | (1 << i));
         i as u64 + 1
     }
@@ -187,35 +190,65 @@ impl PerThread {
 }
 
 /// Guards dropped on another thread than the one that took them (a `Ref` moved into
-/// another thread, or held across an `.await` on a multi-threaded runtime). Their
-/// owner forgets them the next time one of its accesses takes the general path while
-/// it holds guards (and until then takes that path). Touched only on that
-/// cross-thread drop and then, never on the fast path.
+/// another thread, or held across an `.await` on a multi-threaded runtime), as
+/// (owner, token). The owner forgets them the next time one of its accesses takes the
+/// general path while it holds guards; until then it takes that path. Touched only on
+/// that cross-thread drop and then, never on the fast path. Lock order: the thread
+/// registry, then this.
 static ORPHANS: Mutex<Vec<(Accessor, u64)>> = Mutex::new(Vec::new());
-static ORPHANS_PENDING: AtomicBool = AtomicBool::new(false);
 const ORPHANS_KEPT: usize = 4096;
 
+fn lock_orphans() -> std::sync::MutexGuard<'static, Vec<(Accessor, u64)>> {
+    ORPHANS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Hands a guard dropped on another thread to its owner, if the owner is still
+/// registered (a guard that outlived its thread names a slot nobody holds any more).
 #[cold]
 #[inline(never)]
 pub(crate) fn orphan(owner: Accessor, token: u64) {
-    let mut o = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
-    if o.len() >= ORPHANS_KEPT {
-        o.remove(0);
-    }
-    o.push((owner, token));
-    ORPHANS_PENDING.store(true, Relaxed);
+    crate::thread::with_counters(|live| {
+        let Some(counters) = live(owner) else {
+            return;
+        };
+        let mut o = lock_orphans();
+        if o.len() >= ORPHANS_KEPT {
+            // The oldest orphan's owner keeps that slot taken: a missed finding at
+            // worst.
+            let (old, _) = o.remove(0);
+            if let Some(c) = live(old) {
+                c.orphans.fetch_sub(1, Relaxed);
+            }
+        }
+        o.push((owner, token));
+        counters.orphans.fetch_add(1, Relaxed);
+    });
 }
 
-/// Forgets this thread's guards that were dropped elsewhere.
-pub(crate) fn reconcile(local: &PerThread, me: Accessor) {
-    if !ORPHANS_PENDING.load(Relaxed) {
+/// Forgets this thread's guards that were dropped elsewhere. One load of the thread's
+/// own orphan count when there are none.
+pub(crate) fn reconcile(local: &PerThread, me: Accessor, counters: &ThreadCounters) {
+    if counters.orphans.load(Relaxed) == 0 {
         return;
     }
-    let mut o = ORPHANS.lock().unwrap_or_else(|p| p.into_inner());
-    o.retain(|(owner, token)| !(*owner == me && local.release(*token)));
-    if o.is_empty() {
-        ORPHANS_PENDING.store(false, Relaxed);
-    }
+    let mut o = lock_orphans();
+    let mut mine = 0;
+    o.retain(|&(owner, token)| {
+        if owner == me {
+            local.release(token);
+            mine += 1;
+            false
+        } else {
+            true
+        }
+    });
+    counters.orphans.fetch_sub(mine, Relaxed);
+}
+
+/// Drops the orphans of a thread that exits (called under the registry lock, so that
+/// no orphan for it arrives after).
+pub(crate) fn forget_orphans_of(owner: Accessor) {
+    lock_orphans().retain(|&(o, _)| o != owner);
 }
 
 #[cfg(test)]
@@ -299,10 +332,41 @@ mod tests {
     #[test]
     fn orphans_are_reconciled_by_their_owner() {
         let l = PerThread::new();
-        let me = Accessor::from_bits(77);
+        let me = crate::thread::with_local(|t| t.identity().unwrap()).unwrap();
         let t = l.hold(&mine(42, 0, 1));
-        orphan(me, t);
-        reconcile(&l, me);
+        orphan(me.id, t);
+        assert_eq!(me.counters.orphans.load(Relaxed), 1);
+        reconcile(&l, me.id, me.counters);
         assert!(l.held_in(42).is_none());
+        assert_eq!(me.counters.orphans.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn an_orphan_of_an_exited_thread_is_dropped() {
+        let gone =
+            std::thread::spawn(|| crate::thread::with_local(|t| t.identity().unwrap().id).unwrap())
+                .join()
+                .unwrap();
+        orphan(gone, 1);
+        assert!(!lock_orphans().iter().any(|(o, _)| *o == gone));
+    }
+
+    #[test]
+    fn held_in_names_the_oldest_guard_within_one_millisecond() {
+        let l = PerThread::new();
+        let a = l.hold(&mine(1, 10, 5));
+        l.hold(&mine(1, 11, 5));
+        assert!(l.release(a));
+        // Slot 0 is free again and goes to a newer guard, in the same ms.
+        l.hold(&mine(1, 12, 5));
+        assert_eq!(l.held_in(1).map(|m| m.key), Some(11));
+        // hold_first (nothing held) keeps an older number than any later guard.
+        let l = PerThread::new();
+        l.hold(&mine(2, 1, 5));
+        assert!(l.release(1));
+        let first = l.hold_first(&mine(2, 20, 5));
+        l.hold(&mine(2, 21, 5));
+        assert_eq!(first, 1);
+        assert_eq!(l.held_in(2).map(|m| m.key), Some(20));
     }
 }

@@ -166,6 +166,7 @@ impl Candidate {
 struct Ctx {
     eff: u32,
     me: Accessor,
+    counters: &'static thread::ThreadCounters,
     now: u64,
     op: Op,
     key: u64,
@@ -530,7 +531,7 @@ impl MapState {
             if l.holds_any() {
                 // Guards this thread took but another dropped: forget them, so that
                 // the thread gets back to the fast path.
-                local::reconcile(l, ctx.me);
+                local::reconcile(l, ctx.me, ctx.counters);
                 if op.may_block() {
                     self.reentrant(l, &ctx);
                 }
@@ -569,6 +570,7 @@ impl MapState {
             };
             let l = &t.detect;
             if l.holds_any() {
+                local::reconcile(l, ctx.me, ctx.counters);
                 self.reentrant(l, &ctx);
             }
             if op.is_write() {
@@ -630,6 +632,7 @@ impl MapState {
         Some(Ctx {
             eff: self.over.apply(s),
             me: id.id,
+            counters: id.counters,
             now: self.clock().now_ms(),
             op,
             key,
@@ -991,9 +994,8 @@ impl Rules {
 /// slot plus one; 0 is "not tracked", so with the guard off a `Ref` carries one zero
 /// and its drop one test. A slot stays taken until its guard is released (or, for a
 /// guard dropped on another thread, reconciled), so a token cannot release a later
-/// guard that reused the slot. (A guard that outlives its thread and is dropped on a
-/// thread that was given the same id since can release that thread's guard in the
-/// same slot: a missed finding at worst.)
+/// guard that reused the slot; and the orphan of a guard whose thread has exited is
+/// dropped, so it cannot release a guard of a later thread given the same id.
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
 
