@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Accessor ids fit in this many bits of a packed access stamp.
-pub(crate) const ID_BITS: u32 = 20;
+pub(crate) const ID_BITS: u32 = 16;
 const ID_MASK: u64 = (1 << ID_BITS) - 1;
 
 /// Names of exited threads kept for reports that arrive after the thread is gone.
@@ -132,7 +132,7 @@ fn register(local: &Local) -> Option<Identity> {
         Some(id) => id,
         None => {
             let id = reg.next_id;
-            // Ids wrap only past 2^20 threads alive at once; two threads may
+            // Ids wrap only past 2^16 threads alive at once; two threads may
             // then share an id, which can hide a finding but never invent one.
             reg.next_id = if (id as u64) >= ID_MASK { 1 } else { id + 1 };
             id

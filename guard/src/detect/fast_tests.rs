@@ -323,3 +323,27 @@ fn a_read_after_the_other_threads_write_is_not_a_lost_update_on_either_path() {
         assert!(fast.iter().any(|f| f.starts_with(&concurrent)), "{fast:?}");
     }
 }
+
+#[test]
+fn a_second_write_in_the_same_millisecond_still_makes_the_read_stale() {
+    // Worker 1 writes key 1 twice from one call site within one millisecond (the
+    // manual clock never moves here); worker 0 read between the two and then writes
+    // blind: a lost update, which only the write number in the stamp can show.
+    let script = [
+        (1, Step::Insert(1)),
+        (0, Step::Get(1)),
+        (1, Step::Insert(1)),
+        (0, Step::Insert(1)),
+    ];
+    for scope in [Scope::Map, Scope::Key] {
+        for general_only in [false, true] {
+            let name = format!("diff-same-ms-{scope:?}-{general_only}");
+            let found = play(&name, Setup::map(scope), &script, general_only);
+            let lost = FindingKind::LostUpdate.to_string();
+            assert!(
+                found.iter().any(|f| f.starts_with(&lost)),
+                "{name}: {found:?}"
+            );
+        }
+    }
+}

@@ -84,6 +84,8 @@ pub(crate) struct PerThread {
     next_seq: Cell<u64>,
     /// Bit `i` set: held slot `i` is in use.
     held_live: Cell<u32>,
+    /// This thread's recorded writes, for the write number in their stamps.
+    writes: Cell<u64>,
 }
 
 impl PerThread {
@@ -95,7 +97,16 @@ impl PerThread {
             held_seq: [const { Cell::new(0) }; HELD],
             next_seq: Cell::new(1),
             held_live: Cell::new(0),
+            writes: Cell::new(0),
         }
+    }
+
+    /// The write number of this thread's next recorded write.
+    #[inline(always)]
+    pub(crate) fn next_write(&self) -> u64 {
+        let n = self.writes.get().wrapping_add(1);
+        self.writes.set(n);
+        n
     }
 
     /// The slot a read of `key` in `map` lives in: direct-mapped, so remembering

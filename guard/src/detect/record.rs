@@ -19,28 +19,41 @@ pub(crate) type SiteRef = &'static Location<'static>;
 pub(crate) type FunctionRef = &'static Function;
 
 const TIME_BITS: u32 = 37;
-const OP_BITS: u32 = 7;
+const OP_BITS: u32 = 6;
+const SEQ_BITS: u32 = 5;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 const OP_MASK: u64 = (1 << OP_BITS) - 1;
+const SEQ_SHIFT: u32 = OP_BITS + TIME_BITS;
+const SEQ_MASK: u64 = ((1 << SEQ_BITS) - 1) << SEQ_SHIFT;
+const WHO_SHIFT: u32 = SEQ_BITS + OP_BITS + TIME_BITS;
 
-/// accessor (20 bits) | op (7 bits) | time in ms (37 bits, 4.3 years of uptime).
-/// Never 0 for a real access, because clock readings start at 1.
+/// accessor (16 bits) | write number (5 bits) | op (6 bits) | time in ms (37 bits, 4.3
+/// years of uptime). The write number counts the writing thread's writes, so that two
+/// writes by one thread from one call site within one millisecond still differ (a
+/// read's snapshot must tell that someone wrote in between). Never 0 for a real
+/// access, because clock readings start at 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp(pub(crate) u64);
 
+const _: () = assert!(crate::finding::Op::ALL.len() <= 1 << OP_BITS);
+
 impl Stamp {
     pub(crate) fn new(who: Accessor, op: Op, ms: u64) -> Self {
-        Stamp(
-            (who.bits() << (OP_BITS + TIME_BITS))
-                | ((op.bits() & OP_MASK) << TIME_BITS)
-                | (ms & TIME_MASK),
-        )
+        Stamp((who.bits() << WHO_SHIFT) | ((op.bits() & OP_MASK) << TIME_BITS) | (ms & TIME_MASK))
+    }
+    /// This stamp with the writer's write number `seq` (taken modulo 32).
+    pub(crate) fn with_seq(self, seq: u64) -> Self {
+        Stamp((self.0 & !SEQ_MASK) | ((seq << SEQ_SHIFT) & SEQ_MASK))
+    }
+    /// The access without its write number: thread, op and millisecond.
+    pub(crate) fn without_seq(self) -> Self {
+        Stamp(self.0 & !SEQ_MASK)
     }
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
     pub(crate) fn who(self) -> Accessor {
-        Accessor::from_bits(self.0 >> (OP_BITS + TIME_BITS))
+        Accessor::from_bits(self.0 >> WHO_SHIFT)
     }
     pub(crate) fn op(self) -> Op {
         Op::from_bits((self.0 >> TIME_BITS) & OP_MASK)
@@ -50,7 +63,7 @@ impl Stamp {
     }
 }
 
-const _: () = assert!(ID_BITS + OP_BITS + TIME_BITS == 64);
+const _: () = assert!(ID_BITS + SEQ_BITS + OP_BITS + TIME_BITS == 64);
 
 /// An unresolved stack taken at one access (identified by its stamp).
 #[derive(Debug)]
@@ -183,9 +196,12 @@ impl Record {
         self.stack.store(stack);
     }
 
-    /// The stack stored with the access stamped `stamp`, if any.
+    /// The stack stored with the access stamped `stamp` (thread, op and millisecond:
+    /// stacks are taken once per millisecond), if any.
     pub(crate) fn stack_for(&self, stamp: Stamp) -> Option<Arc<Stack>> {
-        self.stack.load_full().filter(|s| s.stamp == stamp)
+        self.stack
+            .load_full()
+            .filter(|s| s.stamp.without_seq() == stamp.without_seq())
     }
 }
 
@@ -201,6 +217,11 @@ mod tests {
         assert_eq!(s.op(), Op::Retain);
         assert_eq!(s.ms(), 123_456);
         assert!(!s.is_empty());
+        let w = s.with_seq(33);
+        assert_ne!(w, s);
+        assert_eq!((w.who(), w.op(), w.ms()), (who, Op::Retain, 123_456));
+        assert_eq!(w.without_seq(), s);
+        assert_eq!(w, s.with_seq(1), "write numbers wrap at 32");
     }
 
     #[test]

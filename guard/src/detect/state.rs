@@ -501,7 +501,8 @@ impl MapState {
                 {
                     return None;
                 }
-                record.store_over(prev, mine.stamp, key, site, mine.function);
+                let stamp = mine.stamp.with_seq(l.next_write());
+                record.store_over(prev, stamp, key, site, mine.function);
             }
             _ => return None,
         }
@@ -812,8 +813,11 @@ impl MapState {
             }
         }
 
-        let stamp = Stamp::new(ctx.me, ctx.op, ctx.now);
-        if stamp != prev.stamp && ctx.backtrace() == BacktraceMode::Always {
+        let stamp = Stamp::new(ctx.me, ctx.op, ctx.now).with_seq(l.next_write());
+        // One stack per thread, op and millisecond (findings match it the same way).
+        if stamp.without_seq() != prev.stamp.without_seq()
+            && ctx.backtrace() == BacktraceMode::Always
+        {
             record.set_stack(Some(Arc::new(Stack {
                 stamp,
                 trace: backtrace::Backtrace::new_unresolved(),
@@ -990,7 +994,7 @@ impl Rules {
 /// dropping it forgets that. A guard dropped on another thread is handed to its owner
 /// as an orphan. Zero-cost (no token) when the guard is off.
 ///
-/// One word: the owner's accessor id in the top 20 bits, below it the owner's held
+/// One word: the owner's accessor id in the top 16 bits, below it the owner's held
 /// slot plus one; 0 is "not tracked", so with the guard off a `Ref` carries one zero
 /// and its drop one test. A slot stays taken until its guard is released (or, for a
 /// guard dropped on another thread, reconciled), so a token cannot release a later
