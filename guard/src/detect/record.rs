@@ -160,7 +160,7 @@ impl Record {
     }
 
     /// [`Record::store`] for a caller that read only the stamp (`prev`, with
-    /// [`Record::stamp`]): compares the other fields where they lie.
+    /// [`Record::stamp`]): the other fields are compared where they lie.
     #[inline(always)]
     pub(crate) fn store_over(
         &self,
@@ -170,26 +170,13 @@ impl Record {
         site: SiteRef,
         function: Option<FunctionRef>,
     ) {
-        let same_key = self.key.load(Relaxed) == key;
-        let same_site = self.site.load().is_some_and(|s| std::ptr::eq(s, site));
-        let same_function = match (self.function.load(), function) {
-            (None, None) => true,
-            (Some(a), Some(b)) => std::ptr::eq(a, b),
-            _ => false,
+        let seen = Seen {
+            stamp: prev,
+            key: self.key.load(Relaxed),
+            site: self.site.load(),
+            function: self.function.load(),
         };
-        if prev == stamp && same_key && same_site && same_function {
-            return;
-        }
-        if !same_key {
-            self.key.store(key, Relaxed);
-        }
-        if !same_site {
-            self.site.store(Some(site));
-        }
-        if !same_function {
-            self.function.store(function);
-        }
-        self.stamp.store(stamp.0, Release);
+        self.store(&seen, stamp, key, site, function);
     }
 
     pub(crate) fn set_stack(&self, stack: Option<Arc<Stack>>) {

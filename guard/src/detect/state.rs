@@ -422,23 +422,18 @@ impl MapState {
     #[inline(always)]
     fn on_access(&self, s: u32, op: Op, class: Class, key: u64, site: SiteRef) -> HeldGuard {
         match class {
-            Class::Read => self.on_read_access(s, op, key, site),
-            Class::Write => self.on_write_access(s, op, key, site),
+            Class::Read => self.on_keyed::<false>(s, op, key, site),
+            Class::Write => self.on_keyed::<true>(s, op, key, site),
             _ => self.general(s, op, key, site),
         }
     }
 
+    /// One keyed access of a constant class (a write if `WRITE`): an out-of-line
+    /// function per class, so each needs few registers.
     #[inline(never)]
-    fn on_read_access(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
-        match thread::with_local(|t| self.fast(t, s, op, Class::Read, key, site)) {
-            Some(Some(held)) => held,
-            _ => self.general(s, op, key, site),
-        }
-    }
-
-    #[inline(never)]
-    fn on_write_access(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
-        match thread::with_local(|t| self.fast(t, s, op, Class::Write, key, site)) {
+    fn on_keyed<const WRITE: bool>(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
+        let class = if WRITE { Class::Write } else { Class::Read };
+        match thread::with_local(|t| self.fast(t, s, op, class, key, site)) {
             Some(Some(held)) => held,
             _ => self.general(s, op, key, site),
         }
@@ -853,7 +848,7 @@ impl MapState {
                 .map(|e| identity(e.access.site, e.access.function))
                 .chain([identity(Some(ctx.site), ctx.function)]),
         );
-        let new = crate::report::observe(local_key, ctx.me.bits());
+        let new = crate::report::observe(local_key);
         if !new && reaction == 0 {
             return;
         }
