@@ -13,6 +13,12 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
 static NOW_MS: AtomicU64 = AtomicU64::new(1);
+
+/// The ticked clock's current ms: one relaxed load.
+#[inline(always)]
+pub(crate) fn ticked_ms() -> u64 {
+    NOW_MS.load(Relaxed)
+}
 static TICKER: AtomicBool = AtomicBool::new(false);
 
 /// Where a clock's zero lies on the wall clock, for `time_unix_ns` in reports.

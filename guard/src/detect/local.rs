@@ -13,6 +13,8 @@ use crate::thread::{Accessor, ThreadCounters};
 
 pub(crate) const READS: usize = 4;
 pub(crate) const HELD: usize = 8;
+/// The bits a held-guard token can have: one per slot.
+const HELD_BITS: u32 = (1 << HELD) - 1;
 
 /// One access this thread remembers: a read of a key (until the thread writes it)
 /// or a guard it holds into a map (until the guard is dropped).
@@ -153,8 +155,9 @@ impl PerThread {
             .map(|i| self.held.get(i))
     }
 
-    /// Registers a guard; returns its slot plus one (0 if all slots are taken: that
-    /// guard is then not tracked, which can hide a finding but never invent one).
+    /// Registers a guard; returns its token, the bit of its slot (0 if all slots
+    /// are taken: that guard is then not tracked, which can hide a finding but never
+    /// invent one).
     #[inline(always)]
     pub(crate) fn hold(&self, held: &Mine) -> u64 {
         let live = self.held_live.get();
@@ -167,10 +170,11 @@ impl PerThread {
         self.held_seq[i].set(seq);
         self.next_seq.set(seq + 1);
         self.held_live.set(live | (1 << i));
-        i as u64 + 1
+        1 << i
     }
 
-    /// [`PerThread::hold`] when this thread holds no guard: the guard takes slot 0.
+    /// [`PerThread::hold`] when this thread holds no guard: the guard takes slot 0
+    /// (token 1).
     #[inline(always)]
     pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
         debug_assert!(!self.holds_any());
@@ -186,13 +190,13 @@ impl PerThread {
         self.reads.map[i].get() == map && self.reads.key[i].get() == key
     }
 
-    /// Forgets the guard in slot `token - 1`; false if that slot is not in use.
+    /// Forgets the guard whose token (its slot's bit) is `token`; false if that slot
+    /// is not in use. A load, a test and a store.
     #[inline(always)]
     pub(crate) fn release(&self, token: u64) -> bool {
-        let i = token.wrapping_sub(1);
-        let bit = 1u32 << (i & 31);
+        let bit = token as u32 & HELD_BITS;
         let live = self.held_live.get();
-        if i >= HELD as u64 || live & bit == 0 {
+        if live & bit == 0 {
             return false;
         }
         self.held_live.set(live & !bit);
@@ -291,7 +295,7 @@ mod tests {
         assert!(l.release(c));
         assert!(l.release(b));
         assert!(!l.holds_any());
-        assert!(!l.release(0) && !l.release(HELD as u64 + 1));
+        assert!(!l.release(0) && !l.release(1 << HELD));
     }
 
     #[test]

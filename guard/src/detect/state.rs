@@ -22,7 +22,10 @@ static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
 /// Set in the settings word handed to [`MapState::on_access`] when the op returns a
 /// guard (a bit the global word never uses).
 const HOLD: u32 = 1 << 31;
-const _: () = assert!(HOLD & (config::ALL_BITS) == 0);
+/// Set in a map's own settings bits when it has a [`ManualClock`], so the hot path
+/// picks the clock with a bit test (a bit the global word never uses).
+const MANUAL_CLOCK: u32 = 1 << 30;
+const _: () = assert!((HOLD | MANUAL_CLOCK) & (config::ALL_BITS) == 0);
 
 /// A map's own settings bits, over the global word. Set before the map is shared.
 #[derive(Clone, Copy, Default)]
@@ -282,6 +285,17 @@ impl MapState {
         self.rare.as_ref().map_or(&TICKED, |r| &r.clock)
     }
 
+    /// The map's clock, now; `eff` is the map's settings word (it says whether the
+    /// map has a manual clock).
+    #[inline(always)]
+    fn now_ms(&self, eff: u32) -> u64 {
+        if eff & MANUAL_CLOCK != 0 {
+            self.clock().now_ms()
+        } else {
+            crate::clock::ticked_ms()
+        }
+    }
+
     /// The window of this map, in ms.
     fn window(&self) -> u64 {
         match &self.rare {
@@ -331,6 +345,7 @@ impl MapState {
     }
     pub(crate) fn set_clock(&mut self, clock: ManualClock) {
         self.rare_mut().clock = Clock::Manual(clock);
+        self.over.set(MANUAL_CLOCK, MANUAL_CLOCK);
     }
 
     // ---- the hot path ----------------------------------------------------------
@@ -462,7 +477,8 @@ impl MapState {
         }
         let l = &t.detect;
         let eff = self.over.apply(s);
-        if (s & UNREAD) | (eff & (MODE_ACCESSES | BT_ALWAYS)) != 0 || t.is_busy() || l.holds_any() {
+        // UNREAD is never a map's own bit: `eff` has the global word's.
+        if eff & (UNREAD | MODE_ACCESSES | BT_ALWAYS) != 0 || t.is_busy() || l.holds_any() {
             return None;
         }
         let id = t.registered()?;
@@ -477,7 +493,7 @@ impl MapState {
         let mine = Mine {
             map: self.id,
             key,
-            stamp: Stamp::new(id.id, op, self.clock().now_ms()),
+            stamp: Stamp::new(id.id, op, self.now_ms(eff)),
             site: Some(site),
             function: t.function(),
         };
@@ -989,8 +1005,8 @@ impl Rules {
 /// dropping it forgets that. A guard dropped on another thread is handed to its owner
 /// as an orphan. Zero-cost (no token) when the guard is off.
 ///
-/// One word: the owner's accessor id in the top 16 bits, below it the owner's held
-/// slot plus one; 0 is "not tracked", so with the guard off a `Ref` carries one zero
+/// One word: the owner's accessor id in the top 16 bits, below it the bit of the owner's
+/// held slot; 0 is "not tracked", so with the guard off a `Ref` carries one zero
 /// and its drop one test. A slot stays taken until its guard is released (or, for a
 /// guard dropped on another thread, reconciled), so a token cannot release a later
 /// guard that reused the slot; and the orphan of a guard whose thread has exited is
@@ -1025,7 +1041,8 @@ impl Drop for HeldGuard {
 #[inline(never)]
 fn release(packed: u64) {
     let released = thread::with_local(|t| {
-        t.me_bits() == packed >> TOKEN_BITS && t.detect.release(packed & ((1 << TOKEN_BITS) - 1))
+        // The token (a slot's bit) sits in the low bits; release masks it.
+        t.me_bits() == packed >> TOKEN_BITS && t.detect.release(packed)
     });
     if released != Some(true) {
         orphan(packed);
