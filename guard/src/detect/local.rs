@@ -15,6 +15,9 @@ pub(crate) const READS: usize = 4;
 pub(crate) const HELD: usize = 8;
 /// The bits a held-guard token can have: one per slot.
 const HELD_BITS: u32 = (1 << HELD) - 1;
+/// Where `held_live` keeps "slot 0's guard is the read in read slot `r`", as `r + 1`
+/// (see [`PerThread::hold_borrowing`]).
+const BORROW_SHIFT: u32 = 8;
 
 /// One access this thread remembers: a read of a key (until the thread writes it)
 /// or a guard it holds into a map (until the guard is dropped).
@@ -64,6 +67,22 @@ impl<const N: usize> Table<N> {
         self.function[i].set(m.function);
     }
 
+    /// [`Table::put`] writing only the fields that change, for the fast path: there
+    /// a load and a compare are cheaper than a store, because every store must drain
+    /// before the map's shard lock (a locked instruction) is taken.
+    #[inline(always)]
+    fn put_changed(&self, i: usize, m: &Mine) {
+        set_if_changed(&self.map[i], m.map);
+        set_if_changed(&self.key[i], m.key);
+        set_if_changed(&self.stamp[i], m.stamp.0);
+        if !same_ref(self.site[i].get(), m.site) {
+            self.site[i].set(m.site);
+        }
+        if !same_ref(self.function[i].get(), m.function) {
+            self.function[i].set(m.function);
+        }
+    }
+
     fn get(&self, i: usize) -> Mine {
         Mine {
             map: self.map[i].get(),
@@ -72,6 +91,22 @@ impl<const N: usize> Table<N> {
             site: self.site[i].get(),
             function: self.function[i].get(),
         }
+    }
+}
+
+#[inline(always)]
+fn set_if_changed(cell: &Cell<u64>, v: u64) {
+    if cell.get() != v {
+        cell.set(v);
+    }
+}
+
+#[inline(always)]
+fn same_ref<T>(a: Option<&'static T>, b: Option<&'static T>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => std::ptr::eq(a, b),
+        _ => false,
     }
 }
 
@@ -84,7 +119,9 @@ pub(crate) struct PerThread {
     /// leaves its slot's old number, which is smaller than any number given since.
     held_seq: [Cell<u64>; HELD],
     next_seq: Cell<u64>,
-    /// Bit `i` set: held slot `i` is in use.
+    /// Bit `i` set: held slot `i` is in use. Above [`BORROW_SHIFT`]: 0, or `r + 1`
+    /// if slot 0's guard is described by read slot `r` instead of slot 0 (valid
+    /// while bit 0 is set, until [`PerThread::settle`]).
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps.
     writes: Cell<u64>,
@@ -127,6 +164,16 @@ impl PerThread {
         self.read_snapshot[i].set(snapshot);
     }
 
+    /// [`PerThread::remember_read`] for the fast path: writes only what changes.
+    /// Returns the read's slot (for [`PerThread::hold_borrowing`]).
+    #[inline(always)]
+    pub(crate) fn remember_read_hot(&self, read: &Mine, snapshot: u64) -> usize {
+        let i = Self::read_slot(read.map, read.key);
+        self.reads.put_changed(i, read);
+        set_if_changed(&self.read_snapshot[i], snapshot);
+        i
+    }
+
     /// Takes (and forgets) this thread's read of `key` in `map`, if there is one.
     #[inline]
     pub(crate) fn take_read(&self, map: u64, key: u64) -> Option<Read> {
@@ -143,11 +190,37 @@ impl PerThread {
 
     #[inline(always)]
     pub(crate) fn holds_any(&self) -> bool {
-        self.held_live.get() != 0
+        self.held_live.get() & HELD_BITS != 0
+    }
+
+    /// Makes the held table describe every guard itself: copies a read that a guard
+    /// borrowed ([`PerThread::hold_borrowing`]) into slot 0. Called, while a guard is
+    /// held, before anything but the fast path reads the held table or changes the
+    /// reads (the fast path declines while a guard is held); one load when nothing is
+    /// borrowed.
+    #[inline]
+    pub(crate) fn settle(&self) {
+        let live = self.held_live.get();
+        let borrowed = live >> BORROW_SHIFT;
+        if borrowed == 0 {
+            return;
+        }
+        if live & 1 != 0 {
+            self.held.put(0, &self.reads.get(borrowed as usize - 1));
+        }
+        self.held_live.set(live & HELD_BITS);
+    }
+
+    /// True unless a held guard borrows a read (see [`PerThread::settle`]); stale
+    /// borrow bits of a released slot 0 mean nothing.
+    fn settled(&self) -> bool {
+        let live = self.held_live.get();
+        live & 1 == 0 || live >> BORROW_SHIFT == 0
     }
 
     /// The guard this thread holds into `map` that it took first.
     pub(crate) fn held_in(&self, map: u64) -> Option<Mine> {
+        debug_assert!(self.settled());
         let live = self.held_live.get();
         (0..HELD)
             .filter(|&i| live & (1 << i) != 0 && self.held.map[i].get() == map)
@@ -160,7 +233,9 @@ impl PerThread {
     /// invent one).
     #[inline(always)]
     pub(crate) fn hold(&self, held: &Mine) -> u64 {
-        let live = self.held_live.get();
+        debug_assert!(self.settled());
+        // Drops stale borrow bits: slot 0, if free, may be taken here.
+        let live = self.held_live.get() & HELD_BITS;
         let i = (!live).trailing_zeros() as usize;
         if i >= HELD {
             return 0;
@@ -178,8 +253,18 @@ impl PerThread {
     #[inline(always)]
     pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
         debug_assert!(!self.holds_any());
-        self.held.put(0, held);
+        self.held.put_changed(0, held);
         self.held_live.set(1);
+        1
+    }
+
+    /// [`PerThread::hold_first`] for a guard whose access was just remembered as a
+    /// read in read slot `r` ([`PerThread::remember_read_hot`]): slot 0 points at
+    /// that read instead of copying it, so taking the guard is one store.
+    #[inline(always)]
+    pub(crate) fn hold_borrowing(&self, r: usize) -> u64 {
+        debug_assert!(!self.holds_any() && r < READS);
+        self.held_live.set(1 | ((r as u32 + 1) << BORROW_SHIFT));
         1
     }
 
@@ -342,6 +427,27 @@ mod tests {
         l.remember_read(&mine(9, 1 + READS as u64, 2), 0);
         assert!(l.take_read(9, 1).is_none());
         assert!(l.take_read(9, 1 + READS as u64).is_some());
+    }
+
+    #[test]
+    fn a_borrowed_read_is_settled_before_the_reads_change() {
+        let l = PerThread::new();
+        let r = l.remember_read_hot(&mine(7, 3, 5), 11);
+        assert_eq!(l.hold_borrowing(r), 1);
+        assert!(l.holds_any());
+        l.settle();
+        // A read sharing the slot replaces the read, not the guard's description.
+        l.remember_read(&mine(7, 3 + READS as u64, 6), 0);
+        let held = l.held_in(7).unwrap();
+        assert_eq!((held.key, held.stamp.ms()), (3, 5));
+        assert!(l.take_read(7, 3 + READS as u64).is_some());
+        assert_eq!(l.held_in(7).map(|m| m.key), Some(3));
+        assert!(l.release(1));
+        assert!(!l.holds_any());
+        // The released slot's stale borrow does not describe the next guard in it.
+        assert_eq!(l.hold(&mine(8, 1, 9)), 1);
+        l.settle();
+        assert_eq!(l.held_in(8).map(|m| m.key), Some(1));
     }
 
     #[test]

@@ -497,10 +497,12 @@ impl MapState {
             site: Some(site),
             function: t.function(),
         };
+        // The read slot the access was remembered in, if it was.
+        let mut read_slot = None;
         match class {
             Class::Read => {
                 if rules.contains(FindingKind::LostUpdate) {
-                    l.remember_read(&mine, record.stamp().0);
+                    read_slot = Some(l.remember_read_hot(&mine, record.stamp().0));
                 }
             }
             Class::Write if !op.reads_back() => {
@@ -523,7 +525,12 @@ impl MapState {
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
             if s & HOLD != 0 && rules.contains(FindingKind::ReentrantAccess) {
-                HeldGuard::new(id.id, l.hold_first(&mine))
+                let token = match read_slot {
+                    // The read remembered above describes this guard too.
+                    Some(r) => l.hold_borrowing(r),
+                    None => l.hold_first(&mine),
+                };
+                HeldGuard::new(id.id, token)
             } else {
                 HeldGuard::NONE
             },
@@ -541,6 +548,9 @@ impl MapState {
             };
             let l = &t.detect;
             if l.holds_any() {
+                // The rules read the held table and change the reads: nothing may be
+                // borrowed (only a guard that is still held can be).
+                l.settle();
                 // Guards this thread took but another dropped: forget them, so that
                 // the thread gets back to the fast path.
                 local::reconcile(l, ctx.me, ctx.counters);
@@ -582,6 +592,7 @@ impl MapState {
             };
             let l = &t.detect;
             if l.holds_any() {
+                l.settle();
                 local::reconcile(l, ctx.me, ctx.counters);
                 self.reentrant(l, &ctx);
             }
