@@ -1049,7 +1049,7 @@ impl Drop for HeldGuard {
 
 /// Releases a held guard on the thread that took it; hands it to its owner as an
 /// orphan when dropped on another thread.
-#[inline(never)]
+#[inline(always)]
 fn release(packed: u64) {
     let released = thread::with_local(|t| {
         // The token (a slot's bit) sits in the low bits; release masks it.
