@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::record::{FunctionRef, SiteRef, Stamp};
+use super::record::{FunctionRef, SiteRef, Stamp, same_ref};
 use crate::thread::{Accessor, ThreadCounters};
 
 pub(crate) const READS: usize = 4;
@@ -98,15 +98,6 @@ impl<const N: usize> Table<N> {
 fn set_if_changed(cell: &Cell<u64>, v: u64) {
     if cell.get() != v {
         cell.set(v);
-    }
-}
-
-#[inline(always)]
-fn same_ref<T>(a: Option<&'static T>, b: Option<&'static T>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => std::ptr::eq(a, b),
-        _ => false,
     }
 }
 

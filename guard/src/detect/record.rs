@@ -81,6 +81,16 @@ pub(crate) struct Seen {
     pub(crate) function: Option<FunctionRef>,
 }
 
+/// True if `a` and `b` are both `None` or point at the same value: one compare of
+/// two addresses (a `match` on both options compiles to several branches).
+#[inline(always)]
+pub(crate) fn same_ref<T>(a: Option<&T>, b: Option<&T>) -> bool {
+    fn addr<T>(o: Option<&T>) -> usize {
+        o.map_or(0, |r| r as *const T as usize)
+    }
+    addr(a) == addr(b)
+}
+
 /// One remembered access: 40 bytes.
 #[derive(Default)]
 pub(crate) struct Record {
@@ -139,11 +149,7 @@ impl Record {
         function: Option<FunctionRef>,
     ) {
         let same_site = seen.site.is_some_and(|s| std::ptr::eq(s, site));
-        let same_function = match (seen.function, function) {
-            (None, None) => true,
-            (Some(a), Some(b)) => std::ptr::eq(a, b),
-            _ => false,
-        };
+        let same_function = same_ref(seen.function, function);
         if seen.stamp == stamp && seen.key == key && same_site && same_function {
             return;
         }
