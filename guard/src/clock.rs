@@ -14,6 +14,17 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
 static NOW_MS: AtomicU64 = AtomicU64::new(1);
 
+/// The largest ms any clock reads (about 4.4 years): access stamps keep 37 bits of
+/// it, so clocks stop here instead of wrapping into the stamp's other fields.
+pub(crate) const MAX_MS: u64 = (1 << 37) - 1;
+
+/// Milliseconds since `epoch`, plus one (0 means "never"), capped at [`MAX_MS`].
+fn elapsed_ms(epoch: &Epoch) -> u64 {
+    (epoch.instant.elapsed().as_millis() as u64)
+        .saturating_add(1)
+        .min(MAX_MS)
+}
+
 /// The ticked clock's current ms: one relaxed load.
 #[inline(always)]
 pub(crate) fn ticked_ms() -> u64 {
@@ -58,10 +69,7 @@ fn global_epoch() -> &'static Epoch {
 pub(crate) fn start() -> bool {
     if TICKER.load(Relaxed) {
         // Switching on again: the ticker may have been idling.
-        NOW_MS.store(
-            global_epoch().instant.elapsed().as_millis() as u64 + 1,
-            Relaxed,
-        );
+        NOW_MS.store(elapsed_ms(global_epoch()), Relaxed);
         return true;
     }
     static STARTED: OnceLock<bool> = OnceLock::new();
@@ -71,15 +79,14 @@ pub(crate) fn start() -> bool {
             .name("mapguard-clock".into())
             .spawn(move || {
                 loop {
-                    let ms = epoch.instant.elapsed().as_millis() as u64 + 1;
-                    NOW_MS.store(ms, Relaxed);
+                    NOW_MS.store(elapsed_ms(&epoch), Relaxed);
                     let on = crate::config::word() & crate::config::ENABLED != 0;
                     std::thread::sleep(if on { TICK } else { IDLE_TICK });
                 }
             });
         match spawned {
             Ok(_) => {
-                NOW_MS.store(epoch.instant.elapsed().as_millis() as u64 + 1, Relaxed);
+                NOW_MS.store(elapsed_ms(&epoch), Relaxed);
                 TICKER.store(true, Relaxed);
                 true
             }
@@ -154,9 +161,13 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `by`, rounded down to whole milliseconds (the
-    /// resolution of every clock mapguard reads).
+    /// resolution of every clock mapguard reads). The clock stops about 4.4 years
+    /// (2^37 ms) after its start, as the ticked clock would. Never blocks.
     pub fn advance(&self, by: Duration) {
-        self.inner.ms.fetch_add(by.as_millis() as u64, Relaxed);
+        let by = by.as_millis().min(MAX_MS as u128) as u64;
+        let _ = self.inner.ms.fetch_update(Relaxed, Relaxed, |ms| {
+            Some(ms.saturating_add(by).min(MAX_MS))
+        });
     }
 
     /// The time since this clock was created, as far as it has been advanced.
@@ -184,6 +195,16 @@ mod tests {
         c.advance(Duration::from_millis(42));
         assert_eq!(clock.now_ms() - a, 42);
         assert_eq!(c.now(), Duration::from_millis(42));
+    }
+
+    #[test]
+    fn manual_clock_stops_at_the_largest_stamp_time() {
+        let c = ManualClock::new();
+        let clock = Clock::Manual(c.clone());
+        c.advance(Duration::MAX);
+        assert_eq!(clock.now_ms(), MAX_MS);
+        c.advance(Duration::from_millis(5));
+        assert_eq!(clock.now_ms(), MAX_MS);
     }
 
     #[test]

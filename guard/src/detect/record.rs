@@ -39,7 +39,9 @@ const _: () = assert!(crate::finding::Op::ALL.len() <= 1 << OP_BITS);
 
 impl Stamp {
     pub(crate) fn new(who: Accessor, op: Op, ms: u64) -> Self {
-        Stamp((who.bits() << WHO_SHIFT) | ((op.bits() & OP_MASK) << TIME_BITS) | (ms & TIME_MASK))
+        // Clocks stop at MAX_MS (== TIME_MASK), so `ms` needs no mask.
+        debug_assert!(ms <= TIME_MASK);
+        Stamp((who.bits() << WHO_SHIFT) | ((op.bits() & OP_MASK) << TIME_BITS) | ms)
     }
     /// This stamp with the writer's write number `seq` (taken modulo 32).
     pub(crate) fn with_seq(self, seq: u64) -> Self {
@@ -64,6 +66,7 @@ impl Stamp {
 }
 
 const _: () = assert!(ID_BITS + SEQ_BITS + OP_BITS + TIME_BITS == 64);
+const _: () = assert!(TIME_MASK == crate::clock::MAX_MS);
 
 /// An unresolved stack taken at one access (identified by its stamp).
 #[derive(Debug)]
@@ -215,6 +218,12 @@ mod tests {
         assert_eq!((w.who(), w.op(), w.ms()), (who, Op::Retain, 123_456));
         assert_eq!(w.without_seq(), s);
         assert_eq!(w, s.with_seq(1), "write numbers wrap at 32");
+        // The last ms a clock reads keeps the other fields intact.
+        let last = Stamp::new(who, Op::Insert, crate::clock::MAX_MS).with_seq(31);
+        assert_eq!(
+            (last.who(), last.op(), last.ms()),
+            (who, Op::Insert, crate::clock::MAX_MS)
+        );
     }
 
     #[test]
