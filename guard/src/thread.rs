@@ -110,6 +110,14 @@ pub(crate) fn operations() -> u64 {
             .sum::<u64>()
 }
 
+/// The counters of a thread that is not registered, so that [`Local`] always has
+/// some: the fast path, which runs only for a registered thread, reads them without
+/// a check.
+static NO_COUNTERS: ThreadCounters = ThreadCounters {
+    operations: AtomicU64::new(0),
+    orphans: AtomicU64::new(0),
+};
+
 /// The thread's identity and counters, as [`Local`] caches them.
 #[derive(Clone, Copy)]
 pub(crate) struct Identity {
@@ -156,6 +164,8 @@ fn register(local: &Local) -> Option<Identity> {
     };
     local.identity.set(Some(identity));
     local.me.set(id);
+    local.counters.set(counters);
+    local.set_registered(true);
     Some(identity)
 }
 
@@ -171,6 +181,8 @@ impl Drop for ExitHook {
         let _ = LOCAL.try_with(|l| {
             l.identity.set(None);
             l.me.set(0);
+            l.counters.set(&NO_COUNTERS);
+            l.set_registered(false);
             l.exited.set(true);
         });
         let mut reg = lock_registry();
@@ -204,11 +216,15 @@ pub(crate) struct Local {
     identity: Cell<Option<Identity>>,
     /// The accessor id of `identity`, 0 while there is none.
     me: Cell<u32>,
+    /// The counters of `identity`, [`NO_COUNTERS`] while there is none.
+    counters: Cell<&'static ThreadCounters>,
     /// Set by the exit hook: the thread is going away and is not registered again.
     exited: Cell<bool>,
     /// Set while mapguard itself runs code on this thread (reporter, sinks, a user
     /// callback): accesses made then are not checked, so a sink that touches a
-    /// guarded map cannot recurse into the detector.
+    /// guarded map cannot recurse into the detector. (With the detector compiled
+    /// in, a flag in its per-thread word instead, tested with the held guards.)
+    #[cfg(feature = "compile-out")]
     busy: Cell<bool>,
     /// The innermost `#[mapguard::guarded]` function running on this thread (or
     /// being polled, for an `async fn`), set only while the guard is on.
@@ -224,7 +240,9 @@ thread_local! {
         Local {
             identity: Cell::new(None),
             me: Cell::new(0),
+            counters: Cell::new(&NO_COUNTERS),
             exited: Cell::new(false),
+            #[cfg(feature = "compile-out")]
             busy: Cell::new(false),
             function: Cell::new(None),
             #[cfg(not(feature = "compile-out"))]
@@ -245,12 +263,6 @@ impl Local {
         }
     }
 
-    /// This thread's identity, if it has made a guarded access yet.
-    #[inline(always)]
-    pub(crate) fn registered(&self) -> Option<Identity> {
-        self.identity.get()
-    }
-
     /// This thread's accessor id, 0 if it has made no guarded access yet (or has
     /// exited): one load, for the release of a held guard.
     #[inline(always)]
@@ -258,9 +270,35 @@ impl Local {
         self.me.get() as u64
     }
 
+    /// The id and counters of this registered thread, without a check: only for a
+    /// caller that knows the thread is registered (the detector's gate is open).
+    #[cfg(not(feature = "compile-out"))]
+    #[inline(always)]
+    pub(crate) fn registered_unchecked(&self) -> (Accessor, &'static ThreadCounters) {
+        (Accessor(self.me.get()), self.counters.get())
+    }
+
     #[inline]
     pub(crate) fn is_busy(&self) -> bool {
-        self.busy.get()
+        #[cfg(not(feature = "compile-out"))]
+        return self.detect.flag(crate::detect::GATE_BUSY);
+        #[cfg(feature = "compile-out")]
+        return self.busy.get();
+    }
+
+    fn replace_busy(&self, on: bool) -> bool {
+        #[cfg(not(feature = "compile-out"))]
+        return self.detect.replace_flag(crate::detect::GATE_BUSY, on);
+        #[cfg(feature = "compile-out")]
+        return self.busy.replace(on);
+    }
+
+    fn set_registered(&self, registered: bool) {
+        #[cfg(not(feature = "compile-out"))]
+        self.detect
+            .replace_flag(crate::detect::GATE_UNREGISTERED, !registered);
+        #[cfg(feature = "compile-out")]
+        let _ = registered;
     }
 
     /// The innermost `#[guarded]` function running on this thread, if any.
@@ -295,7 +333,7 @@ pub(crate) fn is_busy() -> bool {
 
 /// Marks the current thread as running mapguard code until the returned value drops.
 pub(crate) fn busy() -> BusyGuard {
-    let was = with_local(|l| l.busy.replace(true)).unwrap_or(true);
+    let was = with_local(|l| l.replace_busy(true)).unwrap_or(true);
     BusyGuard { was }
 }
 
@@ -305,7 +343,7 @@ pub(crate) struct BusyGuard {
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        let _ = with_local(|l| l.busy.set(self.was));
+        let _ = with_local(|l| l.replace_busy(self.was));
     }
 }
 

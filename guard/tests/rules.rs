@@ -662,8 +662,12 @@ fn accesses_from_a_sink_or_reporter_are_not_checked() {
     memory();
     let inner: Arc<DashMap<u64, u64>> =
         Arc::new(DashMap::named("cb-inner").with_clock(ManualClock::new()));
+    // A map nobody wrote before the callback: there the callback's write would take
+    // the fast path (no other writer to decline for) if a busy thread could.
+    let fresh: Arc<DashMap<u64, u64>> =
+        Arc::new(DashMap::named("cb-fresh").with_clock(ManualClock::new()));
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (inner2, seen2) = (inner.clone(), seen.clone());
+    let (inner2, fresh2, seen2) = (inner.clone(), fresh.clone(), seen.clone());
     let map: DashMap<u64, u64> = DashMap::named("cb-outer")
         .with_clock(ManualClock::new())
         .with_reaction(Reaction::Call(Arc::new(move |f| {
@@ -671,11 +675,15 @@ fn accesses_from_a_sink_or_reporter_are_not_checked() {
             seen2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             // Would be a concurrent_write with the main thread's write below if checked.
             inner2.insert(f.accesses.len() as u64, 0);
+            fresh2.insert(7, 0);
         })));
     inner.insert(0, 0);
     on("a", || map.insert(1, 1));
     on("b", || map.insert(1, 2));
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Had the callback's write been recorded, this one would conflict with it.
+    fresh.insert(7, 1);
     assert!(all_on("cb-inner").is_empty());
+    assert!(all_on("cb-fresh").is_empty());
     assert_eq!(found(ConcurrentWrite, "cb-outer").len(), 1);
 }

@@ -18,6 +18,14 @@ const HELD_BITS: u32 = (1 << HELD) - 1;
 /// Where `held_live` keeps "slot 0's guard is the read in read slot `r`", as `r + 1`
 /// (see [`PerThread::hold_borrowing`]).
 const BORROW_SHIFT: u32 = 8;
+const BORROW_MASK: u32 = 0xff << BORROW_SHIFT;
+/// In `held_live`: mapguard's own code runs on this thread (see [`crate::thread::busy`]).
+pub(crate) const GATE_BUSY: u32 = 1 << 16;
+/// In `held_live`: the thread has no accessor id (not yet, or no more).
+pub(crate) const GATE_UNREGISTERED: u32 = 1 << 17;
+/// Any of these set in `held_live` sends the thread's accesses to the general path.
+const GATE_CLOSED: u32 = HELD_BITS | GATE_BUSY | GATE_UNREGISTERED;
+const _: () = assert!(READS < 0xff && (HELD_BITS & BORROW_MASK) == 0);
 
 /// One access this thread remembers: a read of a key (until the thread writes it)
 /// or a guard it holds into a map (until the guard is dropped).
@@ -110,9 +118,10 @@ pub(crate) struct PerThread {
     /// leaves its slot's old number, which is smaller than any number given since.
     held_seq: [Cell<u64>; HELD],
     next_seq: Cell<u64>,
-    /// Bit `i` set: held slot `i` is in use. Above [`BORROW_SHIFT`]: 0, or `r + 1`
-    /// if slot 0's guard is described by read slot `r` instead of slot 0 (valid
-    /// while bit 0 is set, until [`PerThread::settle`]).
+    /// Bit `i` set: held slot `i` is in use. In [`BORROW_MASK`]: 0, or `r + 1` if
+    /// slot 0's guard is described by read slot `r` instead of slot 0 (valid while
+    /// bit 0 is set, until [`PerThread::settle`]). And the flags [`GATE_BUSY`] and
+    /// [`GATE_UNREGISTERED`], so that the fast path tests one word.
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps.
     writes: Cell<u64>,
@@ -126,7 +135,7 @@ impl PerThread {
             held: Table::new(),
             held_seq: [const { Cell::new(0) }; HELD],
             next_seq: Cell::new(1),
-            held_live: Cell::new(0),
+            held_live: Cell::new(GATE_UNREGISTERED),
             writes: Cell::new(0),
         }
     }
@@ -184,6 +193,28 @@ impl PerThread {
         self.held_live.get() & HELD_BITS != 0
     }
 
+    /// True if the fast path may run: the thread is registered, not running
+    /// mapguard's own code, and holds no guard. One load and a test.
+    #[inline(always)]
+    pub(crate) fn gate_open(&self) -> bool {
+        self.held_live.get() & GATE_CLOSED == 0
+    }
+
+    /// Sets or clears a `GATE_*` flag; returns whether it was set.
+    #[inline]
+    pub(crate) fn replace_flag(&self, flag: u32, on: bool) -> bool {
+        let live = self.held_live.get();
+        self.held_live
+            .set(if on { live | flag } else { live & !flag });
+        live & flag != 0
+    }
+
+    /// Whether a `GATE_*` flag is set.
+    #[inline]
+    pub(crate) fn flag(&self, flag: u32) -> bool {
+        self.held_live.get() & flag != 0
+    }
+
     /// Makes the held table describe every guard itself: copies a read that a guard
     /// borrowed ([`PerThread::hold_borrowing`]) into slot 0. Called, while a guard is
     /// held, before anything but the fast path reads the held table or changes the
@@ -192,21 +223,21 @@ impl PerThread {
     #[inline]
     pub(crate) fn settle(&self) {
         let live = self.held_live.get();
-        let borrowed = live >> BORROW_SHIFT;
+        let borrowed = (live & BORROW_MASK) >> BORROW_SHIFT;
         if borrowed == 0 {
             return;
         }
         if live & 1 != 0 {
             self.held.put(0, &self.reads.get(borrowed as usize - 1));
         }
-        self.held_live.set(live & HELD_BITS);
+        self.held_live.set(live & !BORROW_MASK);
     }
 
     /// True unless a held guard borrows a read (see [`PerThread::settle`]); stale
     /// borrow bits of a released slot 0 mean nothing.
     fn settled(&self) -> bool {
         let live = self.held_live.get();
-        live & 1 == 0 || live >> BORROW_SHIFT == 0
+        live & 1 == 0 || live & BORROW_MASK == 0
     }
 
     /// The guard this thread holds into `map` that it took first.
@@ -226,7 +257,7 @@ impl PerThread {
     pub(crate) fn hold(&self, held: &Mine) -> u64 {
         debug_assert!(self.settled());
         // Drops stale borrow bits: slot 0, if free, may be taken here.
-        let live = self.held_live.get() & HELD_BITS;
+        let live = self.held_live.get() & !BORROW_MASK;
         let i = (!live).trailing_zeros() as usize;
         if i >= HELD {
             return 0;
@@ -243,7 +274,7 @@ impl PerThread {
     /// (token 1).
     #[inline(always)]
     pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
-        debug_assert!(!self.holds_any());
+        debug_assert!(self.gate_open());
         self.held.put_changed(0, held);
         self.held_live.set(1);
         1
@@ -254,7 +285,7 @@ impl PerThread {
     /// that read instead of copying it, so taking the guard is one store.
     #[inline(always)]
     pub(crate) fn hold_borrowing(&self, r: usize) -> u64 {
-        debug_assert!(!self.holds_any() && r < READS);
+        debug_assert!(self.gate_open() && r < READS);
         self.held_live.set(1 | ((r as u32 + 1) << BORROW_SHIFT));
         1
     }
@@ -264,6 +295,15 @@ impl PerThread {
     pub(crate) fn has_read(&self, map: u64, key: u64) -> bool {
         let i = Self::read_slot(map, key);
         self.reads.map[i].get() == map && self.reads.key[i].get() == key
+    }
+
+    /// [`PerThread::release`] at the drop of a guard on the thread that took it,
+    /// where its slot is in use by construction (a token is unique while its slot
+    /// is in use): a load, an and and a store.
+    #[inline(always)]
+    pub(crate) fn release_own(&self, token: u64) {
+        let bit = token as u32 & HELD_BITS;
+        self.held_live.set(self.held_live.get() & !bit);
     }
 
     /// Forgets the guard whose token (its slot's bit) is `token`; false if that slot
@@ -347,6 +387,14 @@ mod tests {
     use super::*;
     use crate::finding::Op;
 
+    /// The state of a registered thread that is not running mapguard code.
+    fn registered() -> PerThread {
+        let l = PerThread::new();
+        l.replace_flag(GATE_UNREGISTERED, false);
+        assert!(l.gate_open());
+        l
+    }
+
     fn mine(map: u64, key: u64, ms: u64) -> Mine {
         Mine {
             map,
@@ -359,7 +407,7 @@ mod tests {
 
     #[test]
     fn hold_and_release_in_any_order() {
-        let l = PerThread::new();
+        let l = registered();
         let a = l.hold(&mine(1, 0, 1));
         let b = l.hold(&mine(2, 0, 1));
         let c = l.hold(&mine(3, 0, 1));
@@ -376,7 +424,7 @@ mod tests {
 
     #[test]
     fn held_in_names_the_oldest_guard_even_in_a_reused_slot() {
-        let l = PerThread::new();
+        let l = registered();
         let a = l.hold(&mine(1, 10, 5));
         l.hold(&mine(1, 11, 6));
         assert!(l.release(a));
@@ -387,7 +435,7 @@ mod tests {
 
     #[test]
     fn full_table_stops_tracking_without_harm() {
-        let l = PerThread::new();
+        let l = registered();
         let tokens: Vec<u64> = (0..HELD as u64 + 2)
             .map(|m| l.hold(&mine(m + 100, 0, 1)))
             .collect();
@@ -400,7 +448,7 @@ mod tests {
 
     #[test]
     fn reads_are_taken_once_and_replaced_per_key() {
-        let l = PerThread::new();
+        let l = registered();
         l.remember_read(&mine(9, 3, 5), 0);
         l.remember_read(&mine(9, 3, 6), 0);
         assert_eq!(l.take_read(9, 3).map(|r| r.access.stamp.ms()), Some(6));
@@ -422,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_borrowed_read_is_settled_before_the_reads_change() {
-        let l = PerThread::new();
+        let l = registered();
         let r = l.remember_read_hot(&mine(7, 3, 5), 11);
         assert_eq!(l.hold_borrowing(r), 1);
         assert!(l.holds_any());
@@ -443,7 +491,7 @@ mod tests {
 
     #[test]
     fn orphans_are_reconciled_by_their_owner() {
-        let l = PerThread::new();
+        let l = registered();
         let me = crate::thread::with_local(|t| t.identity().unwrap()).unwrap();
         let t = l.hold(&mine(42, 0, 1));
         orphan(me.id, t);
@@ -465,7 +513,7 @@ mod tests {
 
     #[test]
     fn held_in_names_the_oldest_guard_within_one_millisecond() {
-        let l = PerThread::new();
+        let l = registered();
         let a = l.hold(&mine(1, 10, 5));
         l.hold(&mine(1, 11, 5));
         assert!(l.release(a));
@@ -473,7 +521,7 @@ mod tests {
         l.hold(&mine(1, 12, 5));
         assert_eq!(l.held_in(1).map(|m| m.key), Some(11));
         // hold_first (nothing held) keeps an older number than any later guard.
-        let l = PerThread::new();
+        let l = registered();
         l.hold(&mine(2, 1, 5));
         assert!(l.release(1));
         let first = l.hold_first(&mine(2, 20, 5));

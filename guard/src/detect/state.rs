@@ -28,19 +28,26 @@ const MANUAL_CLOCK: u32 = 1 << 30;
 const _: () = assert!((HOLD | MANUAL_CLOCK) & (config::ALL_BITS) == 0);
 
 /// A map's own settings bits, over the global word. Set before the map is shared.
-#[derive(Clone, Copy, Default)]
+/// Kept as the global bits to keep and the map's bits, so applying is an and and an or.
+#[derive(Clone, Copy)]
 struct Overrides {
-    mask: u32,
+    keep: u32,
     value: u32,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides { keep: !0, value: 0 }
+    }
 }
 
 impl Overrides {
     #[inline]
     fn apply(&self, global: u32) -> u32 {
-        (global & !self.mask) | (self.value & self.mask)
+        (global & self.keep) | self.value
     }
     fn set(&mut self, mask: u32, value: u32) {
-        self.mask |= mask;
+        self.keep &= !mask;
         self.value = (self.value & !mask) | (value & mask);
     }
 }
@@ -478,10 +485,11 @@ impl MapState {
         let l = &t.detect;
         let eff = self.over.apply(s);
         // UNREAD is never a map's own bit: `eff` has the global word's.
-        if eff & (UNREAD | MODE_ACCESSES | BT_ALWAYS) != 0 || t.is_busy() || l.holds_any() {
+        // The gate: registered, not busy, no guard held.
+        if eff & (UNREAD | MODE_ACCESSES | BT_ALWAYS) != 0 || !l.gate_open() {
             return None;
         }
-        let id = t.registered()?;
+        let (me, counters) = t.registered_unchecked();
         let rules = Rules::from_word(eff);
         // As `record_for`, without allocating the slots.
         let record = if eff & SCOPE_KEY != 0 && key != 0 {
@@ -493,7 +501,7 @@ impl MapState {
         let mine = Mine {
             map: self.id,
             key,
-            stamp: Stamp::new(id.id, op, self.now_ms(eff)),
+            stamp: Stamp::new(me, op, self.now_ms(eff)),
             site: Some(site),
             function: t.function(),
         };
@@ -507,7 +515,7 @@ impl MapState {
             }
             Class::Write if !op.reads_back() => {
                 let prev = record.stamp();
-                if (!prev.is_empty() && prev.who() != id.id)
+                if (!prev.is_empty() && prev.who() != me)
                     || (rules.contains(FindingKind::LostUpdate) && l.has_read(self.id, key))
                     || (rules.contains(FindingKind::WriteDuringIteration)
                         && self.iter_live.load(Relaxed) != 0)
@@ -519,7 +527,7 @@ impl MapState {
             }
             _ => return None,
         }
-        let ops = &id.counters.operations;
+        let ops = &counters.operations;
         ops.store(ops.load(Relaxed) + 1, Relaxed);
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
@@ -530,7 +538,7 @@ impl MapState {
                     Some(r) => l.hold_borrowing(r),
                     None => l.hold_first(&mine),
                 };
-                HeldGuard::new(id.id, token)
+                HeldGuard::new(me, token)
             } else {
                 HeldGuard::NONE
             },
@@ -1052,8 +1060,12 @@ impl Drop for HeldGuard {
 #[inline(always)]
 fn release(packed: u64) {
     let released = thread::with_local(|t| {
-        // The token (a slot's bit) sits in the low bits; release masks it.
-        t.me_bits() == packed >> TOKEN_BITS && t.detect.release(packed)
+        // The token (a slot's bit) sits in the low bits; release_own masks it.
+        let mine = t.me_bits() == packed >> TOKEN_BITS;
+        if mine {
+            t.detect.release_own(packed);
+        }
+        mine
     });
     if released != Some(true) {
         orphan(packed);
