@@ -139,9 +139,10 @@ impl Record {
         Stamp(self.stamp.load(Relaxed))
     }
 
-    /// Stores an access, writing only the fields that change: a record that already
-    /// says "this accessor, this millisecond, this key, this site, this function" is
-    /// left alone, so its cache line is not taken from other cores.
+    /// Stores an access, writing the site and function only if they change: a
+    /// record that already says "this accessor, this millisecond, this key, this
+    /// site, this function" is left alone, so its cache line is not taken from other
+    /// cores.
     #[inline]
     pub(crate) fn store(
         &self,
@@ -156,9 +157,10 @@ impl Record {
         if seen.stamp == stamp && seen.key == key && same_site && same_function {
             return;
         }
-        if seen.key != key {
-            self.key.store(key, Relaxed);
-        }
+        // Unconditional: in key scope, whether a slot last saw this key is data
+        // dependent, and a mispredicted compare cost more than the store (key-scope
+        // `insert` 1.48x -> 1.27x). The stamp's line is written anyway.
+        self.key.store(key, Relaxed);
         if !same_site {
             self.site.store(Some(site));
         }

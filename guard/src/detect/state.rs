@@ -510,7 +510,7 @@ impl MapState {
         match class {
             Class::Read => {
                 if rules.contains(FindingKind::LostUpdate) {
-                    read_slot = Some(l.remember_read_hot(&mine, record.stamp().0));
+                    read_slot = Some(l.remember_read(&mine, record.stamp().0));
                 }
             }
             Class::Write if !op.reads_back() => {
