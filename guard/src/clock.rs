@@ -15,7 +15,9 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 static NOW_MS: AtomicU64 = AtomicU64::new(1);
 
 /// The largest ms any clock reads (about 4.4 years): access stamps keep 37 bits of
-/// it, so clocks stop here instead of wrapping into the stamp's other fields.
+/// it, so clocks stop here instead of wrapping. At this reading the rules that
+/// compare times stop finding anything (a stopped clock would make every pair of
+/// accesses look simultaneous).
 pub(crate) const MAX_MS: u64 = (1 << 37) - 1;
 
 /// Milliseconds since `epoch`, plus one (0 means "never"), capped at [`MAX_MS`].
@@ -162,7 +164,9 @@ impl ManualClock {
 
     /// Moves the clock forward by `by`, rounded down to whole milliseconds (the
     /// resolution of every clock mapguard reads). The clock stops about 4.4 years
-    /// (2^37 ms) after its start, as the ticked clock would. Never blocks.
+    /// (2^37 ms) after its start, as the ticked clock does; from then on the rules
+    /// that compare times (`concurrent_write`, `read_write`, `lost_update`) find
+    /// nothing, since a stopped clock cannot tell accesses apart. Never blocks.
     pub fn advance(&self, by: Duration) {
         let by = by.as_millis().min(MAX_MS as u128) as u64;
         let _ = self.inner.ms.fetch_update(Relaxed, Relaxed, |ms| {

@@ -88,6 +88,24 @@ fn concurrent_write_silent_for_one_thread_and_outside_the_window() {
 }
 
 #[test]
+fn a_stopped_clock_invents_no_concurrent_write() {
+    // Clocks stop at 2^37 ms; from then on every access reads the same time, so
+    // accesses hours apart would look simultaneous: the time rules stay silent.
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("cw-stopped").with_clock(clock.clone());
+    on("a", || map.insert(1, 1));
+    clock.advance(Duration::MAX);
+    on("b", || map.insert(1, 2));
+    on("c", || map.insert(1, 3));
+    assert!(
+        all_on("cw-stopped").is_empty(),
+        "{:#?}",
+        all_on("cw-stopped")
+    );
+}
+
+#[test]
 fn window_is_configurable_per_map() {
     memory();
     let clock = ManualClock::new();

@@ -453,10 +453,20 @@ mod tests {
         assert_eq!(l.held_in(7).map(|m| m.key), Some(3));
         assert!(l.release(1));
         assert!(!l.holds_any());
-        // The released slot's stale borrow does not describe the next guard in it.
+
+        // A borrowed guard released before anything settled it leaves stale borrow
+        // bits; they must not describe the next guard that takes slot 0.
+        let l = registered();
+        let r = l.remember_read(&mine(7, 3, 5), 11);
+        l.hold_borrowing(r);
+        l.release_own(1);
+        assert!(!l.holds_any());
+        l.remember_read(&mine(7, 3, 6), 0);
         assert_eq!(l.hold(&mine(8, 1, 9)), 1);
         l.settle();
-        assert_eq!(l.held_in(8).map(|m| m.key), Some(1));
+        let held = l.held_in(8).unwrap();
+        assert_eq!((held.map, held.key, held.stamp.ms()), (8, 1, 9));
+        assert!(l.held_in(7).is_none());
     }
 
     #[test]
