@@ -23,10 +23,11 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// then forwarded to the dashmap inside. Results are the same with the guard on,
 /// off or compiled out.
 ///
-/// **Cost:** with the guard off, one relaxed atomic load per call. On and finding
-/// nothing: a thread-local lookup, a clock load, a key hash (foldhash) and a few
-/// atomics on lines that are written only when what they hold changes. See the
-/// README's "Performance" section for measured ratios.
+/// **Cost:** with the guard off, one relaxed atomic load per call (and for a call
+/// that returns a guard, a zero token its drop tests). On and finding nothing: a
+/// thread-local lookup, a clock load, a key hash (foldhash), a few stores to the
+/// thread's own state and, for a write, relaxed stores to the map's (or the key
+/// slot's) record. See the README's "Performance" section for measured ratios.
 ///
 /// **Locking behaviour:** as dashmap's. Any method except `try_*` may deadlock if the
 /// calling thread holds a [`Ref`], [`RefMut`], [`Entry`] or iterator into the same
