@@ -112,6 +112,12 @@ fn memory() -> &'static Memory {
 /// Plays `script` on a fresh map named `name`; returns its findings, each reduced
 /// to what does not depend on the run: kind, same_key, and per access the op, the
 /// thread and the source line.
+/// True if `found` (as [`play`] returns it) has a finding of `kind`.
+fn has(found: &[String], kind: FindingKind) -> bool {
+    let kind = kind.to_string();
+    found.iter().any(|f| f.starts_with(&kind))
+}
+
 fn play(name: &str, setup: Setup, script: &[(usize, Step)], general_only: bool) -> Vec<String> {
     play_counting(name, setup, script, general_only).0
 }
@@ -285,12 +291,7 @@ fn the_switch_routes_around_the_fast_path_and_both_find() {
         assert_eq!(fast == 0, general_only, "{name}: {fast} fast accesses");
         // The read was remembered (on the fast path, when it is on) and the other
         // thread's write in between makes the last write a lost update.
-        assert!(
-            found
-                .iter()
-                .any(|f| f.starts_with(&FindingKind::LostUpdate.to_string())),
-            "{name}: {found:?}"
-        );
+        assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
     }
 }
 
@@ -317,10 +318,8 @@ fn a_read_after_the_other_threads_write_is_not_a_lost_update_on_either_path() {
             true,
         );
         assert_eq!(fast, general);
-        let lost = FindingKind::LostUpdate.to_string();
-        assert!(!fast.iter().any(|f| f.starts_with(&lost)), "{fast:?}");
-        let concurrent = FindingKind::ConcurrentWrite.to_string();
-        assert!(fast.iter().any(|f| f.starts_with(&concurrent)), "{fast:?}");
+        assert!(!has(&fast, FindingKind::LostUpdate), "{fast:?}");
+        assert!(has(&fast, FindingKind::ConcurrentWrite), "{fast:?}");
     }
 }
 
@@ -339,11 +338,7 @@ fn a_second_write_in_the_same_millisecond_still_makes_the_read_stale() {
         for general_only in [false, true] {
             let name = format!("diff-same-ms-{scope:?}-{general_only}");
             let found = play(&name, Setup::map(scope), &script, general_only);
-            let lost = FindingKind::LostUpdate.to_string();
-            assert!(
-                found.iter().any(|f| f.starts_with(&lost)),
-                "{name}: {found:?}"
-            );
+            assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
         }
     }
 }

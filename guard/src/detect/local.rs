@@ -393,17 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn held_in_names_the_oldest_guard_even_in_a_reused_slot() {
-        let l = registered();
-        let a = l.hold(&mine(1, 10, 5));
-        l.hold(&mine(1, 11, 6));
-        assert!(l.release(a));
-        // Slot 0 is free again and goes to the newest guard.
-        l.hold(&mine(1, 12, 7));
-        assert_eq!(l.held_in(1).map(|m| m.key), Some(11));
-    }
-
-    #[test]
     fn full_table_stops_tracking_without_harm() {
         let l = registered();
         let tokens: Vec<u64> = (0..HELD as u64 + 2)
