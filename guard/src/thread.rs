@@ -162,7 +162,6 @@ fn register(local: &Local) -> Option<Identity> {
         id: Accessor(id),
         counters,
     };
-    local.identity.set(Some(identity));
     local.me.set(id);
     local.counters.set(counters);
     local.set_registered(true);
@@ -179,7 +178,6 @@ impl Drop for ExitHook {
         let id = self.id.get();
         // From here on the thread's accesses are not checked (see `register`).
         let _ = LOCAL.try_with(|l| {
-            l.identity.set(None);
             l.me.set(0);
             l.counters.set(&NO_COUNTERS);
             l.set_registered(false);
@@ -213,10 +211,9 @@ impl Drop for ExitHook {
 /// needs dropping, so reaching it costs no liveness check; the exit hook lives in a
 /// thread-local of its own, touched once per thread.
 pub(crate) struct Local {
-    identity: Cell<Option<Identity>>,
-    /// The accessor id of `identity`, 0 while there is none.
+    /// This thread's accessor id, 0 while it has none (ids start at 1).
     me: Cell<u32>,
-    /// The counters of `identity`, [`NO_COUNTERS`] while there is none.
+    /// This thread's counters, [`NO_COUNTERS`] while it has no id.
     counters: Cell<&'static ThreadCounters>,
     /// Set by the exit hook: the thread is going away and is not registered again.
     exited: Cell<bool>,
@@ -238,7 +235,6 @@ const _: () = assert!(!std::mem::needs_drop::<Local>());
 thread_local! {
     static LOCAL: Local = const {
         Local {
-            identity: Cell::new(None),
             me: Cell::new(0),
             counters: Cell::new(&NO_COUNTERS),
             exited: Cell::new(false),
@@ -257,9 +253,12 @@ impl Local {
     /// exits).
     #[inline]
     pub(crate) fn identity(&self) -> Option<Identity> {
-        match self.identity.get() {
-            Some(i) => Some(i),
-            None => register(self),
+        match self.me.get() {
+            0 => register(self),
+            id => Some(Identity {
+                id: Accessor(id),
+                counters: self.counters.get(),
+            }),
         }
     }
 

@@ -663,11 +663,12 @@ impl MapState {
         let id = t.identity()?;
         let ops = &id.counters.operations;
         ops.store(ops.load(Relaxed) + 1, Relaxed);
+        let eff = self.over.apply(s);
         Some(Ctx {
-            eff: self.over.apply(s),
+            eff,
             me: id.id,
             counters: id.counters,
-            now: self.clock().now_ms(),
+            now: self.now_ms(eff),
             op,
             key,
             site,
