@@ -154,7 +154,7 @@ fn panic_mode_panics_on_the_finding_thread() {
 
 #[test]
 fn output_goes_to_json_lines_and_settings_are_read() {
-    let path = std::env::temp_dir().join(format!("mapguard-env-{}.jsonl", std::process::id()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("env-output.jsonl");
     let _ = std::fs::remove_file(&path);
     let out = format!("jsonl:{}", path.display());
     let o = child(

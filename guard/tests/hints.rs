@@ -12,7 +12,8 @@ use mapguard::{
 };
 
 fn jsonl_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("mapguard-hints-{}.jsonl", std::process::id()))
+    // Cargo's scratch dir for integration tests; a fixed name, so runs replace it.
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hints.jsonl")
 }
 
 fn memory() -> &'static Memory {

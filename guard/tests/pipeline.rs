@@ -26,7 +26,8 @@ impl Sink for Panicker {
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
 fn jsonl_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("mapguard-pipeline-{}.jsonl", std::process::id()))
+    // Cargo's scratch dir for integration tests; a fixed name, so runs replace it.
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline.jsonl")
 }
 
 fn memory() -> &'static Memory {

@@ -23,7 +23,10 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 // ---- helpers ------------------------------------------------------------------
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mapguard-e2e-{}-{name}", std::process::id()));
+    // Under the target dir (cargo's scratch space for integration tests), by name:
+    // the next run replaces it, so nothing piles up, and the last run's files stay
+    // to read after a failure.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("otel-e2e-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
