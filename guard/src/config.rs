@@ -521,8 +521,9 @@ impl Config {
         self.sinks.push(Box::new(sink));
         self
     }
-    /// Findings that may wait for the reporter; beyond it they are counted as
-    /// dropped, never waited for. Default 1024; accepted 1 to 1048576.
+    /// Findings that may wait for the reporter; beyond it a new finding is counted
+    /// as dropped, never waited for, and offered again by a later occurrence once
+    /// there is room. Default 1024; accepted 1 to 1048576.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n;
         self

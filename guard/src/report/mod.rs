@@ -6,7 +6,7 @@ mod reporter;
 mod seen;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -39,6 +39,8 @@ pub(crate) enum Msg {
 static QUEUED: AtomicUsize = AtomicUsize::new(0);
 static CAPACITY: AtomicUsize = AtomicUsize::new(1024);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Set by the reporter while its backlog of rate-limited findings is full.
+static BACKLOG_FULL: AtomicBool = AtomicBool::new(false);
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 static SINK_ERRORS: AtomicU64 = AtomicU64::new(0);
 
@@ -70,14 +72,14 @@ fn send(msg: Msg) -> bool {
 }
 
 /// Hands a new finding to the reporter without waiting. If the queue is full it is
-/// counted as dropped (and forgotten by the dedup table, so a later occurrence can
-/// try again).
+/// counted as dropped and waits in the dedup table, so that a later occurrence offers
+/// it again once there is room.
 #[cfg(not(feature = "compile-out"))]
 pub(crate) fn submit(c: Candidate) {
     let cap = CAPACITY.load(Relaxed);
     if QUEUED.fetch_add(1, Relaxed) >= cap {
         QUEUED.fetch_sub(1, Relaxed);
-        seen::forget(c.local_key);
+        seen::defer(c.local_key);
         DROPPED.fetch_add(1, Relaxed);
         return;
     }
@@ -85,6 +87,13 @@ pub(crate) fn submit(c: Candidate) {
         QUEUED.fetch_sub(1, Relaxed);
         DROPPED.fetch_add(1, Relaxed);
     }
+}
+
+/// Whether the reporter can take a new finding now: its queue has room and its
+/// backlog (findings held back by the rate limit) is not full. Two relaxed loads;
+/// checked only when a finding is made, before its stack is captured.
+pub(crate) fn room() -> bool {
+    QUEUED.load(Relaxed) < CAPACITY.load(Relaxed) && !BACKLOG_FULL.load(Relaxed)
 }
 
 /// Settings installed before the reporter started: it starts with them. Until a
@@ -187,7 +196,10 @@ pub struct Stats {
     /// Occurrences not reported on their own because they repeat an earlier finding
     /// (they are counted in the repeat summaries).
     pub duplicates: u64,
-    /// Findings lost because the queue to the reporter was full.
+    /// Times a new finding could not be handed to the reporter because its queue or
+    /// its backlog of rate-limited findings was full. No stack is captured for it then;
+    /// its occurrences stay counted, and the first later occurrence that finds room
+    /// offers it again. It is lost only if it never happens again.
     pub dropped: u64,
     /// Errors and panics from sinks.
     pub sink_errors: u64,

@@ -194,10 +194,12 @@ impl Reporter {
             return;
         }
         if self.pending.len() >= PENDING_MAX {
-            // Dropped before it was ever reported: forget it entirely, so no repeat
-            // summary speaks of it and a later occurrence can be reported.
+            // Not reported yet and no room to hold it: it waits in the dedup table,
+            // counted, and the user's threads offer it again (capturing its stack
+            // again) only once the backlog has room.
             super::DROPPED.fetch_add(1, Relaxed);
-            seen::forget(c.local_key);
+            super::BACKLOG_FULL.store(true, Relaxed);
+            seen::defer(c.local_key);
             return;
         }
         finding.occurrences = seen::count(c.local_key).max(1);
@@ -234,6 +236,9 @@ impl Reporter {
             let Some((f, origin)) = self.pending.pop_front() else {
                 break;
             };
+            if self.pending.len() < PENDING_MAX && super::BACKLOG_FULL.load(Relaxed) {
+                super::BACKLOG_FULL.store(false, Relaxed);
+            }
             REPORTED.fetch_add(1, Relaxed);
             // The sinks see the span the finding was made in as current (feature otel).
             let _entered = origin.enter();

@@ -38,7 +38,7 @@ pub const DUPLICATES: &str = "mapguard.duplicate_findings";
 /// | instrument | unit | attributes | counts |
 /// |---|---|---|---|
 /// | `mapguard.findings` | `{finding}` | `mapguard.finding.kind`, `mapguard.map.name` | every occurrence, repeats that dedup kept from the log included |
-/// | `mapguard.dropped_findings` | `{finding}` | none | findings lost because the queue to the reporter was full |
+/// | `mapguard.dropped_findings` | `{finding}` | none | times a new finding met a full queue or backlog at the reporter (held back, offered again by a later occurrence) |
 /// | `mapguard.duplicate_findings` | `{finding}` | none | occurrences that repeated a reported finding |
 ///
 /// Repeats are added when the reporter summarises them (every summary interval, 10 s

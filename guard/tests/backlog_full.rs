@@ -1,0 +1,89 @@
+//! A full backlog behind the rate limit holds new findings back, counted and without
+//! offering them again at every occurrence, and they are reported once it has room.
+
+mod common;
+
+use common::conflict;
+
+use std::time::{Duration, Instant};
+
+use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory};
+
+/// The reporter's backlog of findings held back by the rate limit (the README's
+/// "full backlog behind the rate limit (4096)").
+const BACKLOG: u64 = 4096;
+
+#[test]
+fn a_full_backlog_holds_new_findings_back_until_it_has_room() {
+    let memory = Memory::new();
+    Config::new()
+        .outputs(vec![])
+        .sink(memory.clone())
+        .rate_limit(1)
+        .queue_capacity(1 << 16)
+        .backtrace(BacktraceMode::Off)
+        .summary_interval(Duration::from_secs(3600))
+        .install()
+        .unwrap();
+    let started = Instant::now();
+    let maps: Vec<DashMap<u64, u64>> = (0..BACKLOG + 40)
+        .map(|i| DashMap::named(format!("bl-{i}")).with_clock(ManualClock::new()))
+        .collect();
+    for map in &maps {
+        conflict(map);
+    }
+    // Every finding is new, one a map. The reporter lets out one a second; the rest
+    // fill its backlog, and those that find it full are dropped.
+    let total = maps.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = mapguard::stats();
+        if s.reported + s.dropped + BACKLOG >= total {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the reporter is stuck: {s:?}");
+        std::thread::yield_now();
+    }
+    let before = mapguard::stats();
+    assert!(before.dropped >= 1, "{before:?}");
+
+    // The last maps' findings are among the dropped ones (the reporter takes them in
+    // order). More occurrences are counted and not offered again while the backlog
+    // stays full: each release at one a second makes room for one.
+    let last = &maps[maps.len() - 10..];
+    let repeats_from = Instant::now();
+    for map in last {
+        for _ in 0..3 {
+            conflict(map);
+        }
+    }
+    let after = mapguard::stats();
+    let allowed = 1 + repeats_from.elapsed().as_secs() + 1;
+    assert!(
+        after.dropped - before.dropped <= allowed,
+        "offered again while the backlog was full: {} more dropped, allowed {allowed} \
+         ({before:?} -> {after:?})",
+        after.dropped - before.dropped
+    );
+    assert_eq!(after.findings, before.findings + 10 * 3 * 2, "{after:?}");
+    // Released at one a second, however slow this machine is today.
+    assert!(
+        after.reported <= 1 + started.elapsed().as_secs() + 1,
+        "{after:?}"
+    );
+
+    // Flush lets the backlog out; then the held-back findings are offered again by
+    // their next occurrence, and reported.
+    mapguard::flush();
+    for map in last {
+        conflict(map);
+    }
+    mapguard::flush();
+    for map in last {
+        let found = memory.on_map(map.name());
+        assert_eq!(found.len(), 1, "{}: {found:#?}", map.name());
+        // Everything counted while it waited: the first conflict's one or two, three
+        // more conflicts, and the one that offered it.
+        assert!(found[0].occurrences >= 7, "{}: {found:#?}", map.name());
+    }
+}
