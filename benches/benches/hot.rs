@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
         for &variant in case.variants {
             g.bench_function(BenchmarkId::from_parameter(variant.name()), |b| {
                 b.iter_custom(|iters| {
-                    let ns = case.run_once(variant, iters.max(1));
+                    let (ns, _) = case.run_once(variant, iters.max(1));
                     Duration::from_nanos((ns * iters as f64) as u64)
                 })
             });

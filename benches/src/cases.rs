@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 use std::sync::Barrier;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mapguard::{BacktraceMode, Config, FindingKind, Rules, Scope};
 
@@ -88,6 +88,10 @@ enum Work {
     },
     /// `threads` threads writing one key: every write (but the first) conflicts.
     Storm { threads: usize },
+    /// `threads` threads writing one key in each of `maps` maps, in turn: every write
+    /// conflicts, and each map's first conflict is a new finding (the map's name is
+    /// part of its fingerprint), so the reporter has `maps` findings to build.
+    StormMaps { threads: usize, maps: usize },
     /// Resident memory growth over a storm of `ops` conflicting writes, in bytes.
     StormRss,
     /// Resident bytes per map (one entry each), beyond an empty map's allocations.
@@ -145,7 +149,7 @@ macro_rules! case {
     };
 }
 
-static CASES: [Case; 25] = [
+static CASES: [Case; 29] = [
     case!(
         "hot_get",
         2_000_000,
@@ -228,6 +232,17 @@ static CASES: [Case; 25] = [
         }
     ),
     case!(
+        "t1_50_50_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 1,
+            reads: 50,
+            shared: false
+        }
+    ),
+    case!(
         "t2_90_10_disjoint",
         1_000_000,
         OFF_AND_KEY,
@@ -294,6 +309,28 @@ static CASES: [Case; 25] = [
         }
     ),
     case!(
+        "t4_90_10_shared",
+        500_000,
+        SCOPES,
+        "ns/op",
+        Work::Mixed {
+            threads: 4,
+            reads: 90,
+            shared: true
+        }
+    ),
+    case!(
+        "t4_50_50_shared",
+        500_000,
+        SCOPES,
+        "ns/op",
+        Work::Mixed {
+            threads: 4,
+            reads: 50,
+            shared: true
+        }
+    ),
+    case!(
         "t2_writes_disjoint",
         1_000_000,
         OFF_AND_KEY,
@@ -310,6 +347,16 @@ static CASES: [Case; 25] = [
         STORM,
         "ns/op",
         Work::Storm { threads: 2 }
+    ),
+    case!(
+        "t2_storm_maps",
+        1_000_000,
+        STORM,
+        "ns/op",
+        Work::StormMaps {
+            threads: 2,
+            maps: 8192
+        }
     ),
     case!(
         "storm_rss_10m",
@@ -384,6 +431,41 @@ pub struct Row {
     pub rounds: usize,
     /// `ns/op`, or `bytes` for the memory cases.
     pub unit: &'static str,
+    /// The finding storms, variants with the guard on: what the reporter made of
+    /// the last round's findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Reporter>,
+}
+
+/// What mapguard did with one round of a finding storm, from [`mapguard::stats`]
+/// before and after it, and how long [`mapguard::flush`] then waited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reporter {
+    /// Occurrences counted, repeats included (`stats().findings`).
+    pub findings: u64,
+    /// Occurrences that repeat a known finding: counted on the user's thread, no
+    /// stack captured, nothing queued (`stats().duplicates`).
+    pub duplicates: u64,
+    /// New findings the reporter built (stacks resolved) and handed to the sinks.
+    pub reported: u64,
+    /// New findings not queued because the queue to the reporter was full; a later
+    /// occurrence of the same finding is captured and offered again.
+    pub dropped: u64,
+    /// Milliseconds `flush()` waited once the storm's threads had finished: the
+    /// work the reporter still had queued.
+    pub drain_ms: f64,
+}
+
+impl Reporter {
+    fn between(before: mapguard::Stats, after: mapguard::Stats, drain: Duration) -> Reporter {
+        Reporter {
+            findings: after.findings - before.findings,
+            duplicates: after.duplicates - before.duplicates,
+            reported: after.reported - before.reported,
+            dropped: after.dropped - before.dropped,
+            drain_ms: drain.as_secs_f64() * 1e3,
+        }
+    }
 }
 
 /// Installs the settings every variant shares: on, no output (findings are counted
@@ -464,8 +546,14 @@ impl Subject {
             return Subject::Raw(pairs.collect());
         }
         let m: mapguard::DashMap<u64, u64> = pairs.collect();
-        let m = m.with_name(format!("bench-{}", v.name()));
-        Subject::Guarded(match v {
+        Subject::Guarded(configure(v, m.with_name(format!("bench-{}", v.name()))))
+    }
+}
+
+/// A guarded map with variant `v`'s settings.
+fn configure(v: Variant, m: mapguard::DashMap<u64, u64>) -> mapguard::DashMap<u64, u64> {
+    {
+        match v {
             Variant::OnKey => m.with_scope(Scope::Key),
             Variant::Always => m.with_backtrace(BacktraceMode::Always),
             Variant::Lean => m.with_scope(Scope::Map).with_rules(
@@ -477,7 +565,7 @@ impl Subject {
                 .with_scope(Scope::Map)
                 .with_rules(Rules::ALL.without(FindingKind::ConcurrentWrite)),
             _ => m.with_scope(Scope::Map),
-        })
+        }
     }
 }
 
@@ -570,6 +658,40 @@ fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
     })
 }
 
+/// `threads` threads each writing key 7 of every map in `maps` in turn, `ops` times.
+fn storm_over<M: Map>(maps: &[M], threads: usize, ops: u64) -> f64 {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..ops {
+                    maps[i as usize % maps.len()].insert(7, i);
+                }
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed().as_nanos() as f64 / ops as f64
+    })
+}
+
+/// [`storm_over`] on `n` fresh maps of variant `v`, named `storm-0`, `storm-1`, ...
+fn storm_maps(v: Variant, threads: usize, n: usize, ops: u64) -> f64 {
+    if v.guarded() {
+        let maps: Vec<_> = (0..n)
+            .map(|i| configure(v, mapguard::DashMap::named(format!("storm-{i}"))))
+            .collect();
+        storm_over(&maps, threads, ops)
+    } else {
+        let maps: Vec<_> = (0..n).map(|_| dashmap::DashMap::new()).collect();
+        storm_over(&maps, threads, ops)
+    }
+}
+
 /// Resident set size of this process, from /proc (Linux); 0 elsewhere.
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -591,12 +713,19 @@ impl Case {
                     HOT * threads as u64
                 }
             }
-            Work::Storm { .. } | Work::StormRss | Work::MapBytes => 1,
+            Work::Storm { .. } | Work::StormMaps { .. } | Work::StormRss | Work::MapBytes => 1,
         }
     }
 
-    fn run(&self, subject: &Subject, v: Variant, ops: u64, keyset: &[u64]) -> f64 {
+    fn run(
+        &self,
+        subject: &Subject,
+        v: Variant,
+        ops: u64,
+        keyset: &[u64],
+    ) -> (f64, Option<Reporter>) {
         switch(v);
+        let before = mapguard::stats();
         macro_rules! on_map {
             ($m:expr) => {
                 match self.work {
@@ -607,6 +736,7 @@ impl Case {
                         shared,
                     } => mixed($m, threads, reads, shared, ops),
                     Work::Storm { threads } => storm($m, threads, ops),
+                    Work::StormMaps { threads, maps } => storm_maps(v, threads, maps, ops),
                     Work::StormRss => {
                         // One finding first, reported and flushed: symbolicating its
                         // stack loads debug info once, which is not storm growth.
@@ -625,12 +755,19 @@ impl Case {
             Subject::Raw(m) => on_map!(m),
             Subject::Guarded(m) => on_map!(m),
         };
+        let storm = matches!(self.work, Work::Storm { .. } | Work::StormMaps { .. });
+        let reporter = (storm && mapguard::is_enabled()).then(|| {
+            let start = Instant::now();
+            mapguard::flush();
+            Reporter::between(before, mapguard::stats(), start.elapsed())
+        });
         switch(Variant::Off);
-        out
+        (out, reporter)
     }
 
-    /// Runs one loop of `ops` operations in variant `v`; returns its figure.
-    pub fn run_once(&self, v: Variant, ops: u64) -> f64 {
+    /// Runs one loop of `ops` operations in variant `v`; returns its figure and,
+    /// for a finding storm with the guard on, what the reporter made of it.
+    pub fn run_once(&self, v: Variant, ops: u64) -> (f64, Option<Reporter>) {
         let subject = Subject::new(v, self.prefill());
         let keyset = self.keyset();
         self.run(&subject, v, ops, &keyset)
@@ -646,10 +783,13 @@ impl Case {
     /// Memory cases run each figure in a fresh process: in a process that has
     /// already freed memory, the allocator reuses it and RSS does not grow.
     fn fresh_process(&self) -> bool {
-        matches!(self.work, Work::StormRss | Work::MapBytes)
+        matches!(
+            self.work,
+            Work::StormRss | Work::MapBytes | Work::StormMaps { .. }
+        )
     }
 
-    fn run_in_child(&self, v: Variant, ops: u64) -> f64 {
+    fn run_in_child(&self, v: Variant, ops: u64) -> (f64, Option<Reporter>) {
         let exe = std::env::current_exe().expect("own path");
         let out = std::process::Command::new(exe)
             .args([
@@ -662,10 +802,15 @@ impl Case {
             ])
             .output()
             .expect("re-run overhead");
-        String::from_utf8_lossy(&out.stdout)
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let figure = stdout
             .lines()
             .find_map(|l| l.strip_prefix("FIGURE ")?.trim().parse().ok())
-            .unwrap_or(f64::NAN)
+            .unwrap_or(f64::NAN);
+        let reporter = stdout
+            .lines()
+            .find_map(|l| serde_json::from_str(l.strip_prefix("REPORTER ")?).ok());
+        (figure, reporter)
     }
 
     /// Runs every variant `rounds` times, interleaved, and returns the medians.
@@ -674,12 +819,15 @@ impl Case {
         if self.fresh_process() {
             let rounds = rounds.min(3);
             let mut figures = vec![Vec::new(); self.variants.len()];
+            let mut reporters = vec![None; self.variants.len()];
             for _ in 0..rounds {
                 for (i, v) in self.variants.iter().enumerate() {
-                    figures[i].push(self.run_in_child(*v, ops));
+                    let (figure, reporter) = self.run_in_child(*v, ops);
+                    figures[i].push(figure);
+                    reporters[i] = reporter;
                 }
             }
-            return self.rows(figures, rounds);
+            return self.rows(figures, reporters, rounds);
         }
         let keyset = self.keyset();
         let subjects: Vec<Subject> = self
@@ -694,6 +842,7 @@ impl Case {
             rounds
         };
         let mut figures = vec![Vec::with_capacity(rounds); self.variants.len()];
+        let mut reporters = vec![None; self.variants.len()];
         // A warm-up round, not recorded. Then the reports it caused are written
         // (the first finding's stack is symbolicated once, on the reporter thread,
         // which would otherwise compete with the measured threads for this 2-core
@@ -704,19 +853,27 @@ impl Case {
         mapguard::flush();
         for _ in 0..rounds {
             for (i, (v, s)) in self.variants.iter().zip(&subjects).enumerate() {
-                figures[i].push(self.run(s, *v, ops, &keyset));
+                let (figure, reporter) = self.run(s, *v, ops, &keyset);
+                figures[i].push(figure);
+                reporters[i] = reporter;
             }
         }
-        self.rows(figures, rounds)
+        self.rows(figures, reporters, rounds)
     }
 
-    fn rows(&self, mut figures: Vec<Vec<f64>>, rounds: usize) -> Vec<Row> {
+    fn rows(
+        &self,
+        mut figures: Vec<Vec<f64>>,
+        reporters: Vec<Option<Reporter>>,
+        rounds: usize,
+    ) -> Vec<Row> {
         let medians: Vec<f64> = figures.iter_mut().map(|f| median(f)).collect();
         let raw = medians[0];
         self.variants
             .iter()
             .zip(medians)
-            .map(|(v, m)| Row {
+            .zip(reporters)
+            .map(|((v, m), reporter)| Row {
                 case: self.name,
                 variant: v.name(),
                 raw_ns_per_op: raw,
@@ -724,6 +881,7 @@ impl Case {
                 ratio: if raw > 0.0 { m / raw } else { f64::NAN },
                 rounds,
                 unit: self.unit,
+                reporter,
             })
             .collect()
     }

@@ -76,6 +76,15 @@ fn variant_names() -> String {
         .join(", ")
 }
 
+/// One line on what the reporter made of a storm's last round.
+fn reporter_line(r: &cases::Reporter) -> String {
+    format!(
+        "reporter: {} occurrences, {} repeats counted, {} new reported, {} held back (no room); \
+         flush after the storm {:.1} ms",
+        r.findings, r.duplicates, r.reported, r.dropped, r.drain_ms
+    )
+}
+
 fn main() -> ExitCode {
     let args = match parse() {
         Ok(a) => a,
@@ -126,15 +135,24 @@ fn main() -> ExitCode {
         };
         let case = selected[0];
         let ops = args.ops.unwrap_or(case.ops);
-        let v = case.run_once(variant, ops);
+        let (v, reporter) = case.run_once(variant, ops);
         eprintln!(
             "{} {}: {v:.2} {} over {ops} ops",
             case.name,
             variant.name(),
             case.unit
         );
-        // Read by the parent process of a memory case.
+        if let Some(r) = &reporter {
+            eprintln!("{}", reporter_line(r));
+        }
+        // Read by the parent process of a case measured in fresh processes.
         println!("FIGURE {v}");
+        if let Some(r) = &reporter {
+            println!(
+                "REPORTER {}",
+                serde_json::to_string(r).expect("figures serialise")
+            );
+        }
         return ExitCode::SUCCESS;
     }
     if !args.json {
@@ -152,6 +170,9 @@ fn main() -> ExitCode {
                     "{:<26} {:<13} {:>12.2} {:>12.2} {:>7.3}x  {}",
                     row.case, row.variant, row.raw_ns_per_op, row.ns_per_op, row.ratio, row.unit
                 );
+                if let Some(r) = &row.reporter {
+                    println!("{:<26} {}", "", reporter_line(r));
+                }
             }
         }
     }
