@@ -534,8 +534,10 @@ impl Config {
         self.summary_interval = every;
         self
     }
-    /// Most new findings reported per second over all maps; more wait their turn
-    /// (up to the queue capacity). Default 100; accepted 1 to 1000000.
+    /// Most new findings reported per second over all maps; more wait their turn in
+    /// the reporter's backlog (4096), and beyond it are held back in the dedup table
+    /// until a later occurrence finds room (see `Stats::dropped`). Default 100;
+    /// accepted 1 to 1000000.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
         self.rate_limit = per_second;
         self

@@ -33,7 +33,8 @@ fn a_full_backlog_holds_new_findings_back_until_it_has_room() {
         conflict(map);
     }
     // Every finding is new, one a map. The reporter lets out one a second; the rest
-    // fill its backlog, and those that find it full are dropped.
+    // fill its backlog, and those that find no room in it are held back (dropped)
+    // before their stacks are captured.
     let total = maps.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -47,25 +48,34 @@ fn a_full_backlog_holds_new_findings_back_until_it_has_room() {
     let before = mapguard::stats();
     assert!(before.dropped >= 1, "{before:?}");
 
-    // The last maps' findings are among the dropped ones (the reporter takes them in
-    // order). More occurrences are counted and not offered again while the backlog
-    // stays full: each release at one a second makes room for one.
+    // The last maps' findings are among the held-back ones (the reporter takes them
+    // in order). For a second and a half, so that the rate limit lets at least one
+    // finding out of the backlog, they keep happening: they are counted, and each
+    // place a release frees goes to one of them, not to all.
     let last = &maps[maps.len() - 10..];
     let repeats_from = Instant::now();
-    for map in last {
-        for _ in 0..3 {
+    let mut rounds = 0;
+    while repeats_from.elapsed() < Duration::from_millis(1500) || rounds < 3 {
+        for map in last {
             conflict(map);
         }
+        rounds += 1;
     }
     let after = mapguard::stats();
-    let allowed = 1 + repeats_from.elapsed().as_secs() + 1;
+    // Each release (a finding reported) frees one place, which one of them takes:
+    // at most one drop per release, from a race for it, and none otherwise.
+    let released = after.reported - before.reported;
     assert!(
-        after.dropped - before.dropped <= allowed,
-        "offered again while the backlog was full: {} more dropped, allowed {allowed} \
-         ({before:?} -> {after:?})",
+        after.dropped - before.dropped <= released + 1,
+        "offered again while the backlog was full: {} more dropped for {released} \
+         released ({before:?} -> {after:?})",
         after.dropped - before.dropped
     );
-    assert_eq!(after.findings, before.findings + 10 * 3 * 2, "{after:?}");
+    assert_eq!(
+        after.findings,
+        before.findings + 10 * rounds * 2,
+        "{after:?}"
+    );
     // Released at one a second, however slow this machine is today.
     assert!(
         after.reported <= 1 + started.elapsed().as_secs() + 1,
@@ -82,8 +92,11 @@ fn a_full_backlog_holds_new_findings_back_until_it_has_room() {
     for map in last {
         let found = memory.on_map(map.name());
         assert_eq!(found.len(), 1, "{}: {found:#?}", map.name());
-        // Everything counted while it waited: the first conflict's one or two, three
-        // more conflicts, and the one that offered it.
-        assert!(found[0].occurrences >= 7, "{}: {found:#?}", map.name());
+        // Everything counted while it waited: at least a conflict's worth per round.
+        assert!(
+            found[0].occurrences >= 2 * rounds,
+            "{}: {found:#?}",
+            map.name()
+        );
     }
 }

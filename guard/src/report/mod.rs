@@ -6,7 +6,7 @@ mod reporter;
 mod seen;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -39,8 +39,8 @@ pub(crate) enum Msg {
 static QUEUED: AtomicUsize = AtomicUsize::new(0);
 static CAPACITY: AtomicUsize = AtomicUsize::new(1024);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Set by the reporter while its backlog of rate-limited findings is full.
-static BACKLOG_FULL: AtomicBool = AtomicBool::new(false);
+/// Findings the reporter holds back for the rate limit, as it last published.
+static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 static SINK_ERRORS: AtomicU64 = AtomicU64::new(0);
 
@@ -76,11 +76,7 @@ fn send(msg: Msg) -> bool {
 /// it again once there is room.
 #[cfg(not(feature = "compile-out"))]
 pub(crate) fn submit(c: Candidate) {
-    let cap = CAPACITY.load(Relaxed);
-    if QUEUED.fetch_add(1, Relaxed) >= cap {
-        QUEUED.fetch_sub(1, Relaxed);
-        seen::defer(c.local_key);
-        DROPPED.fetch_add(1, Relaxed);
+    if !reserve(&QUEUED, CAPACITY.load(Relaxed), &DROPPED, c.local_key) {
         return;
     }
     if !send(Msg::Candidate(Box::new(c))) {
@@ -89,11 +85,33 @@ pub(crate) fn submit(c: Candidate) {
     }
 }
 
-/// Whether the reporter can take a new finding now: its queue has room and its
-/// backlog (findings held back by the rate limit) is not full. Two relaxed loads;
-/// checked only when a finding is made, before its stack is captured.
+/// Takes one of `cap` places in the queue. Without one, the finding `local_key` is
+/// counted as dropped and waits in the dedup table for a later occurrence.
+fn reserve(queued: &AtomicUsize, cap: usize, dropped: &AtomicU64, local_key: u64) -> bool {
+    if queued.fetch_add(1, Relaxed) < cap {
+        return true;
+    }
+    queued.fetch_sub(1, Relaxed);
+    seen::defer(local_key);
+    dropped.fetch_add(1, Relaxed);
+    false
+}
+
+/// Whether the reporter can take a new finding now: its queue has room, and what is
+/// queued fits in its backlog of findings waiting for the rate limit. Three relaxed
+/// loads; checked only when a finding is made, before its stack is captured.
 pub(crate) fn room() -> bool {
-    QUEUED.load(Relaxed) < CAPACITY.load(Relaxed) && !BACKLOG_FULL.load(Relaxed)
+    room_with(
+        QUEUED.load(Relaxed),
+        CAPACITY.load(Relaxed),
+        PENDING_LEN.load(Relaxed),
+    )
+}
+
+/// [`room`] for these counts: each queued finding may still join the backlog, so
+/// both count against it.
+fn room_with(queued: usize, capacity: usize, pending: usize) -> bool {
+    queued < capacity && queued + pending < reporter::PENDING_MAX
 }
 
 /// Settings installed before the reporter started: it starts with them. Until a
@@ -128,8 +146,9 @@ pub(crate) fn note_once(msg: &'static str) {
 }
 
 /// Waits until every finding queued before this call has reached the sinks and
-/// the sinks have flushed. Also delivers findings held back by the rate limit and
-/// pending repeat summaries.
+/// the sinks have flushed. Also delivers the findings waiting for the rate limit and
+/// pending repeat summaries. (Findings held back because the reporter had no room
+/// are not queued: they wait for their next occurrence.)
 ///
 /// Blocks the caller for as long as the sinks take; a sink that never returns
 /// makes this never return (see [`flush_timeout`]). Call it before a normal exit:
@@ -196,10 +215,12 @@ pub struct Stats {
     /// Occurrences not reported on their own because they repeat an earlier finding
     /// (they are counted in the repeat summaries).
     pub duplicates: u64,
-    /// Times a new finding could not be handed to the reporter because its queue or
-    /// its backlog of rate-limited findings was full. No stack is captured for it then;
-    /// its occurrences stay counted, and the first later occurrence that finds room
-    /// offers it again. It is lost only if it never happens again.
+    /// Times a new finding was held back because the reporter's queue or its backlog
+    /// of rate-limited findings was full: usually before its stack was captured,
+    /// sometimes (a race for the last place) after. Its occurrences stay counted, and
+    /// the first later occurrence that finds room offers it again; so a finding is
+    /// lost only if it never happens again (and findings past the dedup table's
+    /// 16384 are sampled, see the README).
     pub dropped: u64,
     /// Errors and panics from sinks.
     pub sink_errors: u64,
@@ -215,5 +236,44 @@ pub fn stats() -> Stats {
         duplicates,
         dropped: DROPPED.load(Relaxed),
         sink_errors: SINK_ERRORS.load(Relaxed),
+    }
+}
+
+#[cfg(all(test, not(feature = "compile-out")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_counts_queued_findings_against_the_backlog() {
+        let max = reporter::PENDING_MAX;
+        assert!(room_with(0, 1024, 0));
+        assert!(!room_with(1024, 1024, 0), "queue full");
+        assert!(room_with(0, 1024, max - 1), "one place left in the backlog");
+        assert!(!room_with(0, 1024, max), "backlog full");
+        // One place freed and already taken by a queued finding: no room for more
+        // until the reporter frees another (a freed place goes to one finding).
+        assert!(!room_with(1, 1024, max - 1));
+    }
+
+    #[test]
+    fn a_finding_that_finds_the_queue_full_waits_in_the_dedup_table() {
+        let key = 0x0123_4567_89ab_cdef; // this test's own finding
+        let queued = AtomicUsize::new(0);
+        let dropped = AtomicU64::new(0);
+        assert!(seen::observe(key), "a new finding is built");
+        // The last place in a queue of one goes to it; a second offer finds none.
+        assert!(reserve(&queued, 1, &dropped, key));
+        assert!(!reserve(&queued, 1, &dropped, key));
+        assert_eq!(
+            (queued.load(Relaxed), dropped.load(Relaxed)),
+            (1, 1),
+            "the failed offer gave its place back and counted a drop"
+        );
+        // It waits, counted: the next occurrence offers it again and the count goes
+        // on.
+        assert!(seen::observe(key));
+        assert_eq!(seen::count(key), 2);
+        assert!(!seen::observe(key));
+        assert_eq!(seen::count(key), 3);
     }
 }

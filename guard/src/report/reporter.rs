@@ -41,8 +41,8 @@ pub(crate) fn spawn(
 const KNOWN_MAX: usize = 4096;
 /// Unique stacks whose resolved frames are cached.
 const STACKS_MAX: usize = 1024;
-/// Findings held back by the rate limit, at most.
-const PENDING_MAX: usize = 4096;
+/// Findings waiting for the rate limit, at most.
+pub(super) const PENDING_MAX: usize = 4096;
 const MAX_FRAMES: usize = 64;
 
 struct SinkSlot {
@@ -54,8 +54,9 @@ struct Known {
     finding: Finding,
     /// Occurrences already told to the sinks.
     told: u64,
-    /// Occurrences counted here rather than in the dedup table (candidates that
-    /// found the table full).
+    /// Occurrences counted here rather than in the dedup table: each candidate that
+    /// found the table full stands for `seen::OVERFLOW_SAMPLE` (an estimate), and
+    /// aliases past `ALIASES_MAX` bring their counts.
     extra: u64,
     local_key: u64,
     /// Other dedup keys with the same fingerprint: the same call sites compiled
@@ -63,8 +64,8 @@ struct Known {
     aliases: Vec<u64>,
 }
 
-/// Aliases kept per finding; past this, an alias's occurrences are moved into
-/// `extra` and its slot freed.
+/// Aliases kept per finding; past this, an alias's occurrences so far are added to
+/// `extra` and its later ones are counted in `stats()` only.
 const ALIASES_MAX: usize = 16;
 
 struct Reporter {
@@ -72,7 +73,7 @@ struct Reporter {
     known: HashMap<String, Known>,
     order: VecDeque<String>,
     stacks: HashMap<u64, Arc<Vec<Frame>>>,
-    /// Findings held back by the rate limit, with where each was made.
+    /// Findings waiting for the rate limit, with where each was made.
     pending: VecDeque<(Finding, crate::sink::Origin)>,
     interval: Duration,
     next_summary: Instant,
@@ -180,29 +181,39 @@ impl Reporter {
             // of a call site's code, or the dedup table was full): a repeat.
             let in_table = seen::count(c.local_key);
             if in_table == 0 {
-                // Not in the dedup table (it was full): this is one occurrence.
-                k.extra += 1;
+                // Not in the dedup table (it was full): a sample standing for
+                // OVERFLOW_SAMPLE occurrences.
+                k.extra += seen::OVERFLOW_SAMPLE;
             } else if k.local_key != c.local_key && !k.aliases.contains(&c.local_key) {
                 if k.aliases.len() < ALIASES_MAX {
                     // Its slot keeps counting on the user's thread, like the first.
                     k.aliases.push(c.local_key);
                 } else {
+                    // Its occurrences so far go to this finding; its slot stays, so
+                    // later ones are only counted (in `stats()`, not in this
+                    // finding's summaries): freeing it would make every later
+                    // occurrence new again, each capturing a stack.
                     k.extra += in_table;
-                    seen::forget(c.local_key);
                 }
             }
             return;
         }
         if self.pending.len() >= PENDING_MAX {
-            // Not reported yet and no room to hold it: it waits in the dedup table,
-            // counted, and the user's threads offer it again (capturing its stack
-            // again) only once the backlog has room.
+            // Not reported yet and no room to hold it (the user's threads check for
+            // room first, so this is a race for the last places): it waits in the
+            // dedup table, counted, for a later occurrence that finds room.
             super::DROPPED.fetch_add(1, Relaxed);
-            super::BACKLOG_FULL.store(true, Relaxed);
             seen::defer(c.local_key);
             return;
         }
-        finding.occurrences = seen::count(c.local_key).max(1);
+        // Not in the dedup table: it found the table full, a sample (see `seen`).
+        let in_table = seen::count(c.local_key);
+        let extra = if in_table == 0 {
+            seen::OVERFLOW_SAMPLE
+        } else {
+            0
+        };
+        finding.occurrences = in_table + extra;
         if self.known.len() >= KNOWN_MAX {
             if let Some(old) = self.order.pop_front() {
                 self.known.remove(&old);
@@ -214,12 +225,13 @@ impl Reporter {
             Known {
                 finding: finding.clone(),
                 told: finding.occurrences,
-                extra: 0,
+                extra,
                 local_key: c.local_key,
                 aliases: Vec::new(),
             },
         );
         self.pending.push_back((finding, origin));
+        super::PENDING_LEN.store(self.pending.len(), Relaxed);
     }
 
     /// Reports held-back findings as the rate limit allows (all of them on flush).
@@ -236,9 +248,7 @@ impl Reporter {
             let Some((f, origin)) = self.pending.pop_front() else {
                 break;
             };
-            if self.pending.len() < PENDING_MAX && super::BACKLOG_FULL.load(Relaxed) {
-                super::BACKLOG_FULL.store(false, Relaxed);
-            }
+            super::PENDING_LEN.store(self.pending.len(), Relaxed);
             REPORTED.fetch_add(1, Relaxed);
             // The sinks see the span the finding was made in as current (feature otel).
             let _entered = origin.enter();
@@ -250,9 +260,10 @@ impl Reporter {
     fn summarize(&mut self) {
         let mut repeats = Vec::new();
         for k in self.known.values_mut() {
-            let total = seen::count(k.local_key).max(1)
+            let total = (seen::count(k.local_key)
                 + k.aliases.iter().map(|a| seen::count(*a)).sum::<u64>()
-                + k.extra;
+                + k.extra)
+                .max(1);
             if total > k.told {
                 let new = total - k.told;
                 k.told = total;

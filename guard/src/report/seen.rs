@@ -5,9 +5,15 @@
 //! else happens on the user's thread.
 //!
 //! A new finding is built (its stack captured) and queued only when the reporter has
-//! room for it. Otherwise it waits in its slot, counted, and the first occurrence
-//! that finds room offers it again: however long a storm of new findings outruns the
-//! reporter, each finding's stack is captured about once, never per occurrence.
+//! room for it ([`super::room`]). Otherwise it waits in its slot, counted, and the
+//! first occurrence that finds room offers it again. While a storm of new findings
+//! outruns the reporter, each finding's stack is captured once per time the reporter
+//! makes room for it, never per occurrence.
+//!
+//! Findings that find the table full (more than 16384 distinct ones, or 8 colliding
+//! on one probe sequence) are sampled: one occurrence in [`OVERFLOW_SAMPLE`] is
+//! offered, and the reporter counts each as that many. Their counts are estimates,
+//! and one that happens less often than that may never be reported.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -16,182 +22,229 @@ const PROBES: usize = 8;
 /// Set in a slot's count while its finding waits for room at the reporter.
 const WAITING: u64 = 1 << 63;
 /// Of the occurrences of findings that find the table full, one in this many is
-/// offered to the reporter (which deduplicates them by fingerprint).
-const OVERFLOW_SAMPLE: u64 = 256;
+/// offered to the reporter, which counts it as this many occurrences.
+pub(crate) const OVERFLOW_SAMPLE: u64 = 256;
 
 struct Slot {
     key: AtomicU64,
     count: AtomicU64,
 }
 
-static TABLE: [Slot; SLOTS] = [const {
-    Slot {
-        key: AtomicU64::new(0),
-        count: AtomicU64::new(0),
+struct Table {
+    slots: [Slot; SLOTS],
+    /// Occurrences of findings that found the table full.
+    overflow: AtomicU64,
+}
+
+impl Table {
+    const fn new() -> Table {
+        Table {
+            slots: [const {
+                Slot {
+                    key: AtomicU64::new(0),
+                    count: AtomicU64::new(0),
+                }
+            }; SLOTS],
+            overflow: AtomicU64::new(0),
+        }
     }
-}; SLOTS];
+}
 
-/// Occurrences of findings that found the table full: one in [`OVERFLOW_SAMPLE`] is
-/// offered to the reporter, which deduplicates them by fingerprint.
-static OVERFLOW: AtomicU64 = AtomicU64::new(0);
-/// Occurrences of findings forgotten because their report was dropped.
-static FORGOTTEN: AtomicU64 = AtomicU64::new(0);
+static TABLE: Table = Table::new();
 
-fn probe(key: u64) -> impl Iterator<Item = &'static Slot> {
-    let start = (key as usize) & (SLOTS - 1);
-    (0..PROBES).map(move |i| &TABLE[(start + i) & (SLOTS - 1)])
+/// What the user's thread does with one occurrence.
+#[derive(Debug, PartialEq, Eq)]
+enum Offer {
+    /// Build and queue it: a new finding, or a waiting one, with room now.
+    Build,
+    /// Counted; nothing else to do.
+    Count,
+    /// A new finding without room: counted and waiting, no stack captured.
+    HeldBack,
+}
+
+impl Table {
+    fn probe(&self, key: u64) -> impl Iterator<Item = &Slot> {
+        let start = (key as usize) & (SLOTS - 1);
+        (0..PROBES).map(move |i| &self.slots[(start + i) & (SLOTS - 1)])
+    }
+
+    fn find(&self, key: u64) -> Option<&Slot> {
+        self.probe(key).find(|s| s.key.load(Relaxed) == key)
+    }
+
+    fn observe(&self, key: u64, room: impl Fn() -> bool) -> Offer {
+        // A counted occurrence: offered again if it waits and there is room now (one
+        // thread wins the flag).
+        let repeat = |slot: &Slot| {
+            if slot.count.fetch_add(1, Relaxed) & WAITING != 0
+                && room()
+                && slot.count.fetch_and(!WAITING, Relaxed) & WAITING != 0
+            {
+                Offer::Build
+            } else {
+                Offer::Count
+            }
+        };
+        // A slot, once taken, is never freed: the key is either found on the way to
+        // the first empty slot or claims it (or loses the race for it to itself).
+        if let Some(slot) = self.find(key) {
+            return repeat(slot);
+        }
+        for slot in self.probe(key) {
+            if slot.key.load(Relaxed) != 0 {
+                continue;
+            }
+            match slot.key.compare_exchange(0, key, Relaxed, Relaxed) {
+                Ok(_) => {
+                    if room() {
+                        slot.count.fetch_add(1, Relaxed);
+                        return Offer::Build;
+                    }
+                    slot.count.fetch_or(WAITING, Relaxed);
+                    slot.count.fetch_add(1, Relaxed);
+                    return Offer::HeldBack;
+                }
+                Err(other) if other == key => return repeat(slot),
+                Err(_) => {}
+            }
+        }
+        if self.overflow.fetch_add(1, Relaxed) % OVERFLOW_SAMPLE == 0 && room() {
+            Offer::Build
+        } else {
+            Offer::Count
+        }
+    }
+
+    fn count(&self, key: u64) -> u64 {
+        self.find(key)
+            .map_or(0, |s| s.count.load(Relaxed) & !WAITING)
+    }
+
+    fn defer(&self, key: u64) {
+        if let Some(s) = self.find(key) {
+            s.count.fetch_or(WAITING, Relaxed);
+        }
+    }
+
+    fn totals(&self) -> (u64, u64) {
+        let mut all = self.overflow.load(Relaxed);
+        let mut repeats = 0;
+        for s in &self.slots {
+            if s.key.load(Relaxed) != 0 {
+                let c = s.count.load(Relaxed) & !WAITING;
+                all += c;
+                repeats += c.saturating_sub(1);
+            }
+        }
+        (all, repeats)
+    }
 }
 
 /// Counts one occurrence of finding `key`; true if the caller should build and
 /// queue it: its first occurrence, or one that finds room for a finding that has
-/// been waiting. Whether the reporter has room is [`super::room`].
+/// been waiting. A new finding without room is counted as dropped (held back).
 pub(crate) fn observe(key: u64) -> bool {
-    observe_with(key, super::room)
-}
-
-fn observe_with(key: u64, room: impl Fn() -> bool) -> bool {
-    // A counted occurrence: offered again if it waits and there is room now (one
-    // thread wins the flag).
-    let repeat = |slot: &Slot| {
-        slot.count.fetch_add(1, Relaxed) & WAITING != 0
-            && room()
-            && slot.count.fetch_and(!WAITING, Relaxed) & WAITING != 0
-    };
-    // Two passes: a key whose earlier slot was freed by `forget` may sit further on.
-    if let Some(slot) = probe(key).find(|s| s.key.load(Relaxed) == key) {
-        return repeat(slot);
-    }
-    for slot in probe(key) {
-        if slot.key.load(Relaxed) != 0 {
-            continue;
-        }
-        match slot.key.compare_exchange(0, key, Relaxed, Relaxed) {
-            Ok(_) => {
-                if room() {
-                    slot.count.fetch_add(1, Relaxed);
-                    return true;
-                }
-                // No room: no stack is captured; it waits, counted.
-                slot.count.fetch_add(1 | WAITING, Relaxed);
-                super::DROPPED.fetch_add(1, Relaxed);
-                return false;
-            }
-            Err(other) if other == key => return repeat(slot),
-            Err(_) => {}
+    match TABLE.observe(key, super::room) {
+        Offer::Build => true,
+        Offer::Count => false,
+        Offer::HeldBack => {
+            super::DROPPED.fetch_add(1, Relaxed);
+            false
         }
     }
-    OVERFLOW.fetch_add(1, Relaxed) % OVERFLOW_SAMPLE == 0 && room()
 }
 
 /// Occurrences of `key` counted so far (0 if it is not in the table).
 pub(crate) fn count(key: u64) -> u64 {
-    probe(key)
-        .find(|s| s.key.load(Relaxed) == key)
-        .map_or(0, |s| s.count.load(Relaxed) & !WAITING)
+    TABLE.count(key)
 }
 
-/// Marks `key` as waiting: its finding could not be queued. Its occurrences stay
-/// counted, and a later one that finds room offers it again.
+/// Marks `key` as waiting: its finding could not be queued after all. Its
+/// occurrences stay counted, and a later one that finds room offers it again.
 pub(crate) fn defer(key: u64) {
-    if let Some(s) = probe(key).find(|s| s.key.load(Relaxed) == key) {
-        s.count.fetch_or(WAITING, Relaxed);
-    }
-}
-
-/// Forgets `key`, moving its occurrences to the totals of forgotten ones.
-pub(crate) fn forget(key: u64) {
-    if let Some(s) = probe(key).find(|s| s.key.load(Relaxed) == key) {
-        FORGOTTEN.fetch_add(s.count.swap(0, Relaxed) & !WAITING, Relaxed);
-        s.key.store(0, Relaxed);
-    }
+    TABLE.defer(key)
 }
 
 /// (all occurrences, occurrences that repeated a known finding).
 pub(crate) fn totals() -> (u64, u64) {
-    let mut all = OVERFLOW.load(Relaxed) + FORGOTTEN.load(Relaxed);
-    let mut repeats = 0;
-    for s in &TABLE {
-        if s.key.load(Relaxed) != 0 {
-            let c = s.count.load(Relaxed) & !WAITING;
-            all += c;
-            repeats += c.saturating_sub(1);
-        }
-    }
-    (all, repeats)
+    TABLE.totals()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A table of the test's own, so other tests' findings cannot fill its slots.
+    fn table() -> Box<Table> {
+        Box::new(Table::new())
+    }
+
     #[test]
     fn first_is_new_then_counted() {
+        let t = table();
         let key = 0xdead_beef_0001;
-        assert!(observe(key));
-        assert!(!observe(key));
-        assert!(!observe(key));
-        assert_eq!(count(key), 3);
-        forget(key);
-        assert_eq!(count(key), 0);
-        assert!(observe(key));
-        forget(key);
+        assert_eq!(t.observe(key, || true), Offer::Build);
+        assert_eq!(t.observe(key, || true), Offer::Count);
+        assert_eq!(t.observe(key, || true), Offer::Count);
+        assert_eq!(t.count(key), 3);
+        assert_eq!(t.count(key + 1), 0);
+        assert_eq!(t.totals(), (3, 2));
     }
 
     #[test]
     fn without_room_a_finding_waits_counted_and_is_offered_once_when_there_is_room() {
+        let t = table();
         let key = 0xdead_beef_0002;
         let full = || false;
         let room = || true;
         // First occurrence, no room: not built, counted, waiting.
-        assert!(!observe_with(key, full));
-        assert!(!observe_with(key, full));
-        assert_eq!(count(key), 2);
+        assert_eq!(t.observe(key, full), Offer::HeldBack);
+        assert_eq!(t.observe(key, full), Offer::Count);
+        assert_eq!(t.count(key), 2);
         // The first occurrence that finds room builds it; the next ones only count.
-        assert!(observe_with(key, room));
-        assert!(!observe_with(key, room));
-        assert_eq!(count(key), 4);
+        assert_eq!(t.observe(key, room), Offer::Build);
+        assert_eq!(t.observe(key, room), Offer::Count);
+        assert_eq!(t.count(key), 4);
         // Queued, then dropped after all: waiting again until there is room.
-        defer(key);
-        assert!(!observe_with(key, full));
-        assert!(observe_with(key, room));
-        assert!(!observe_with(key, room));
-        assert_eq!(count(key), 7);
-        forget(key);
+        t.defer(key);
+        assert_eq!(t.observe(key, full), Offer::Count);
+        assert_eq!(t.observe(key, room), Offer::Build);
+        assert_eq!(t.observe(key, room), Offer::Count);
+        // The waiting flag never shows in the counts.
+        assert_eq!(t.count(key), 7);
+        t.defer(key);
+        assert_eq!(t.totals(), (7, 6));
     }
 
     #[test]
     fn a_full_table_offers_one_occurrence_in_the_sample() {
+        let t = table();
         // Fill every slot of one probe sequence with other keys.
         let base = 0x55_0000_0000_0020u64;
-        let fillers: Vec<u64> = (1..=PROBES as u64)
-            .map(|i| base + i * SLOTS as u64)
-            .collect();
-        let fill_count = fillers
-            .iter()
-            .filter(|k| observe_with(**k, || true))
-            .count();
-        assert_eq!(fill_count, PROBES);
-        let before = OVERFLOW.load(Relaxed);
+        for i in 1..=PROBES as u64 {
+            assert_eq!(t.observe(base + i * SLOTS as u64, || true), Offer::Build);
+        }
         let offered = (0..4 * OVERFLOW_SAMPLE)
-            .filter(|_| observe_with(base, || true))
-            .count() as u64;
-        // Other tests may overflow other sequences at the same time: at most a few more.
-        assert!((3..=5).contains(&offered), "{offered}");
-        assert!(OVERFLOW.load(Relaxed) - before >= 4 * OVERFLOW_SAMPLE);
-        assert!(!(0..4 * OVERFLOW_SAMPLE).any(|_| observe_with(base, || false)));
-        fillers.iter().for_each(|k| forget(*k));
+            .filter(|_| t.observe(base, || true) == Offer::Build)
+            .count();
+        assert_eq!(offered, 4);
+        assert_eq!(t.count(base), 0);
+        // Every occurrence counts in the totals; none is offered without room.
+        assert_eq!(t.totals().0, PROBES as u64 + 4 * OVERFLOW_SAMPLE);
+        assert!(!(0..4 * OVERFLOW_SAMPLE).any(|_| t.observe(base, || false) == Offer::Build));
     }
 
     #[test]
     fn colliding_keys_probe_onward() {
+        let t = table();
         let a = 0x77_0000_0000_0010u64;
         let b = a + SLOTS as u64; // same start slot
-        assert!(observe(a));
-        assert!(observe(b));
-        assert!(!observe(b));
-        assert_eq!(count(a), 1);
-        assert_eq!(count(b), 2);
-        forget(a);
-        forget(b);
+        assert_eq!(t.observe(a, || true), Offer::Build);
+        assert_eq!(t.observe(b, || true), Offer::Build);
+        assert_eq!(t.observe(b, || true), Offer::Count);
+        assert_eq!(t.count(a), 1);
+        assert_eq!(t.count(b), 2);
+        assert_eq!(t.totals(), (3, 1));
     }
 }

@@ -23,7 +23,8 @@ pub const EVENT_NAME: &str = "mapguard.finding";
 pub const TARGET: &str = "mapguard";
 /// The counter of every occurrence of a finding, by kind and map.
 pub const FINDINGS: &str = "mapguard.findings";
-/// The counter of findings lost because the queue to the reporter was full.
+/// The counter of times a new finding was held back because the reporter had no room
+/// (`stats().dropped`): it waits, counted, and a later occurrence offers it again.
 pub const DROPPED: &str = "mapguard.dropped_findings";
 /// The counter of occurrences that repeated a reported finding (not reported again).
 pub const DUPLICATES: &str = "mapguard.duplicate_findings";
@@ -188,7 +189,10 @@ impl Instruments {
             dropped: meter
                 .u64_counter(DROPPED)
                 .with_unit("{finding}")
-                .with_description("Findings lost because mapguard's queue to its reporter was full")
+                .with_description(
+                    "New findings held back because mapguard's reporter had no room; \
+                     each is offered again by its next occurrence",
+                )
                 .build(),
             duplicates: meter
                 .u64_counter(DUPLICATES)
