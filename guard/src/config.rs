@@ -86,7 +86,8 @@ fn init_from_env() -> u32 {
 ///
 /// Takes effect for each thread at its next guarded operation. Turning it on starts
 /// the clock thread if it is not running (if that fails the guard stays off and a line
-/// says why on stderr). Never blocks on map operations; it takes the install lock.
+/// says why on stderr). With feature `compile-out` it stays off. Never blocks on map
+/// operations; it takes the install lock.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
     // the install lock itself.
@@ -102,7 +103,7 @@ pub fn set_enabled(on: bool) {
 }
 
 /// True if guarded maps are checking accesses now. One relaxed load (the first call
-/// reads the environment).
+/// reads the environment). Always false with feature `compile-out`.
 pub fn is_enabled() -> bool {
     settings() & ENABLED != 0
 }

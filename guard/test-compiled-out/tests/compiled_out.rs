@@ -43,6 +43,16 @@ fn without_addresses(s: &str) -> String {
     out
 }
 
+/// Names of this process's threads that belong to mapguard (Linux: /proc).
+fn mapguard_threads() -> Vec<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| name.starts_with("mapguard"))
+        .collect()
+}
+
 fn sorted(mut pairs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     pairs.sort_unstable();
     pairs
@@ -763,6 +773,11 @@ fn nothing_is_found_with_a_config_installed_and_two_writers() {
 
     mapguard::flush();
     assert!(memory.findings().is_empty(), "{:?}", memory.findings());
+    // Installed and switched on, it stays off: nothing is checked, and no thread of
+    // mapguard's runs (no clock, no reporter).
+    mapguard::set_enabled(true);
+    assert!(!mapguard::is_enabled());
+    assert_eq!(mapguard_threads(), Vec::<String>::new());
     let stats = mapguard::stats();
     assert_eq!(stats.operations, 0);
     assert_eq!(stats, mapguard::Stats::default());
