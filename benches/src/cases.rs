@@ -86,11 +86,13 @@ enum Work {
         reads: u32,
         shared: bool,
     },
-    /// `threads` threads writing one key: every write (but the first) conflicts.
+    /// `threads` threads writing one key: each write that follows another thread's
+    /// conflicts (how many do depends on how the threads interleave).
     Storm { threads: usize },
-    /// `threads` threads writing one key in each of `maps` maps, in turn: every write
-    /// conflicts, and each map's first conflict is a new finding (the map's name is
-    /// part of its fingerprint), so the reporter has `maps` findings to build.
+    /// `threads` threads writing one key in each of `maps` maps, in turn: a write
+    /// that follows another thread's conflicts, and each map's first conflict is a
+    /// new finding (the map's name is part of its fingerprint), so the reporter has
+    /// `maps` findings to build.
     StormMaps { threads: usize, maps: usize },
     /// Resident memory growth over a storm of `ops` conflicting writes, in bytes.
     StormRss,
