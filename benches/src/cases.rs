@@ -20,7 +20,7 @@ pub enum Variant {
     OnMap,
     /// On, scope key.
     OnKey,
-    /// On, scope map, a stack kept for every write.
+    /// On, scope map, a stack kept for each write (one per thread, op and millisecond).
     Always,
     /// On, scope map, without the two rules that book every read and every guard
     /// (`lost_update`, `reentrant_access`).
