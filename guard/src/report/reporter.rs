@@ -175,7 +175,9 @@ impl Reporter {
     #[cfg(not(feature = "compile-out"))]
     fn candidate(&mut self, mut c: crate::detect::Candidate) {
         let origin = std::mem::take(&mut c.origin);
-        let mut finding = build(&c, Some(&mut self.stacks));
+        // Stacks are resolved (the costly part) only once the finding is known to be
+        // new and kept: the fingerprint does not depend on them.
+        let mut finding = build(&c);
         if let Some(k) = self.known.get_mut(&finding.fingerprint) {
             // Same kind, map and sites as a finding already reported (another copy
             // of a call site's code, or the dedup table was full): a repeat.
@@ -205,6 +207,11 @@ impl Reporter {
             super::DROPPED.fetch_add(1, Relaxed);
             seen::defer(c.local_key);
             return;
+        }
+        for (access, raw) in finding.accesses.iter_mut().zip(&c.accesses) {
+            if let Some(s) = &raw.stack {
+                access.backtrace = Some(resolve(&s.trace, &mut self.stacks).as_ref().clone());
+            }
         }
         // Not in the dedup table: it found the table full, a sample (see `seen`).
         let in_table = seen::count(c.local_key);
@@ -309,14 +316,12 @@ impl Reporter {
 /// reaction callback receives on the user's thread.
 #[cfg(not(feature = "compile-out"))]
 pub(crate) fn finding_now(c: &crate::detect::Candidate) -> Finding {
-    build(c, None)
+    build(c)
 }
 
 #[cfg(not(feature = "compile-out"))]
-fn build(
-    c: &crate::detect::Candidate,
-    mut stacks: Option<&mut HashMap<u64, Arc<Vec<Frame>>>>,
-) -> Finding {
+/// The finding a candidate describes, without stacks (`backtrace: None`).
+fn build(c: &crate::detect::Candidate) -> Finding {
     use crate::finding::{Access, Site, fingerprint};
     let accesses: Vec<Access> = c
         .accesses
@@ -332,10 +337,7 @@ fn build(
             }),
             function: a.function.map(|f| f.name().to_owned()),
             time_unix_ns: c.epoch.unix_ns(a.ms),
-            backtrace: match (&a.stack, stacks.as_deref_mut()) {
-                (Some(s), Some(cache)) => Some(resolve(&s.trace, cache).as_ref().clone()),
-                _ => None,
-            },
+            backtrace: None,
         })
         .collect();
     // An access made in a `#[guarded]` function is placed by that function, so its
