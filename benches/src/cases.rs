@@ -441,7 +441,7 @@ pub struct Row {
 
 /// What mapguard did with one round of a finding storm, from [`mapguard::stats`]
 /// before and after it, and how long [`mapguard::flush`] then waited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reporter {
     /// Occurrences counted, repeats included (`stats().findings`).
     pub findings: u64,
@@ -604,7 +604,6 @@ fn single<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> f64 {
 }
 
 fn mixed<M: Map>(m: &M, threads: usize, reads: u32, shared: bool, ops: u64) -> f64 {
-    let barrier = Barrier::new(threads + 1);
     let per_thread: Vec<Vec<(u64, bool)>> = (0..threads)
         .map(|t| {
             let base = if shared { 0 } else { t as u64 * HOT };
@@ -615,62 +614,48 @@ fn mixed<M: Map>(m: &M, threads: usize, reads: u32, shared: bool, ops: u64) -> f
                 .collect()
         })
         .collect();
-    std::thread::scope(|s| {
-        for work in &per_thread {
-            let barrier = &barrier;
-            s.spawn(move || {
-                barrier.wait();
-                let mut acc = 0u64;
-                for i in 0..ops as usize {
-                    let (k, read) = work[i & 8191];
-                    if read {
-                        acc = acc.wrapping_add(m.get(k).unwrap_or(0));
-                    } else {
-                        m.insert(k, i as u64);
-                    }
-                }
-                black_box(acc);
-                barrier.wait();
-            });
+    timed_threads(threads, ops, |t| {
+        let work = &per_thread[t];
+        let mut acc = 0u64;
+        for i in 0..ops as usize {
+            let (k, read) = work[i & 8191];
+            if read {
+                acc = acc.wrapping_add(m.get(k).unwrap_or(0));
+            } else {
+                m.insert(k, i as u64);
+            }
         }
-        barrier.wait();
-        let start = Instant::now();
-        barrier.wait();
-        start.elapsed().as_nanos() as f64 / ops as f64
+        black_box(acc);
     })
 }
 
 fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let barrier = &barrier;
-            s.spawn(move || {
-                barrier.wait();
-                for i in 0..ops {
-                    m.insert(7, i);
-                }
-                barrier.wait();
-            });
+    timed_threads(threads, ops, |_| {
+        for i in 0..ops {
+            m.insert(7, i);
         }
-        barrier.wait();
-        let start = Instant::now();
-        barrier.wait();
-        start.elapsed().as_nanos() as f64 / ops as f64
     })
 }
 
 /// `threads` threads each writing key 7 of every map in `maps` in turn, `ops` times.
 fn storm_over<M: Map>(maps: &[M], threads: usize, ops: u64) -> f64 {
+    timed_threads(threads, ops, |_| {
+        for i in 0..ops {
+            maps[i as usize % maps.len()].insert(7, i);
+        }
+    })
+}
+
+/// Runs `body(t)` for `t` in `0..threads`, each on its own thread, all started
+/// together; returns the wall time from start to the last one's end per `ops`.
+fn timed_threads(threads: usize, ops: u64, body: impl Fn(usize) + Sync) -> f64 {
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            let barrier = &barrier;
+        for t in 0..threads {
+            let (barrier, body) = (&barrier, &body);
             s.spawn(move || {
                 barrier.wait();
-                for i in 0..ops {
-                    maps[i as usize % maps.len()].insert(7, i);
-                }
+                body(t);
                 barrier.wait();
             });
         }
@@ -727,7 +712,8 @@ impl Case {
         keyset: &[u64],
     ) -> (f64, Option<Reporter>) {
         switch(v);
-        let before = mapguard::stats();
+        let is_storm = matches!(self.work, Work::Storm { .. } | Work::StormMaps { .. });
+        let before = is_storm.then(mapguard::stats);
         macro_rules! on_map {
             ($m:expr) => {
                 match self.work {
@@ -757,8 +743,7 @@ impl Case {
             Subject::Raw(m) => on_map!(m),
             Subject::Guarded(m) => on_map!(m),
         };
-        let storm = matches!(self.work, Work::Storm { .. } | Work::StormMaps { .. });
-        let reporter = (storm && mapguard::is_enabled()).then(|| {
+        let reporter = before.filter(|_| mapguard::is_enabled()).map(|before| {
             let start = Instant::now();
             mapguard::flush();
             Reporter::between(before, mapguard::stats(), start.elapsed())
