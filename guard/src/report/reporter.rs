@@ -138,8 +138,10 @@ impl Reporter {
         match msg {
             #[cfg(not(feature = "compile-out"))]
             Msg::Candidate(c) => {
-                QUEUED.fetch_sub(1, Relaxed);
                 self.candidate(*c);
+                // Counted as queued until it is in the backlog (or known, or
+                // dropped), so that `room()` never sees a place that is not free.
+                QUEUED.fetch_sub(1, Relaxed);
             }
             Msg::Flush(ack) => {
                 self.release_pending(true);
