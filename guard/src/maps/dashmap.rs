@@ -35,6 +35,10 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// taking the lock, and with reaction `panic` panics instead of deadlocking. Not
 /// checked: `Clone`, `Debug`, serde, `capacity`, and calls made while holding an
 /// iterator item kept after its iterator was dropped (see the README's limits).
+// `repr(C)` with the dashmap first: the wrapper's address is the inner map's, so a
+// call passes its `self` straight to dashmap (one `lea` fewer per call than when
+// rustc put the state first).
+#[repr(C)]
 pub struct DashMap<K, V, S = RandomState> {
     pub(super) inner: dashmap::DashMap<K, V, S>,
     pub(super) guard: MapState,
