@@ -342,3 +342,48 @@ fn a_second_write_in_the_same_millisecond_still_makes_the_read_stale() {
         }
     }
 }
+
+#[test]
+fn a_std_get_is_booked_on_the_fast_path_and_still_makes_a_lost_update() {
+    // `HashMap::get` (a read without a guard) takes the fast path in the caller's
+    // code; the read it books must still make the later blind write a lost update.
+    let memory = memory();
+    crate::set_enabled(true);
+    for general_only in [false, true] {
+        let name = format!("std-get-{general_only}");
+        let map = std::sync::RwLock::new(
+            crate::HashMap::<u64, u64>::new()
+                .with_name(name.clone())
+                .with_clock(ManualClock::new()),
+        );
+        let fast = std::thread::scope(|s| {
+            s.spawn(|| {
+                // Registers the thread first, as a thread that has used any guarded
+                // map before is.
+                drop(DashMap::<u64, u64>::new().get(&0));
+                GENERAL_ONLY.with(|g| g.set(general_only));
+                FAST_TAKEN.with(|f| f.set(0));
+                let seen = map.read().expect("lock").get(&1).copied();
+                let fast = FAST_TAKEN.with(Cell::get);
+                s.spawn(|| map.write().expect("lock").insert(1, 5))
+                    .join()
+                    .expect("writer");
+                map.write().expect("lock").insert(1, seen.unwrap_or(0) + 1);
+                fast
+            })
+            .join()
+            .expect("worker")
+        });
+        crate::flush();
+        assert_eq!(
+            fast,
+            u64::from(!general_only),
+            "general_only={general_only}"
+        );
+        let found = memory.on_map(&name);
+        assert!(
+            found.iter().any(|f| f.kind == FindingKind::LostUpdate),
+            "general_only={general_only}: {found:?}"
+        );
+    }
+}

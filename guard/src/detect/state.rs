@@ -361,12 +361,21 @@ impl MapState {
     // ---- the hot path ----------------------------------------------------------
 
     /// Checks and records an access to one key. With the guard off this is one
-    /// relaxed load and a branch.
+    /// relaxed load and a branch. A read that finds nothing is booked in the
+    /// caller's code, as [`MapState::keyed_hold`] books a `get`.
     #[inline(always)]
     pub(crate) fn keyed<Q: Hash + ?Sized>(&self, op: Op, key: &Q, site: SiteRef) {
         let s = config::word();
         if s & ENABLED != 0 {
-            self.on_access(s, op, op.class(), key_hash(key), site);
+            let key = key_hash(key);
+            if matches!(op.class(), Class::Read)
+                && thread::with_local(|t| self.fast(t, s, op, Class::Read, key, site))
+                    .flatten()
+                    .is_some()
+            {
+                return;
+            }
+            self.on_access(s, op, op.class(), key, site);
         }
     }
 
