@@ -2,7 +2,7 @@
 //! loop over the same keys; only the map type and mapguard's settings differ.
 
 use std::hint::black_box;
-use std::sync::Barrier;
+use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
 
 use mapguard::{BacktraceMode, Config, FindingKind, Rules, Scope};
@@ -109,6 +109,17 @@ enum Single {
     Iter,
 }
 
+/// Which map a case measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// `dashmap::DashMap` against `mapguard::DashMap`.
+    Dash,
+    /// `RwLock<std::collections::HashMap>` against `RwLock<mapguard::HashMap>`: each
+    /// op takes the lock (read for `get` and `iter`, write otherwise), as a program
+    /// sharing a std map does.
+    Std,
+}
+
 /// One benchmark case.
 #[derive(Debug)]
 pub struct Case {
@@ -121,6 +132,7 @@ pub struct Case {
     /// What a figure counts: `ns/op` or `bytes`.
     pub unit: &'static str,
     work: Work,
+    family: Family,
 }
 
 const ALL_ON: &[Variant] = &[
@@ -141,17 +153,21 @@ const COLD: u64 = 1_000_000;
 
 macro_rules! case {
     ($name:expr, $ops:expr, $variants:expr, $unit:expr, $work:expr) => {
+        case!($name, $ops, $variants, $unit, $work, Family::Dash)
+    };
+    ($name:expr, $ops:expr, $variants:expr, $unit:expr, $work:expr, $family:expr) => {
         Case {
             name: $name,
             ops: $ops,
             variants: $variants,
             unit: $unit,
             work: $work,
+            family: $family,
         }
     };
 }
 
-static CASES: [Case; 29] = [
+static CASES: [Case; 37] = [
     case!(
         "hot_get",
         2_000_000,
@@ -396,6 +412,70 @@ static CASES: [Case; 29] = [
         "ns/op",
         Work::Single(Single::RemoveInsert, HOT)
     ),
+    case!(
+        "std_get",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Get, HOT),
+        Family::Std
+    ),
+    case!(
+        "std_insert",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Insert, HOT),
+        Family::Std
+    ),
+    case!(
+        "std_entry_or_insert",
+        2_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Entry, HOT),
+        Family::Std
+    ),
+    case!(
+        "std_remove_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, HOT),
+        Family::Std
+    ),
+    case!(
+        "compiled_out_std_get",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Get, HOT),
+        Family::Std
+    ),
+    case!(
+        "compiled_out_std_insert",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Insert, HOT),
+        Family::Std
+    ),
+    case!(
+        "compiled_out_std_entry",
+        2_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Entry, HOT),
+        Family::Std
+    ),
+    case!(
+        "compiled_out_std_remove_insert",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, HOT),
+        Family::Std
+    ),
 ];
 
 /// Every case this build can run.
@@ -533,29 +613,59 @@ impl Map for mapguard::DashMap<u64, u64> {
     }
 }
 
-/// A map built for one variant. Built once per case; boxing the larger variant
-/// would put an extra indirection on one side of the comparison only.
-#[allow(clippy::large_enum_variant)]
-enum Subject {
-    Raw(dashmap::DashMap<u64, u64>),
-    Guarded(mapguard::DashMap<u64, u64>),
-}
+type StdMap = std::collections::HashMap<u64, u64>;
 
-impl Subject {
-    fn new(v: Variant, fill: u64) -> Subject {
-        let pairs = (0..fill).map(|k| (k, k));
-        if !v.guarded() {
-            return Subject::Raw(pairs.collect());
-        }
-        let m: mapguard::DashMap<u64, u64> = pairs.collect();
-        Subject::Guarded(configure(v, m.with_name(format!("bench-{}", v.name()))))
+impl Map for RwLock<StdMap> {
+    #[inline]
+    fn get(&self, k: u64) -> Option<u64> {
+        self.read().expect("bench lock").get(&k).copied()
+    }
+    #[inline]
+    fn insert(&self, k: u64, v: u64) -> Option<u64> {
+        self.write().expect("bench lock").insert(k, v)
+    }
+    #[inline]
+    fn entry_add(&self, k: u64) {
+        *self.write().expect("bench lock").entry(k).or_insert(0) += 1;
+    }
+    #[inline]
+    fn remove(&self, k: u64) -> Option<(u64, u64)> {
+        self.write().expect("bench lock").remove_entry(&k)
+    }
+    #[inline]
+    fn sum(&self) -> u64 {
+        self.read().expect("bench lock").values().sum()
     }
 }
 
-/// A guarded map with variant `v`'s settings.
-fn configure(v: Variant, m: mapguard::DashMap<u64, u64>) -> mapguard::DashMap<u64, u64> {
-    {
-        match v {
+impl Map for RwLock<mapguard::HashMap<u64, u64>> {
+    #[inline]
+    fn get(&self, k: u64) -> Option<u64> {
+        self.read().expect("bench lock").get(&k).copied()
+    }
+    #[inline]
+    fn insert(&self, k: u64, v: u64) -> Option<u64> {
+        self.write().expect("bench lock").insert(k, v)
+    }
+    #[inline]
+    fn entry_add(&self, k: u64) {
+        *self.write().expect("bench lock").entry(k).or_insert(0) += 1;
+    }
+    #[inline]
+    fn remove(&self, k: u64) -> Option<(u64, u64)> {
+        self.write().expect("bench lock").remove_entry(&k)
+    }
+    #[inline]
+    fn sum(&self) -> u64 {
+        self.read().expect("bench lock").values().sum()
+    }
+}
+
+/// A guarded map (any of mapguard's types) with variant `v`'s settings.
+macro_rules! configured {
+    ($v:expr, $m:expr) => {{
+        let m = $m;
+        match $v {
             Variant::OnKey => m.with_scope(Scope::Key),
             Variant::Always => m.with_backtrace(BacktraceMode::Always),
             Variant::Lean => m.with_scope(Scope::Map).with_rules(
@@ -568,7 +678,42 @@ fn configure(v: Variant, m: mapguard::DashMap<u64, u64>) -> mapguard::DashMap<u6
                 .with_rules(Rules::ALL.without(FindingKind::ConcurrentWrite)),
             _ => m.with_scope(Scope::Map),
         }
+    }};
+}
+
+/// A map built for one variant. Built once per case; boxing the larger variant
+/// would put an extra indirection on one side of the comparison only.
+#[allow(clippy::large_enum_variant)]
+enum Subject {
+    Raw(dashmap::DashMap<u64, u64>),
+    Guarded(mapguard::DashMap<u64, u64>),
+    RawStd(RwLock<StdMap>),
+    GuardedStd(RwLock<mapguard::HashMap<u64, u64>>),
+}
+
+impl Subject {
+    fn new(v: Variant, fill: u64, family: Family) -> Subject {
+        let pairs = (0..fill).map(|k| (k, k));
+        let name = format!("bench-{}", v.name());
+        match (family, v.guarded()) {
+            (Family::Dash, false) => Subject::Raw(pairs.collect()),
+            (Family::Dash, true) => Subject::Guarded(configure(v, pairs.collect(), name)),
+            (Family::Std, false) => Subject::RawStd(RwLock::new(pairs.collect())),
+            (Family::Std, true) => {
+                let m: mapguard::HashMap<u64, u64> = pairs.collect();
+                Subject::GuardedStd(RwLock::new(configured!(v, m.with_name(name))))
+            }
+        }
     }
+}
+
+/// A guarded `DashMap` named `name` with variant `v`'s settings.
+fn configure(
+    v: Variant,
+    m: mapguard::DashMap<u64, u64>,
+    name: String,
+) -> mapguard::DashMap<u64, u64> {
+    configured!(v, m.with_name(name))
 }
 
 /// Switches the runtime guard as `v` needs (off for raw too, so raw pays nothing).
@@ -684,7 +829,7 @@ fn timed_threads(threads: usize, ops: u64, body: impl Fn(usize) + Sync) -> f64 {
 fn storm_maps(v: Variant, threads: usize, n: usize, ops: u64) -> f64 {
     if v.guarded() {
         let maps: Vec<_> = (0..n)
-            .map(|i| configure(v, mapguard::DashMap::named(format!("storm-{i}"))))
+            .map(|i| configure(v, mapguard::DashMap::new(), format!("storm-{i}")))
             .collect();
         storm_over(&maps, threads, ops)
     } else {
@@ -756,6 +901,8 @@ impl Case {
         let out = match subject {
             Subject::Raw(m) => on_map!(m),
             Subject::Guarded(m) => on_map!(m),
+            Subject::RawStd(m) => on_map!(m),
+            Subject::GuardedStd(m) => on_map!(m),
         };
         let reporter = before.filter(|_| mapguard::is_enabled()).map(|before| {
             let start = Instant::now();
@@ -769,7 +916,7 @@ impl Case {
     /// Runs one loop of `ops` operations in variant `v`; returns its figure and,
     /// for a finding storm with the guard on, what the reporter made of it.
     pub fn run_once(&self, v: Variant, ops: u64) -> (f64, Option<Reporter>) {
-        let subject = Subject::new(v, self.prefill());
+        let subject = Subject::new(v, self.prefill(), self.family);
         let keyset = self.keyset();
         self.run(&subject, v, ops, &keyset)
     }
@@ -834,7 +981,7 @@ impl Case {
         let subjects: Vec<Subject> = self
             .variants
             .iter()
-            .map(|v| Subject::new(*v, self.prefill()))
+            .map(|v| Subject::new(*v, self.prefill(), self.family))
             .collect();
         // The memory cases measure growth once per round in a fresh state.
         let rounds = if matches!(self.work, Work::StormRss) {
