@@ -26,6 +26,8 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 ///
 /// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
 /// blocks.
+// `repr(C)` with the std map first: a call reaches it at the wrapper's own address.
+#[repr(C)]
 pub struct BTreeMap<K, V> {
     pub(super) inner: Std<K, V>,
     pub(super) guard: MapState,

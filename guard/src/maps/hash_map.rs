@@ -27,6 +27,8 @@ type Std<K, V, S> = std::collections::HashMap<K, V, S>;
 ///
 /// **Cost:** with the guard off, one relaxed atomic load per checked call. Never
 /// blocks: the only lock is the one the program holds around the map.
+// `repr(C)` with the std map first: a call reaches it at the wrapper's own address.
+#[repr(C)]
 pub struct HashMap<K, V, S = RandomState> {
     pub(super) inner: Std<K, V, S>,
     pub(super) guard: MapState,
