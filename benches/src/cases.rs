@@ -729,7 +729,14 @@ fn switch(v: Variant) {
 
 fn single<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> f64 {
     let start = Instant::now();
-    let acc = match op {
+    black_box(work(m, op, keys, ops));
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// The work of a single-thread case: `ops` ops of kind `op` over `keys`; returns
+/// what the reads summed (the same for every variant of a case).
+fn work<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> u64 {
+    match op {
         Single::Get => op_loop(m, keys, ops, |m, k, _| m.get(k).unwrap_or(0)),
         Single::Insert => op_loop(m, keys, ops, |m, k, i| m.insert(k, i).unwrap_or(0)),
         Single::Entry => op_loop(m, keys, ops, |m, k, _| {
@@ -742,9 +749,7 @@ fn single<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> f64 {
             0
         }),
         Single::Iter => op_loop(m, keys, ops, |m, _, _| m.sum()),
-    };
-    black_box(acc);
-    start.elapsed().as_nanos() as f64 / ops as f64
+    }
 }
 
 /// `ops` calls of `op` over `keys` in turn, summed. Each (map, op) pair is its own
@@ -1068,4 +1073,49 @@ fn map_bytes(v: Variant, n: u64) -> f64 {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a variant's run of a case computed: the loop's sum and the map's values'
+    /// sum afterwards.
+    fn outcome(case: &Case, v: Variant, ops: u64) -> (u64, u64) {
+        let Work::Single(op, _) = case.work else {
+            unreachable!("single-thread cases only")
+        };
+        switch(v);
+        let keyset = case.keyset();
+        let out = match &Subject::new(v, case.prefill(), case.family) {
+            Subject::Raw(m) => (work(m, op, &keyset, ops), m.sum()),
+            Subject::Guarded(m) => (work(m, op, &keyset, ops), m.sum()),
+            Subject::RawStd(m) => (work(m, op, &keyset, ops), m.sum()),
+            Subject::GuardedStd(m) => (work(m, op, &keyset, ops), m.sum()),
+        };
+        switch(Variant::Off);
+        out
+    }
+
+    #[test]
+    fn every_variant_of_a_case_does_the_same_work_as_raw() {
+        install();
+        let hot = all()
+            .into_iter()
+            .filter(|c| matches!(c.work, Work::Single(_, HOT)))
+            .collect::<Vec<_>>();
+        assert!(
+            hot.iter().any(|c| c.family == Family::Std),
+            "std cases listed"
+        );
+        for case in hot {
+            let raw = outcome(case, Variant::Raw, 3_000);
+            assert_ne!(raw, (0, 0), "{}: the loop did something", case.name);
+            for &v in &case.variants[1..] {
+                assert_eq!(outcome(case, v, 3_000), raw, "{} {}", case.name, v.name());
+            }
+        }
+        // Nothing was found: the loops are single-threaded.
+        assert_eq!(mapguard::stats().findings, 0);
+    }
 }
