@@ -94,7 +94,9 @@ enum Work {
     /// new finding (the map's name is part of its fingerprint), so the reporter has
     /// `maps` findings to build.
     StormMaps { threads: usize, maps: usize },
-    /// Resident memory growth over a storm of `ops` conflicting writes, in bytes.
+    /// Resident memory growth, in bytes, over a storm of `ops` finding occurrences
+    /// (guard on; two threads writing one key until that many are counted), or of
+    /// `ops` writes (raw).
     StormRss,
     /// Resident bytes per map (one entry each), beyond an empty map's allocations.
     MapBytes,
@@ -746,7 +748,7 @@ fn work<M: Map>(m: &M, op: Single, keys: &[u64], ops: u64) -> u64 {
         Single::RemoveInsert => op_loop(m, keys, ops, |m, k, _| {
             let (k, v) = m.remove(k).unwrap_or((k, 0));
             m.insert(k, v);
-            0
+            v
         }),
         Single::Iter => op_loop(m, keys, ops, |m, _, _| m.sum()),
     }
@@ -799,6 +801,21 @@ fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
             m.insert(7, i);
         }
     })
+}
+
+/// Two threads writing one key until `occurrences` finding occurrences are counted
+/// (`stats().findings`). About one write in 20 follows the other thread's and
+/// conflicts (the threads take turns on the record's cache line), so this makes
+/// some 20 writes per occurrence; it stops at 100 per occurrence, should the storm
+/// stop finding.
+fn storm_until_found<M: Map>(m: &M, occurrences: u64) {
+    const CHUNK: u64 = 500_000;
+    let start = mapguard::stats().findings;
+    let mut writes = 0;
+    while mapguard::stats().findings - start < occurrences && writes < occurrences * 100 {
+        storm(m, 2, CHUNK);
+        writes += 2 * CHUNK;
+    }
 }
 
 /// `threads` threads each writing key 7 of every map in `maps` in turn, `ops` times.
@@ -876,7 +893,10 @@ impl Case {
         keyset: &[u64],
     ) -> (f64, Option<Reporter>) {
         switch(v);
-        let is_storm = matches!(self.work, Work::Storm { .. } | Work::StormMaps { .. });
+        let is_storm = matches!(
+            self.work,
+            Work::Storm { .. } | Work::StormMaps { .. } | Work::StormRss
+        );
         let before = is_storm.then(mapguard::stats);
         macro_rules! on_map {
             ($m:expr) => {
@@ -895,7 +915,11 @@ impl Case {
                         storm($m, 2, 2);
                         mapguard::flush();
                         let before = rss_bytes();
-                        storm($m, 2, ops / 2);
+                        if mapguard::is_enabled() {
+                            storm_until_found($m, ops);
+                        } else {
+                            storm($m, 2, ops / 2);
+                        }
                         mapguard::flush();
                         rss_bytes().saturating_sub(before) as f64
                     }
@@ -1080,25 +1104,35 @@ mod tests {
     use super::*;
 
     /// What a variant's run of a case computed: the loop's sum and the map's values'
-    /// sum afterwards.
-    fn outcome(case: &Case, v: Variant, ops: u64) -> (u64, u64) {
+    /// sum afterwards; and how many operations mapguard checked during the loop.
+    fn outcome(case: &Case, v: Variant, ops: u64) -> ((u64, u64), u64) {
         let Work::Single(op, _) = case.work else {
             unreachable!("single-thread cases only")
         };
-        switch(v);
         let keyset = case.keyset();
-        let out = match &Subject::new(v, case.prefill(), case.family) {
-            Subject::Raw(m) => (work(m, op, &keyset, ops), m.sum()),
-            Subject::Guarded(m) => (work(m, op, &keyset, ops), m.sum()),
-            Subject::RawStd(m) => (work(m, op, &keyset, ops), m.sum()),
-            Subject::GuardedStd(m) => (work(m, op, &keyset, ops), m.sum()),
+        let subject = Subject::new(v, case.prefill(), case.family);
+        switch(v);
+        let before = mapguard::stats().operations;
+        let acc = match &subject {
+            Subject::Raw(m) => work(m, op, &keyset, ops),
+            Subject::Guarded(m) => work(m, op, &keyset, ops),
+            Subject::RawStd(m) => work(m, op, &keyset, ops),
+            Subject::GuardedStd(m) => work(m, op, &keyset, ops),
         };
+        let checked = mapguard::stats().operations - before;
         switch(Variant::Off);
-        out
+        let sum = match &subject {
+            Subject::Raw(m) => m.sum(),
+            Subject::Guarded(m) => m.sum(),
+            Subject::RawStd(m) => m.sum(),
+            Subject::GuardedStd(m) => m.sum(),
+        };
+        ((acc, sum), checked)
     }
 
     #[test]
     fn every_variant_of_a_case_does_the_same_work_as_raw() {
+        const OPS: u64 = 3_000;
         install();
         let hot = all()
             .into_iter()
@@ -1108,11 +1142,30 @@ mod tests {
             hot.iter().any(|c| c.family == Family::Std),
             "std cases listed"
         );
+        let prefilled: u64 = (0..HOT).sum();
         for case in hot {
-            let raw = outcome(case, Variant::Raw, 3_000);
-            assert_ne!(raw, (0, 0), "{}: the loop did something", case.name);
+            let (raw, _) = outcome(case, Variant::Raw, OPS);
+            // Every op either returns values (summed) or changes the map.
+            assert!(
+                raw.0 != 0 || raw.1 != prefilled,
+                "{}: the loop did nothing: {raw:?}",
+                case.name
+            );
             for &v in &case.variants[1..] {
-                assert_eq!(outcome(case, v, 3_000), raw, "{} {}", case.name, v.name());
+                let (done, checked) = outcome(case, v, OPS);
+                assert_eq!(done, raw, "{} {}", case.name, v.name());
+                // With the guard on, each op was checked (`iter` counts once per
+                // iteration, `remove`+`insert` twice per op).
+                if v != Variant::Off && v != Variant::CompiledOut {
+                    assert!(
+                        checked >= OPS,
+                        "{} {}: {checked} checked",
+                        case.name,
+                        v.name()
+                    );
+                } else {
+                    assert_eq!(checked, 0, "{} {}: checked while off", case.name, v.name());
+                }
             }
         }
         // Nothing was found: the loops are single-threaded.
