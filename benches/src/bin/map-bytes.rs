@@ -1,12 +1,14 @@
-//! map-bytes: exactly how many bytes a guarded map takes beyond the map it wraps.
+//! map-bytes: how many bytes a guarded map takes beyond the map it wraps, counted.
 //!
 //! `overhead`'s `map_bytes` case measures resident memory over 2000 maps, which
 //! counts 4 KiB pages and moves by tens of bytes per map between runs with the
 //! allocator's layout. This binary counts instead: each map's inline size
-//! (`size_of`) plus the heap bytes live after it was built and given one entry,
-//! with a counting global allocator ([`cap::Cap`]), averaged over `--maps N` maps
-//! (default 2000), with the guard on and the thread's own state (allocated once
-//! per thread) already in place. The same every run.
+//! (`size_of`) plus the heap bytes requested and still live after it was built and
+//! given one entry, with a counting global allocator ([`cap::Cap`], which counts
+//! what is asked for, not the allocator's own bookkeeping), averaged over `--maps N`
+//! maps (default 2000), with the guard on and the thread's own state (allocated
+//! once per thread) already in place. The same every run on one machine (dashmap's
+//! shard count, and so its heap, follows the number of CPUs).
 //!
 //! ```text
 //! cargo run --release -p mapguard-benches --bin map-bytes            # a table
