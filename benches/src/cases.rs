@@ -617,51 +617,36 @@ impl Map for mapguard::DashMap<u64, u64> {
 
 type StdMap = std::collections::HashMap<u64, u64>;
 
-impl Map for RwLock<StdMap> {
-    #[inline]
-    fn get(&self, k: u64) -> Option<u64> {
-        self.read().expect("bench lock").get(&k).copied()
-    }
-    #[inline]
-    fn insert(&self, k: u64, v: u64) -> Option<u64> {
-        self.write().expect("bench lock").insert(k, v)
-    }
-    #[inline]
-    fn entry_add(&self, k: u64) {
-        *self.write().expect("bench lock").entry(k).or_insert(0) += 1;
-    }
-    #[inline]
-    fn remove(&self, k: u64) -> Option<(u64, u64)> {
-        self.write().expect("bench lock").remove_entry(&k)
-    }
-    #[inline]
-    fn sum(&self) -> u64 {
-        self.read().expect("bench lock").values().sum()
-    }
+/// `Map` for a std-style map in an `RwLock`, as a program sharing one keeps it: each
+/// op takes the lock, read for `get` and `sum`, write otherwise.
+macro_rules! map_in_rwlock {
+    ($($m:ty),+) => {$(
+        impl Map for RwLock<$m> {
+            #[inline]
+            fn get(&self, k: u64) -> Option<u64> {
+                self.read().expect("bench lock").get(&k).copied()
+            }
+            #[inline]
+            fn insert(&self, k: u64, v: u64) -> Option<u64> {
+                self.write().expect("bench lock").insert(k, v)
+            }
+            #[inline]
+            fn entry_add(&self, k: u64) {
+                *self.write().expect("bench lock").entry(k).or_insert(0) += 1;
+            }
+            #[inline]
+            fn remove(&self, k: u64) -> Option<(u64, u64)> {
+                self.write().expect("bench lock").remove_entry(&k)
+            }
+            #[inline]
+            fn sum(&self) -> u64 {
+                self.read().expect("bench lock").values().sum()
+            }
+        }
+    )+};
 }
 
-impl Map for RwLock<mapguard::HashMap<u64, u64>> {
-    #[inline]
-    fn get(&self, k: u64) -> Option<u64> {
-        self.read().expect("bench lock").get(&k).copied()
-    }
-    #[inline]
-    fn insert(&self, k: u64, v: u64) -> Option<u64> {
-        self.write().expect("bench lock").insert(k, v)
-    }
-    #[inline]
-    fn entry_add(&self, k: u64) {
-        *self.write().expect("bench lock").entry(k).or_insert(0) += 1;
-    }
-    #[inline]
-    fn remove(&self, k: u64) -> Option<(u64, u64)> {
-        self.write().expect("bench lock").remove_entry(&k)
-    }
-    #[inline]
-    fn sum(&self) -> u64 {
-        self.read().expect("bench lock").values().sum()
-    }
-}
+map_in_rwlock!(StdMap, mapguard::HashMap<u64, u64>);
 
 /// A guarded map (any of mapguard's types) with variant `v`'s settings.
 macro_rules! configured {
