@@ -154,7 +154,9 @@ fn panic_mode_panics_on_the_finding_thread() {
 
 #[test]
 fn output_goes_to_json_lines_and_settings_are_read() {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("env-output.jsonl");
+    // Named for this process: test processes running at once never share it.
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("env-output-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let out = format!("jsonl:{}", path.display());
     let o = child(

@@ -11,9 +11,10 @@ use mapguard::{
     BacktraceMode, Config, DashMap, Finding, FindingKind, ManualClock, Memory, Mode, Output, Stderr,
 };
 
+/// This process's JSON lines file (see [`common::scratch_file`]).
 fn jsonl_path() -> std::path::PathBuf {
-    // Cargo's scratch dir for integration tests; a fixed name, so runs replace it.
-    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("hints.jsonl")
+    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| common::scratch_file("hints")).clone()
 }
 
 fn memory() -> &'static Memory {

@@ -25,9 +25,11 @@ impl Sink for Panicker {
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
+/// This process's JSON lines file (see [`common::scratch_file`]).
 fn jsonl_path() -> std::path::PathBuf {
-    // Cargo's scratch dir for integration tests; a fixed name, so runs replace it.
-    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipeline.jsonl")
+    static PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| common::scratch_file("pipeline"))
+        .clone()
 }
 
 fn memory() -> &'static Memory {

@@ -23,10 +23,21 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 // ---- helpers ------------------------------------------------------------------
 
 fn scratch(name: &str) -> PathBuf {
-    // Under the target dir (cargo's scratch space for integration tests), by name:
-    // the next run replaces it, so nothing piles up, and the last run's files stay
-    // to read after a failure.
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("otel-e2e-{name}"));
+    // Under the target dir (cargo's scratch space for integration tests), by name
+    // and process: test processes running at once (cargo-nextest, or two `cargo
+    // test` runs) never share one. Ones untouched for an hour are removed, so
+    // nothing piles up, and the last run's files stay to read after a failure.
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+        if stale && entry.file_name().to_string_lossy().starts_with("otel-e2e-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(format!("otel-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -189,13 +200,21 @@ impl Run {
 fn run_service(endpoint: &str, dir: &Path) -> Run {
     let jsonl = dir.join("findings.jsonl");
     let started = Instant::now();
-    let output = Command::new(SERVICE)
+    let mut cmd = Command::new(SERVICE);
+    // The service reads its settings from the environment: none of the caller's
+    // `MAPGUARD*` or `OTEL_*` variables may change what this test expects.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("MAPGUARD") || k.starts_with("OTEL_") {
+            cmd.env_remove(&*k);
+        }
+    }
+    let output = cmd
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env(
             "MAPGUARD_OUTPUT",
             format!("stderr,jsonl:{}", jsonl.display()),
         )
-        .env_remove("MAPGUARD")
         .stdin(Stdio::null())
         .output()
         .expect("run otlp-service");

@@ -22,6 +22,29 @@ pub fn memory() -> &'static Memory {
     })
 }
 
+/// `<stem>-<process id>.jsonl` in cargo's scratch dir for integration tests: named
+/// for this process, so that test processes running at once (cargo-nextest runs one
+/// per test, or two `cargo test` runs share a target dir) never write or delete each
+/// other's file. Files of the same stem untouched for an hour are removed, so
+/// nothing piles up, and the last run's file stays to read after a failure.
+pub fn scratch_file(stem: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let own = dir.join(format!("{stem}-{}.jsonl", std::process::id()));
+    let prefix = format!("{stem}-");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+        if stale && name.starts_with(&prefix) && name.ends_with(".jsonl") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    own
+}
+
 /// Runs `f` on a new thread named `name` and waits for it.
 pub fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| {
