@@ -364,9 +364,15 @@ mod tests {
             .join()
             .unwrap();
         assert_ne!(me, other);
-        // Still resolvable after the thread exited.
+        // Still resolvable after the thread exited, unless 256 threads of other tests
+        // in this binary exited since and pushed it out of the ring (its id may then
+        // be another thread's).
         let name = name_of(other);
-        assert!(name.is_none() || name.as_deref() == Some("named-worker"));
+        let pushed_out = !lock_registry().exited.iter().any(|(i, _)| *i == other.0);
+        assert!(
+            name.as_deref() == Some("named-worker") || pushed_out,
+            "{name:?}"
+        );
     }
 
     #[test]
@@ -382,7 +388,10 @@ mod tests {
         // Other tests may count too, never down.
         assert!(operations() >= before + 5);
         let reg = lock_registry();
-        assert!(reg.counters.iter().all(|(i, _)| *i != id.0));
+        // Not a live thread's id any more, unless 256 threads of other tests exited
+        // since, pushing it out of the ring of exited ids, and it was handed out again.
+        let pushed_out = !reg.exited.iter().any(|(i, _)| *i == id.0);
+        assert!(reg.counters.iter().all(|(i, _)| *i != id.0) || pushed_out);
         let recycled = reg
             .free_counters
             .iter()
