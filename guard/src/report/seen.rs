@@ -106,8 +106,11 @@ impl Table {
             return repeat(slot);
         }
         for slot in self.probe(key) {
-            if slot.key.load(Relaxed) != 0 {
-                continue;
+            match slot.key.load(Relaxed) {
+                0 => {}
+                // Another thread making the same finding claimed it since `find`.
+                k if k == key => return repeat(slot),
+                _ => continue,
             }
             match slot.key.compare_exchange(0, key, Relaxed, Relaxed) {
                 Ok(_) => {
@@ -260,6 +263,44 @@ mod tests {
         assert_eq!(t.count(a), 1);
         assert_eq!(t.count(b), 2);
         assert_eq!(t.totals(), (3, 1));
+    }
+
+    #[test]
+    fn threads_making_the_same_new_findings_at_once_share_one_slot_each() {
+        // Two threads that hit the same conflict make the same finding at the same
+        // moment. Each key must end up in one slot, built once, with every
+        // occurrence counted, however the claims interleave.
+        let t = table();
+        const THREADS: usize = 4;
+        // 16 keys on each start slot, start slots 64 apart: claims race on every
+        // slot, and every key fits in its probe sequence.
+        let keys: Vec<u64> = (0..(SLOTS / PROBES) as u64)
+            .flat_map(|g| (1..=16u64).map(move |j| g * PROBES as u64 + j * SLOTS as u64))
+            .collect();
+        let barrier = std::sync::Barrier::new(THREADS);
+        let built: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        keys.iter()
+                            .filter(|&&k| t.observe(k, || true) == Offer::Build)
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(t.overflow.load(Relaxed), 0);
+        let mut slots_of = std::collections::HashMap::new();
+        for slot in &t.slots {
+            *slots_of.entry(slot.key.load(Relaxed)).or_insert(0) += 1;
+        }
+        for &k in &keys {
+            assert_eq!(slots_of.get(&k), Some(&1), "{k:#x}");
+            assert_eq!(t.count(k), THREADS as u64, "{k:#x}");
+        }
+        assert_eq!(built, keys.len(), "each finding built once");
     }
 
     #[test]
