@@ -694,6 +694,18 @@ impl Subject {
     }
 }
 
+/// Evaluates `$body` with `$m` bound to the subject's map, whichever type it is.
+macro_rules! with_map {
+    ($subject:expr, $m:ident => $body:expr) => {
+        match $subject {
+            Subject::Raw($m) => $body,
+            Subject::Guarded($m) => $body,
+            Subject::RawStd($m) => $body,
+            Subject::GuardedStd($m) => $body,
+        }
+    };
+}
+
 /// A guarded `DashMap` named `name` with variant `v`'s settings.
 fn configure(
     v: Variant,
@@ -912,12 +924,7 @@ impl Case {
                 }
             };
         }
-        let out = match subject {
-            Subject::Raw(m) => on_map!(m),
-            Subject::Guarded(m) => on_map!(m),
-            Subject::RawStd(m) => on_map!(m),
-            Subject::GuardedStd(m) => on_map!(m),
-        };
+        let out = with_map!(subject, m => on_map!(m));
         let reporter = before.filter(|_| mapguard::is_enabled()).map(|before| {
             let start = Instant::now();
             mapguard::flush();
@@ -1098,20 +1105,10 @@ mod tests {
         let subject = Subject::new(v, case.prefill(), case.family);
         switch(v);
         let before = mapguard::stats().operations;
-        let acc = match &subject {
-            Subject::Raw(m) => work(m, op, &keyset, ops),
-            Subject::Guarded(m) => work(m, op, &keyset, ops),
-            Subject::RawStd(m) => work(m, op, &keyset, ops),
-            Subject::GuardedStd(m) => work(m, op, &keyset, ops),
-        };
+        let acc = with_map!(&subject, m => work(m, op, &keyset, ops));
         let checked = mapguard::stats().operations - before;
         switch(Variant::Off);
-        let sum = match &subject {
-            Subject::Raw(m) => m.sum(),
-            Subject::Guarded(m) => m.sum(),
-            Subject::RawStd(m) => m.sum(),
-            Subject::GuardedStd(m) => m.sum(),
-        };
+        let sum = with_map!(&subject, m => m.sum());
         ((acc, sum), checked)
     }
 
