@@ -9,7 +9,7 @@
 //! down, waiting at most `SHUTDOWN_TIMEOUT` (5 s) whether or not a collector answers.
 //!
 //! The last line on stdout counts findings and occurrences per kind; the end-to-end
-//! test (examples/tests/otel_e2e.rs) checks that a real collector received the same.
+//! test (examples/otel/tests/otel_e2e.rs) checks that a real collector received the same.
 //! The guard is on unless `MAPGUARD` says otherwise; the other `MAPGUARD_*` variables
 //! apply (`MAPGUARD_OUTPUT=stderr,jsonl:PATH` to keep the findings in a file too).
 
