@@ -97,7 +97,9 @@ pub(crate) fn start() -> bool {
                 true
             }
             Err(e) => {
-                eprintln!("mapguard: cannot start the clock thread ({e}); the guard stays off");
+                crate::report::say(format_args!(
+                    "cannot start the clock thread ({e}); the guard stays off"
+                ));
                 false
             }
         }

@@ -73,7 +73,7 @@ fn init_from_env() -> u32 {
         }
         let outcome = Config::from_env().and_then(|c| c.install_as(true));
         if let Err(e) = outcome {
-            eprintln!("mapguard: {e}; the guard stays off");
+            crate::report::say(format_args!("{e}; the guard stays off"));
             let _ = SETTINGS.compare_exchange(UNREAD | ENABLED, 0, Relaxed, Relaxed);
         }
     });

@@ -57,9 +57,9 @@ fn queue() -> Option<&'static Sender<Msg>> {
             match reporter::spawn(rx, pending.take()) {
                 Ok(()) => Some(tx),
                 Err(e) => {
-                    eprintln!(
-                        "mapguard: cannot start the reporter thread ({e}); findings are counted as dropped"
-                    );
+                    say(format_args!(
+                        "cannot start the reporter thread ({e}); findings are counted as dropped"
+                    ));
                     None
                 }
             }
@@ -141,8 +141,16 @@ pub(crate) fn note_once(msg: &'static str) {
     static SAID: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
     let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
     if said.get_or_insert_with(HashSet::new).insert(msg) {
-        eprintln!("mapguard: {msg}");
+        say(format_args!("{msg}"));
     }
+}
+
+/// Prints `mapguard: <msg>` on stderr, ignoring a failed write: unlike `eprintln!`,
+/// which panics when stderr is a closed pipe or a full disk, this never panics in
+/// the user's service (or kills the reporter) over a message nobody can read.
+pub(crate) fn say(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "mapguard: {msg}");
 }
 
 /// Waits until every finding queued before this call has reached the sinks and
@@ -195,9 +203,9 @@ pub fn flush_on_drop() -> FlushGuard {
 impl Drop for FlushGuard {
     fn drop(&mut self) {
         if !flush_timeout(Duration::from_secs(5)) {
-            eprintln!(
-                "mapguard: sinks did not finish within 5 s at exit; some findings may be lost"
-            );
+            say(format_args!(
+                "sinks did not finish within 5 s at exit; some findings may be lost"
+            ));
         }
     }
 }

@@ -305,10 +305,10 @@ impl Reporter {
             SINK_ERRORS.fetch_add(1, Relaxed);
             if !slot.complained {
                 slot.complained = true;
-                eprintln!(
-                    "mapguard: sink {} {problem}; the other sinks go on (said once)",
+                super::say(format_args!(
+                    "sink {} {problem}; the other sinks go on (said once)",
                     slot.sink.name()
-                );
+                ));
             }
         }
     }
