@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -37,7 +37,36 @@ static KEY_SLOTS: AtomicUsize = AtomicUsize::new(DEFAULT_KEY_SLOTS);
 static INSTALL: Mutex<()> = Mutex::new(());
 
 const DEFAULT_WINDOW_MS: u64 = 100;
-const MAX_WINDOW_MS: u64 = 3_600_000;
+pub(crate) const MAX_WINDOW_MS: u64 = 3_600_000;
+
+/// Every variable [`Config::from_env`] reads.
+const ENV_VARS: [&str; 8] = [
+    "MAPGUARD",
+    "MAPGUARD_WINDOW_MS",
+    "MAPGUARD_SCOPE",
+    "MAPGUARD_MODE",
+    "MAPGUARD_RULES",
+    "MAPGUARD_BACKTRACE",
+    "MAPGUARD_KEY_HASH",
+    "MAPGUARD_OUTPUT",
+];
+
+/// Whether reports show keys' hashes as they are ([`KeyHash::Stable`]).
+static STABLE_KEY_HASH: AtomicBool = AtomicBool::new(false);
+
+/// The `key_hash` a report shows for the key hash `h` (never 0): `h` itself with
+/// [`KeyHash::Stable`], else SipHash-1-3 of `h` under this process's random key.
+/// Runs on the reporter thread only.
+pub(crate) fn shown_key_hash(h: u64) -> u64 {
+    static PROCESS_KEY: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    if STABLE_KEY_HASH.load(Relaxed) {
+        h
+    } else {
+        use std::hash::BuildHasher as _;
+        PROCESS_KEY.hash_one(h)
+    }
+}
 pub(crate) const DEFAULT_KEY_SLOTS: usize = 1024;
 
 /// The raw settings word: what the hot path loads, one relaxed load. If it has
@@ -131,6 +160,23 @@ pub enum Mode {
     Writes,
     /// Reads too, for the strict `read_write` rule: a map owned by one thread.
     Accesses,
+}
+
+/// What a report shows as a key's hash (`key_hash`): findings never carry the key
+/// itself, and by default not a hash anyone could test guesses against either.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KeyHash {
+    /// A keyed hash (SipHash-1-3 under a random key drawn once per process) of the
+    /// key's hash: equal for the same key within one process, unrelated between
+    /// processes, and no help in recovering the key. The default.
+    #[default]
+    PerProcess,
+    /// The key's hash itself (foldhash with a fixed, public seed): the same in
+    /// every run and process, so findings can be matched across them. Anyone can
+    /// hash candidate keys and compare, so a key from a small set (a numeric id, a
+    /// country code) can be recovered from a report: opt in only where that is
+    /// acceptable.
+    Stable,
 }
 
 /// When call stacks are captured.
@@ -334,6 +380,7 @@ pub struct Config {
     pub(crate) summary_interval: Duration,
     pub(crate) rate_limit: u32,
     pub(crate) key_slots: usize,
+    pub(crate) key_hash: KeyHash,
 }
 
 impl fmt::Debug for Config {
@@ -355,6 +402,7 @@ impl fmt::Debug for Config {
             .field("summary_interval", &self.summary_interval)
             .field("rate_limit", &self.rate_limit)
             .field("key_slots", &self.key_slots)
+            .field("key_hash", &self.key_hash)
             .finish()
     }
 }
@@ -383,14 +431,25 @@ impl Config {
             summary_interval: Duration::from_secs(10),
             rate_limit: 100,
             key_slots: DEFAULT_KEY_SLOTS,
+            key_hash: KeyHash::PerProcess,
         }
     }
 
     /// Reads the `MAPGUARD*` environment variables over the defaults. `MAPGUARD`
     /// unset or `off` gives a config that is switched off.
     ///
-    /// Errors name the variable, the value and the accepted values.
+    /// Errors name the variable, the value and the accepted values; a value that is
+    /// not UTF-8 is an error too (it is not taken as unset).
     pub fn from_env() -> Result<Self, ConfigError> {
+        for name in ENV_VARS {
+            if let Err(std::env::VarError::NotUnicode(v)) = std::env::var(name) {
+                return Err(ConfigError::invalid(
+                    name,
+                    &v.to_string_lossy(),
+                    "text in UTF-8 (this value has bytes that are not)",
+                ));
+            }
+        }
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
@@ -456,6 +515,19 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = var("MAPGUARD_KEY_HASH") {
+            c.key_hash = match v.trim() {
+                "per_process" => KeyHash::PerProcess,
+                "stable" => KeyHash::Stable,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "MAPGUARD_KEY_HASH",
+                        &v,
+                        "per_process, stable",
+                    ));
+                }
+            };
+        }
         if let Some(v) = var("MAPGUARD_OUTPUT") {
             c.outputs = v
                 .split(',')
@@ -509,6 +581,11 @@ impl Config {
     /// When stacks are captured. Default [`BacktraceMode::OnFinding`].
     pub fn backtrace(mut self, mode: BacktraceMode) -> Self {
         self.backtrace = mode;
+        self
+    }
+    /// What reports show as a key's hash. Default [`KeyHash::PerProcess`].
+    pub fn key_hash(mut self, key_hash: KeyHash) -> Self {
+        self.key_hash = key_hash;
         self
     }
     /// Replaces the outputs (default: stderr). `vec![]` with no [`Config::sink`]
@@ -649,6 +726,7 @@ impl Config {
         });
         WINDOW_MS.store(self.window.as_millis() as u64, Relaxed);
         KEY_SLOTS.store(self.key_slots.next_power_of_two(), Relaxed);
+        STABLE_KEY_HASH.store(self.key_hash == KeyHash::Stable, Relaxed);
         crate::detect::set_callback(match &self.reaction {
             Reaction::Call(f) => Some(f.clone()),
             _ => None,

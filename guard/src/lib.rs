@@ -99,7 +99,7 @@ pub mod __private {
     pub use crate::function::{Attributed, Function, FunctionScope, attribute};
 }
 pub use config::{
-    BacktraceMode, Config, ConfigError, Mode, Output, Reaction, Rules, Scope, is_enabled,
+    BacktraceMode, Config, ConfigError, KeyHash, Mode, Output, Reaction, Rules, Scope, is_enabled,
     set_enabled,
 };
 pub use detect::MapName;

@@ -120,6 +120,7 @@ fn a_bad_value_is_one_clear_line_and_the_guard_stays_off() {
         ("MAPGUARD_SCOPE", "shard", "map, key"),
         ("MAPGUARD_RULES", "races", "concurrent_write"),
         ("MAPGUARD_OUTPUT", "syslog", "jsonl:PATH"),
+        ("MAPGUARD_KEY_HASH", "hidden", "per_process, stable"),
     ] {
         let mut env = vec![("MAPGUARD", "on")];
         env.retain(|(k, _)| *k != var);
@@ -194,4 +195,70 @@ fn rules_can_be_chosen_globally() {
     );
     assert!(o.status.success());
     assert!(!stderr(&o).contains("concurrent_write"), "{}", stderr(&o));
+}
+
+/// A value with bytes that are not UTF-8 is an error naming the variable; it was
+/// taken as unset (`MAPGUARD=on\xff` silently off, a `jsonl:` path dropped).
+#[cfg(unix)]
+#[test]
+fn a_value_that_is_not_utf8_is_named_not_taken_as_unset() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    for (var, value) in [("MAPGUARD", &b"on\xff"[..]), ("MAPGUARD_SCOPE", b"key\xff")] {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["child_reports_state", "--exact", "--ignored", "--nocapture"]);
+        for (k, _) in
+            std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("MAPGUARD"))
+        {
+            cmd.env_remove(k);
+        }
+        cmd.env("MAPGUARD", "on").env(var, OsStr::from_bytes(value));
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "never panics: {}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("mapguard:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains(var) && lines[0].contains("UTF-8"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].ends_with("the guard stays off"), "{}", lines[0]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("enabled=false operations=0"), "{out}");
+    }
+}
+
+/// The `key hash` line of the one finding `child_two_writers` reports (key 1).
+fn reported_key_hash(env: &[(&str, &str)]) -> String {
+    let o = child("child_two_writers", env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find_map(|l| l.trim().strip_prefix("key hash "));
+    line.unwrap_or_else(|| panic!("no key hash in: {err}"))
+        .to_owned()
+}
+
+/// By default a report's key hash is keyed per process: a key cannot be found by
+/// hashing candidates with the public seed, and two runs show different hashes.
+/// `MAPGUARD_KEY_HASH=stable` shows the public hash, the same in every run.
+#[test]
+fn the_key_hash_in_reports_is_per_process_unless_stable_is_asked_for() {
+    use std::hash::BuildHasher as _;
+    let public = format!(
+        "{:016x}",
+        foldhash::fast::FixedState::with_seed(0x6d61_7067_7561_7264)
+            .hash_one(1u64)
+            .max(1)
+    );
+    let a = reported_key_hash(&[("MAPGUARD", "on")]);
+    let b = reported_key_hash(&[("MAPGUARD", "on"), ("MAPGUARD_KEY_HASH", "per_process")]);
+    assert_eq!(a.len(), 16, "{a}");
+    assert_ne!(a, public, "the public hash of key 1 must not appear");
+    assert_ne!(b, public);
+    assert_ne!(a, b, "a new random key per process");
+    for _ in 0..2 {
+        let stable = reported_key_hash(&[("MAPGUARD", "on"), ("MAPGUARD_KEY_HASH", "stable")]);
+        assert_eq!(stable, public);
+    }
 }

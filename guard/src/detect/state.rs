@@ -348,7 +348,9 @@ impl MapState {
         };
     }
     pub(crate) fn set_window(&mut self, window: Duration) {
-        self.rare_mut().window_ms = (window.as_millis() as u64).max(1);
+        // As Config::window accepts: 1 ms to an hour, saturating (a cast truncated).
+        let ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        self.rare_mut().window_ms = ms.clamp(1, config::MAX_WINDOW_MS);
     }
     pub(crate) fn set_key_slots(&mut self, n: usize) {
         self.rare_mut().key_slots = n.clamp(1, 1 << 20).next_power_of_two();
@@ -1138,6 +1140,24 @@ mod tests {
     #[track_caller]
     fn site_b() -> SiteRef {
         Location::caller()
+    }
+
+    #[test]
+    fn a_map_window_is_brought_into_the_accepted_range() {
+        let window = |d| {
+            let mut m = MapState::new(None, Location::caller());
+            m.set_window(d);
+            m.window()
+        };
+        assert_eq!(window(Duration::ZERO), 1);
+        assert_eq!(window(Duration::from_micros(1500)), 1);
+        assert_eq!(window(Duration::from_millis(250)), 250);
+        // 2^64 ms and more: a cast kept the low 64 bits (384 ms here).
+        assert_eq!(
+            window(Duration::from_secs(18_446_744_073_709_552)),
+            3_600_000
+        );
+        assert_eq!(window(Duration::MAX), 3_600_000);
     }
 
     #[test]

@@ -31,7 +31,8 @@ macro_rules! settings_methods {
             self
         }
 
-        /// Uses `window` for this map instead of the global window (at least 1 ms).
+        /// Uses `window` for this map instead of the global window, brought into the
+        /// range [`Config::window`](crate::Config::window) accepts (1 ms to 1 hour).
         #[inline]
         pub fn with_window(mut self, window: ::std::time::Duration) -> Self {
             self.guard.set_window(window);
@@ -69,7 +70,8 @@ macro_rules! settings_methods {
         }
 
         /// Tracks `n` key slots (rounded up to a power of two, 40 bytes each) in
-        /// key scope.
+        /// key scope; `n` is brought into 1 to 2^20, the range of
+        /// [`Config::key_slots`](crate::Config::key_slots).
         #[inline]
         pub fn with_key_slots(mut self, n: usize) -> Self {
             self.guard.set_key_slots(n);

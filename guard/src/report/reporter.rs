@@ -355,7 +355,7 @@ fn build(c: &crate::detect::Candidate) -> Finding {
         kind: c.kind,
         map: c.map.to_string(),
         scope: c.scope,
-        key_hash: (c.key != 0).then(|| format!("{:016x}", c.key)),
+        key_hash: (c.key != 0).then(|| format!("{:016x}", crate::config::shown_key_hash(c.key))),
         same_key: c.same_key,
         window_ms: c.window_ms,
         gap_ms: c.gap_ms,
