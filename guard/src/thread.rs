@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// Accessor ids fit in this many bits of a packed access stamp.
 pub(crate) const ID_BITS: u32 = 16;
 const ID_MASK: u64 = (1 << ID_BITS) - 1;
+/// An accessor id never handed out (ids run from 1 to `ID_MASK - 1`): no thread's
+/// own, so a guard owned by it always takes the cold path at its drop.
+pub(crate) const NO_THREAD: u64 = ID_MASK;
 
 /// Names of exited threads kept for reports that arrive after the thread is gone.
 const EXITED_KEPT: usize = 256;
@@ -140,9 +143,13 @@ fn register(local: &Local) -> Option<Identity> {
         Some(id) => id,
         None => {
             let id = reg.next_id;
-            // Ids wrap only past 2^16 threads alive at once; two threads may
+            // Ids wrap only past 2^16 - 2 threads alive at once; two threads may
             // then share an id, which can hide a finding but never invent one.
-            reg.next_id = if (id as u64) >= ID_MASK { 1 } else { id + 1 };
+            reg.next_id = if (id as u64) >= NO_THREAD - 1 {
+                1
+            } else {
+                id + 1
+            };
             id
         }
     };

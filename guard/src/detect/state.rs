@@ -3,7 +3,7 @@
 use std::hash::Hash;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::local::{self, Mine, PerThread};
@@ -402,7 +402,12 @@ impl MapState {
                     return held;
                 }
             }
-            self.on_access(s | HOLD, op, op.class(), key, site)
+            let held = self.on_access(s | HOLD, op, op.class(), key, site);
+            if op.may_block() {
+                held
+            } else {
+                held.after_try()
+            }
         } else {
             HeldGuard::NONE
         }
@@ -432,7 +437,12 @@ impl MapState {
     pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
         let s = config::word();
         if s & ENABLED != 0 && hash != 0 {
-            self.on_access(s | HOLD, op, op.class(), hash, site)
+            let held = self.on_access(s | HOLD, op, op.class(), hash, site);
+            if op.may_block() {
+                held
+            } else {
+                held.after_try()
+            }
         } else {
             HeldGuard::NONE
         }
@@ -965,11 +975,12 @@ impl MapState {
                     crate::report::submit(candidate);
                 }
                 if let Some(f) = f {
-                    let call = std::panic::AssertUnwindSafe(|| f(&finding));
-                    if std::panic::catch_unwind(call).is_err() {
-                        crate::report::note_once(
-                            "the finding callback panicked; it is called again for the next finding",
-                        );
+                    if ctx.op.may_block() {
+                        call_back(&f, &finding);
+                    } else {
+                        // A try_* call records under the shard lock it took: a
+                        // callback that used the map would wait on its own thread.
+                        wait_for_unlock(f, finding);
                     }
                 }
             }
@@ -1056,6 +1067,23 @@ const TOKEN_BITS: u32 = 64 - crate::thread::ID_BITS;
 impl HeldGuard {
     pub(crate) const NONE: HeldGuard = HeldGuard(0);
 
+    /// For a `try_*` call, recorded under the shard lock it took: if its record left
+    /// callbacks waiting ([`wait_for_unlock`]), a guard that calls them at its drop,
+    /// after the lock is released (its owner is [`thread::NO_THREAD`], so the drop
+    /// takes the cold path), and releases this guard's own hold then.
+    #[cold]
+    fn after_try(mut self) -> Self {
+        let ticket = TICKET.try_with(|t| t.replace(0)).unwrap_or(0);
+        if ticket == 0 {
+            return self;
+        }
+        let own = std::mem::replace(&mut self.0, 0);
+        if let Some(w) = lock_waiting().iter_mut().find(|w| w.ticket == ticket) {
+            w.own = own;
+        }
+        HeldGuard((thread::NO_THREAD << TOKEN_BITS) | ticket)
+    }
+
     fn new(owner: Accessor, token: u64) -> Self {
         if token == 0 {
             return HeldGuard::NONE;
@@ -1093,10 +1121,93 @@ fn release(packed: u64) {
 #[cold]
 #[inline(never)]
 fn orphan(packed: u64) {
+    if packed >> TOKEN_BITS == thread::NO_THREAD {
+        return call_back_after_unlock(packed & TOKEN_MASK);
+    }
     local::orphan(
         Accessor::from_bits(packed >> TOKEN_BITS),
         packed & ((1 << TOKEN_BITS) - 1),
     );
+}
+
+const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
+
+/// Calls a finding's callback, catching (and noting once) a panic in it.
+fn call_back(f: &Callback, finding: &crate::Finding) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(finding))).is_err() {
+        crate::report::note_once(
+            "the finding callback panicked; it is called again for the next finding",
+        );
+    }
+}
+
+/// Callbacks that wait for a `try_*` call's guard to be dropped, by ticket, with
+/// the hold of that guard to release then (`own`, 0 for none).
+struct Waiting {
+    ticket: u64,
+    own: u64,
+    calls: Vec<(Callback, crate::Finding)>,
+}
+
+static WAITING: Mutex<Vec<Waiting>> = Mutex::new(Vec::new());
+static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The ticket of the `try_*` call being recorded on this thread, 0 for none.
+    static TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn lock_waiting() -> std::sync::MutexGuard<'static, Vec<Waiting>> {
+    WAITING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps the callback of a finding made by a `try_*` call for the drop of the
+/// guard the call returns ([`HeldGuard::after_try`]). Runs only when a finding
+/// with reaction `call` is made by such a call.
+#[cold]
+fn wait_for_unlock(f: Callback, finding: crate::Finding) {
+    let ticket = TICKET
+        .try_with(|t| {
+            if t.get() == 0 {
+                t.set(NEXT_TICKET.fetch_add(1, Relaxed) & TOKEN_MASK);
+            }
+            t.get()
+        })
+        .unwrap_or(0);
+    if ticket == 0 {
+        // Thread-locals gone (the thread is exiting): call back now.
+        return call_back(&f, &finding);
+    }
+    let mut waiting = lock_waiting();
+    match waiting.iter_mut().find(|w| w.ticket == ticket) {
+        Some(w) => w.calls.push((f, finding)),
+        None => waiting.push(Waiting {
+            ticket,
+            own: 0,
+            calls: vec![(f, finding)],
+        }),
+    }
+}
+
+/// The drop of a `try_*` call's guard whose record left callbacks waiting: the
+/// shard lock is released by now. Releases the guard's own hold, then calls back
+/// on this thread (accesses the callbacks make are not checked).
+#[cold]
+#[inline(never)]
+fn call_back_after_unlock(ticket: u64) {
+    let w = {
+        let mut waiting = lock_waiting();
+        let i = waiting.iter().position(|w| w.ticket == ticket);
+        i.map(|i| waiting.swap_remove(i))
+    };
+    let Some(w) = w else { return };
+    if w.own != 0 {
+        release(w.own);
+    }
+    let _busy = thread::busy();
+    for (f, finding) in &w.calls {
+        call_back(f, finding);
+    }
 }
 
 /// Lives as long as an iterator: its held-guard token and its share of the map's
