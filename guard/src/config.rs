@@ -204,7 +204,9 @@ pub enum Reaction {
     Panic,
     /// Queue it, then call this function on the thread that made it, with the finding
     /// (stacks unresolved). Accesses it makes are not checked; a panic in it is caught
-    /// and reported once.
+    /// and reported once. A finding made by `try_get`, `try_get_mut` or `try_entry`
+    /// (recorded under the shard lock they took) is called back when the guard they
+    /// returned is dropped, after the lock is released, on the dropping thread.
     Call(Arc<dyn Fn(&Finding) + Send + Sync>),
 }
 
