@@ -706,6 +706,11 @@ impl Config {
         for o in &self.outputs {
             match o {
                 Output::Stderr => sinks.push(Box::new(Stderr::new())),
+                // From the environment, on a user's first guarded call: opened later,
+                // on the reporter thread, so that call never waits for a file.
+                Output::JsonLines(p) if from_env => {
+                    sinks.push(Box::new(JsonLines::deferred(p.clone())));
+                }
                 Output::JsonLines(p) => {
                     let sink = JsonLines::create(p).map_err(|e| ConfigError::Output {
                         path: p.clone(),

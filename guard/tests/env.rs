@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use mapguard::{DashMap, ManualClock};
 
+mod common;
+
 fn child(test: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
@@ -261,4 +263,84 @@ fn the_key_hash_in_reports_is_per_process_unless_stable_is_asked_for() {
         let stable = reported_key_hash(&[("MAPGUARD", "on"), ("MAPGUARD_KEY_HASH", "stable")]);
         assert_eq!(stable, public);
     }
+}
+
+#[test]
+#[ignore = "run as a child by the tests in this file"]
+fn child_first_insert() {
+    let map: DashMap<u64, u64> = DashMap::named("env-first");
+    map.insert(1, 1);
+    println!("first insert returned, enabled={}", mapguard::is_enabled());
+}
+
+/// `MAPGUARD_OUTPUT` naming a FIFO that nobody reads yet (a log shipper not started
+/// yet): the environment is read at the first guarded call, and opening the FIFO
+/// for writing waits for a reader. That call must not wait: the file is opened on
+/// the reporter thread. (It blocked for as long as the FIFO had no reader.)
+#[cfg(unix)]
+#[test]
+fn the_first_guarded_call_never_waits_for_an_output_file() {
+    let fifo = common::scratch_file("env-fifo").with_extension("fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child_first_insert", "--exact", "--ignored", "--nocapture"]);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("MAPGUARD", "on")
+        .env(
+            "MAPGUARD_OUTPUT",
+            format!("stderr,jsonl:{}", fifo.display()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    // A hang shows as no answer at all; 60 s is far beyond any scheduling delay.
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        let _ = std::fs::remove_file(&fifo);
+        panic!("the first guarded call was still waiting for the FIFO after 60 s");
+    };
+    let _ = std::fs::remove_file(&fifo);
+    let o = out.unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("first insert returned, enabled=true"),
+        "{stdout}"
+    );
+}
+
+/// An output file named in the environment that cannot be opened: the open is
+/// the reporter's, at the first finding, so it is a sink error said once on
+/// stderr; the guard stays on and the other outputs get the finding.
+#[test]
+fn an_output_file_that_cannot_be_opened_is_said_once_and_the_rest_goes_on() {
+    let o = child(
+        "child_two_writers",
+        &[
+            ("MAPGUARD", "on"),
+            (
+                "MAPGUARD_OUTPUT",
+                "stderr,jsonl:/nonexistent-mapguard-dir/f.jsonl",
+            ),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("mapguard: concurrent_write on map \"env-orders\""),
+        "{err}"
+    );
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("/nonexistent-mapguard-dir/f.jsonl"))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(said[0].contains("cannot open it"), "{}", said[0]);
+    assert!(said[0].contains("the other sinks go on"), "{}", said[0]);
 }

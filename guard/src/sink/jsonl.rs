@@ -14,13 +14,29 @@ use crate::finding::Finding;
 #[derive(Debug)]
 pub struct JsonLines {
     path: PathBuf,
-    out: BufWriter<File>,
+    /// None until opened: a sink named by `MAPGUARD_OUTPUT` opens on the reporter
+    /// thread, at its first write ([`JsonLines::deferred`]).
+    out: Option<BufWriter<File>>,
 }
 
 impl JsonLines {
-    /// Opens `path` for appending, creating it (mode 0600) if needed.
+    /// Opens `path` for appending, creating it (mode 0600) if needed. Blocks for as
+    /// long as the open does (a FIFO without a reader, a hung network mount).
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
+        let out = Some(Self::open(&path)?);
+        Ok(JsonLines { path, out })
+    }
+
+    /// A sink for `path` that opens it at its first write, on the reporter thread:
+    /// the environment is read on a user's thread, at its first guarded call, which
+    /// must never wait for a file. An open that fails is that write's error (the
+    /// reporter says so once and counts it); the next write tries again.
+    pub(crate) fn deferred(path: PathBuf) -> Self {
+        JsonLines { path, out: None }
+    }
+
+    fn open(path: &Path) -> io::Result<BufWriter<File>> {
         let mut opts = OpenOptions::new();
         opts.create(true).append(true);
         #[cfg(unix)]
@@ -28,16 +44,24 @@ impl JsonLines {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts.open(&path)?;
-        Ok(JsonLines {
-            path,
-            out: BufWriter::new(file),
-        })
+        let file = opts
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open it: {e}")))?;
+        Ok(BufWriter::new(file))
+    }
+
+    fn out(&mut self) -> io::Result<&mut BufWriter<File>> {
+        let out = match self.out.take() {
+            Some(out) => out,
+            None => Self::open(&self.path)?,
+        };
+        Ok(self.out.insert(out))
     }
 
     fn line(&mut self, finding: &Finding) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, finding)?;
-        self.out.write_all(b"\n")
+        let out = self.out()?;
+        serde_json::to_writer(&mut *out, finding)?;
+        out.write_all(b"\n")
     }
 }
 
@@ -51,7 +75,10 @@ impl Sink for JsonLines {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
     }
 
     fn name(&self) -> &str {
