@@ -1,8 +1,8 @@
 //! The cheap monotonic clock: a millisecond counter ticked by a background thread,
 //! read with one relaxed load, and [`ManualClock`], the injectable clock for tests.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the ticker thread advances the shared clock while the guard is on.
@@ -32,7 +32,16 @@ fn elapsed_ms(epoch: &Epoch) -> u64 {
 pub(crate) fn ticked_ms() -> u64 {
     NOW_MS.load(Relaxed)
 }
-static TICKER: AtomicBool = AtomicBool::new(false);
+/// The process whose ticker thread runs, 0 before one started. A forked child
+/// inherits the parent's value but not its thread: [`running_here`] tells.
+static TICKER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process's ticker runs: false in a child forked from a process
+/// whose guard was on, until the guard is switched on again there. A `getpid`
+/// call: only where a finding is made, never per operation.
+pub(crate) fn running_here() -> bool {
+    TICKER_PID.load(Relaxed) == std::process::id()
+}
 
 /// Where a clock's zero lies on the wall clock, for `time_unix_ns` in reports.
 #[derive(Clone, Copy, Debug)]
@@ -65,7 +74,8 @@ fn global_epoch() -> &'static Epoch {
     EPOCH.get_or_init(Epoch::now)
 }
 
-/// Starts the ticker thread once. Returns false if the thread could not be spawned,
+/// Starts the ticker thread, once per process (again in a forked child, which has
+/// no thread of its parent's). Returns false if the thread could not be spawned,
 /// in which case the caller keeps the guard off (a frozen clock would make every
 /// pair of accesses look simultaneous), and always with feature `compile-out`, where
 /// nothing is checked: no thread is started and the guard stays off.
@@ -73,37 +83,40 @@ pub(crate) fn start() -> bool {
     if cfg!(feature = "compile-out") {
         return false;
     }
-    if TICKER.load(Relaxed) {
+    let epoch = *global_epoch();
+    if running_here() {
         // Switching on again: the ticker may have been idling.
-        NOW_MS.store(elapsed_ms(global_epoch()), Relaxed);
+        NOW_MS.store(elapsed_ms(&epoch), Relaxed);
         return true;
     }
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    *STARTED.get_or_init(|| {
-        let epoch = *global_epoch();
-        let spawned = std::thread::Builder::new()
-            .name("mapguard-clock".into())
-            .spawn(move || {
-                loop {
-                    NOW_MS.store(elapsed_ms(&epoch), Relaxed);
-                    let on = crate::config::word() & crate::config::ENABLED != 0;
-                    std::thread::sleep(if on { TICK } else { IDLE_TICK });
-                }
-            });
-        match spawned {
-            Ok(_) => {
+    static START: Mutex<()> = Mutex::new(());
+    let _one = START.lock().unwrap_or_else(|p| p.into_inner());
+    if running_here() {
+        NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+        return true;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("mapguard-clock".into())
+        .spawn(move || {
+            loop {
                 NOW_MS.store(elapsed_ms(&epoch), Relaxed);
-                TICKER.store(true, Relaxed);
-                true
+                let on = crate::config::word() & crate::config::ENABLED != 0;
+                std::thread::sleep(if on { TICK } else { IDLE_TICK });
             }
-            Err(e) => {
-                crate::report::say(format_args!(
-                    "cannot start the clock thread ({e}); the guard stays off"
-                ));
-                false
-            }
+        });
+    match spawned {
+        Ok(_) => {
+            NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+            TICKER_PID.store(std::process::id(), Relaxed);
+            true
         }
-    })
+        Err(e) => {
+            crate::report::say(format_args!(
+                "cannot start the clock thread ({e}); the guard stays off"
+            ));
+            false
+        }
+    }
 }
 
 /// The clock a map reads: the shared ticked clock, or a [`ManualClock`].

@@ -131,6 +131,18 @@ pub fn set_enabled(on: bool) {
     SETTINGS.store(next, Relaxed);
 }
 
+/// Switches the guard off in a forked child (see [`crate::clock::running_here`]),
+/// saying so once. Installing a `Config` or `set_enabled(true)` there starts the
+/// child's own clock and reporter.
+pub(crate) fn switch_off_in_fork() {
+    SETTINGS.fetch_and(!ENABLED, Relaxed);
+    crate::report::note_once(
+        "this process is a fork of one whose guard was on, and its clock and reporter \
+         threads did not come with it: the guard is off here until a Config is installed \
+         or set_enabled(true) is called",
+    );
+}
+
 /// True if guarded maps are checking accesses now. One relaxed load (the first call
 /// reads the environment). Always false with feature `compile-out`.
 pub fn is_enabled() -> bool {

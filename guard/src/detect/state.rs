@@ -912,6 +912,17 @@ impl MapState {
         if !new && reaction == 0 {
             return;
         }
+        if !crate::clock::running_here() {
+            // A child forked from a process whose guard was on: the clock that
+            // stamped these accesses stopped at the fork, so the finding may be
+            // invented, and no reporter runs here. Switch off instead; a new one
+            // waits in the dedup table, offered again if it happens once the guard
+            // is on again here.
+            if new {
+                crate::report::defer(local_key);
+            }
+            return config::switch_off_in_fork();
+        }
         let _busy = thread::busy();
         let mut accesses: Vec<RawAccess> = earlier
             .iter()

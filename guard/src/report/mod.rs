@@ -8,7 +8,9 @@ mod seen;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 use crate::sink::Sink;
@@ -16,7 +18,7 @@ use crate::sink::Sink;
 #[cfg(not(feature = "compile-out"))]
 pub(crate) use reporter::finding_now;
 #[cfg(not(feature = "compile-out"))]
-pub(crate) use seen::observe;
+pub(crate) use seen::{defer, observe};
 
 #[cfg(not(feature = "compile-out"))]
 use crate::detect::Candidate;
@@ -44,31 +46,55 @@ static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 static SINK_ERRORS: AtomicU64 = AtomicU64::new(0);
 
-/// The sender to the reporter thread, which is started on first use. `Sender` is
-/// `Sync`: sending takes no lock.
-fn queue() -> Option<&'static Sender<Msg>> {
-    static QUEUE: OnceLock<Option<Sender<Msg>>> = OnceLock::new();
-    QUEUE
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel();
-            // Held until the reporter counts as started, so `configure` either
-            // stashes before this take or sends to the running reporter.
-            let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
-            match reporter::spawn(rx, pending.take()) {
-                Ok(()) => Some(tx),
-                Err(e) => {
-                    say(format_args!(
-                        "cannot start the reporter thread ({e}); findings are counted as dropped"
-                    ));
-                    None
-                }
-            }
-        })
-        .as_ref()
+/// The sender to this process's reporter thread (`None` if it could not start).
+struct Queue {
+    pid: u32,
+    tx: Option<Sender<Msg>>,
+}
+
+static QUEUE: ArcSwapOption<Queue> = ArcSwapOption::const_empty();
+
+/// The queue to the reporter thread, which is started on first use in each
+/// process (a forked child has none of its parent's threads). A few atomic loads
+/// and a `getpid`; a lock only to start the thread. `Sender` is `Sync`: sending
+/// takes no lock.
+fn queue() -> Arc<Queue> {
+    let pid = std::process::id();
+    if let Some(q) = QUEUE.load_full().filter(|q| q.pid == pid) {
+        return q;
+    }
+    static START: Mutex<()> = Mutex::new(());
+    let _one = START.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(q) = QUEUE.load_full().filter(|q| q.pid == pid) {
+        return q;
+    }
+    if QUEUE.load().is_some() {
+        // A forked child: the places taken in its parent's queue and backlog are
+        // not this process's. (Nothing here reserved a place yet: `submit` takes
+        // the queue before it reserves.)
+        QUEUED.store(0, Relaxed);
+        PENDING_LEN.store(0, Relaxed);
+    }
+    let (tx, rx) = mpsc::channel();
+    // Held until the reporter counts as started, so `configure` either stashes
+    // before this take or sends to the running reporter.
+    let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+    let tx = match reporter::spawn(rx, pending.take()) {
+        Ok(()) => Some(tx),
+        Err(e) => {
+            say(format_args!(
+                "cannot start the reporter thread ({e}); findings are counted as dropped"
+            ));
+            None
+        }
+    };
+    let q = Arc::new(Queue { pid, tx });
+    QUEUE.store(Some(q.clone()));
+    q
 }
 
 fn send(msg: Msg) -> bool {
-    queue().is_some_and(|tx| tx.send(msg).is_ok())
+    queue().tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok())
 }
 
 /// Hands a new finding to the reporter without waiting. If the queue is full it is
@@ -76,10 +102,14 @@ fn send(msg: Msg) -> bool {
 /// it again once there is room.
 #[cfg(not(feature = "compile-out"))]
 pub(crate) fn submit(c: Candidate) {
+    let q = queue();
     if !reserve(&QUEUED, CAPACITY.load(Relaxed), &DROPPED, c.local_key) {
         return;
     }
-    if !send(Msg::Candidate(Box::new(c))) {
+    let sent =
+        q.tx.as_ref()
+            .is_some_and(|tx| tx.send(Msg::Candidate(Box::new(c))).is_ok());
+    if !sent {
         QUEUED.fetch_sub(1, Relaxed);
         DROPPED.fetch_add(1, Relaxed);
     }

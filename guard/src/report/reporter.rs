@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -13,10 +13,13 @@ use super::{Msg, QUEUED, REPORTED, SINK_ERRORS, seen};
 use crate::finding::{Finding, Frame};
 use crate::sink::{Sink, Stderr};
 
-static STARTED: AtomicBool = AtomicBool::new(false);
+/// The process whose reporter thread runs, 0 before one started (a forked child
+/// inherits the value, not the thread).
+static STARTED_PID: AtomicU32 = AtomicU32::new(0);
 
+/// Whether this process's reporter thread runs. A `getpid` call.
 pub(crate) fn started() -> bool {
-    STARTED.load(Relaxed)
+    STARTED_PID.load(Relaxed) == std::process::id()
 }
 
 pub(crate) fn spawn(
@@ -33,7 +36,7 @@ pub(crate) fn spawn(
             }
             r.run(rx)
         })?;
-    STARTED.store(true, Relaxed);
+    STARTED_PID.store(std::process::id(), Relaxed);
     Ok(())
 }
 
