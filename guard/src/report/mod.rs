@@ -191,7 +191,8 @@ pub(crate) fn say(msg: std::fmt::Arguments<'_>) {
 /// Blocks the caller for as long as the sinks take; a sink that never returns
 /// makes this never return (see [`flush_timeout`]). Call it before a normal exit:
 /// findings still queued when the process exits are lost. Returns at once if
-/// nothing was ever reported. Calling it from a sink or callback does nothing.
+/// nothing was ever reported in this process (a forked child has no reporter until
+/// it installs a `Config`). Calling it from a sink or callback does nothing.
 pub fn flush() {
     flush_timeout(Duration::MAX);
 }
