@@ -1,6 +1,7 @@
 //! The cases and variants `overhead` measures. Each variant of a case runs the same
 //! loop over the same keys; only the map type and mapguard's settings differ.
 
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::hint::black_box;
 use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
@@ -569,7 +570,7 @@ trait Map: Sync {
     fn sum(&self) -> u64;
 }
 
-impl Map for dashmap::DashMap<u64, u64> {
+impl<S: BuildHasher + Clone + Send + Sync> Map for dashmap::DashMap<u64, u64, S> {
     #[inline]
     fn get(&self, k: u64) -> Option<u64> {
         dashmap::DashMap::get(self, &k).map(|r| *r)
@@ -592,7 +593,7 @@ impl Map for dashmap::DashMap<u64, u64> {
     }
 }
 
-impl Map for mapguard::DashMap<u64, u64> {
+impl<S: BuildHasher + Clone + Send + Sync> Map for mapguard::DashMap<u64, u64, S> {
     #[inline]
     fn get(&self, k: u64) -> Option<u64> {
         mapguard::DashMap::get(self, &k).map(|r| *r)
@@ -615,7 +616,12 @@ impl Map for mapguard::DashMap<u64, u64> {
     }
 }
 
-type StdMap = std::collections::HashMap<u64, u64>;
+/// The hasher of the single-subject cases' maps, raw and guarded alike: SipHash-1-3,
+/// as `RandomState`, with fixed keys, so that every process probes the same way and
+/// callgrind's counts are exact rather than spread by each run's random keys.
+pub(crate) type Fixed = BuildHasherDefault<DefaultHasher>;
+
+type StdMap = std::collections::HashMap<u64, u64, Fixed>;
 
 /// `Map` for a std-style map in an `RwLock`, as a program sharing one keeps it: each
 /// op takes the lock, read for `get` and `sum`, write otherwise.
@@ -646,7 +652,7 @@ macro_rules! map_in_rwlock {
     )+};
 }
 
-map_in_rwlock!(StdMap, mapguard::HashMap<u64, u64>);
+map_in_rwlock!(StdMap, mapguard::HashMap<u64, u64, Fixed>);
 
 /// A guarded map (any of mapguard's types) with variant `v`'s settings.
 macro_rules! configured {
@@ -672,10 +678,10 @@ macro_rules! configured {
 /// would put an extra indirection on one side of the comparison only.
 #[allow(clippy::large_enum_variant)]
 enum Subject {
-    Raw(dashmap::DashMap<u64, u64>),
-    Guarded(mapguard::DashMap<u64, u64>),
+    Raw(dashmap::DashMap<u64, u64, Fixed>),
+    Guarded(mapguard::DashMap<u64, u64, Fixed>),
     RawStd(RwLock<StdMap>),
-    GuardedStd(RwLock<mapguard::HashMap<u64, u64>>),
+    GuardedStd(RwLock<mapguard::HashMap<u64, u64, Fixed>>),
 }
 
 impl Subject {
@@ -687,7 +693,7 @@ impl Subject {
             (Family::Dash, true) => Subject::Guarded(configure(v, pairs.collect(), name)),
             (Family::Std, false) => Subject::RawStd(RwLock::new(pairs.collect())),
             (Family::Std, true) => {
-                let m: mapguard::HashMap<u64, u64> = pairs.collect();
+                let m: mapguard::HashMap<u64, u64, Fixed> = pairs.collect();
                 Subject::GuardedStd(RwLock::new(configured!(v, m.with_name(name))))
             }
         }
@@ -707,11 +713,11 @@ macro_rules! with_map {
 }
 
 /// A guarded `DashMap` named `name` with variant `v`'s settings.
-fn configure(
+fn configure<S: BuildHasher + Clone>(
     v: Variant,
-    m: mapguard::DashMap<u64, u64>,
+    m: mapguard::DashMap<u64, u64, S>,
     name: String,
-) -> mapguard::DashMap<u64, u64> {
+) -> mapguard::DashMap<u64, u64, S> {
     configured!(v, m.with_name(name))
 }
 
