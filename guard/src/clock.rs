@@ -43,6 +43,14 @@ pub(crate) fn running_here() -> bool {
     TICKER_PID.load(Relaxed) == std::process::id()
 }
 
+/// Whether this is a child forked from a process whose ticker ran, and its own
+/// has not started: the guard may only come back on here through an installed
+/// `Config` (the parent's sinks did not come with the fork).
+pub(crate) fn forked_before_start() -> bool {
+    let pid = TICKER_PID.load(Relaxed);
+    pid != 0 && pid != std::process::id()
+}
+
 /// Where a clock's zero lies on the wall clock, for `time_unix_ns` in reports.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Epoch {
@@ -94,6 +102,11 @@ pub(crate) fn start() -> bool {
     if running_here() {
         NOW_MS.store(elapsed_ms(&epoch), Relaxed);
         return true;
+    }
+    if TICKER_PID.load(Relaxed) != 0 {
+        // A forked child, switching on: before any finding can be made here, the
+        // places its parent had taken in the reporter's queue go.
+        crate::report::forget_parent_queue();
     }
     let spawned = std::thread::Builder::new()
         .name("mapguard-clock".into())

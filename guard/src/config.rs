@@ -115,14 +115,24 @@ fn init_from_env() -> u32 {
 ///
 /// Takes effect for each thread at its next guarded operation. Turning it on starts
 /// the clock thread if it is not running (if that fails the guard stays off and a line
-/// says why on stderr). With feature `compile-out` it stays off. Never blocks on map
-/// operations; it takes the install lock.
+/// says why on stderr). With feature `compile-out` it stays off. In a child forked
+/// from a process whose guard was on, turning it on needs a `Config` installed in
+/// the child (the parent's sinks did not come with the fork): until then it stays
+/// off and a line says so. Never blocks on map operations; it takes the install lock.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
     // the install lock itself.
     settings();
     let _g = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     let s = SETTINGS.load(Relaxed) & !UNREAD;
+    if on && crate::clock::forked_before_start() {
+        crate::report::note_once(
+            "set_enabled(true) in a forked child: the parent's sinks did not come with \
+             the fork, so the guard stays off; install a Config in the child",
+        );
+        SETTINGS.store(s & !ENABLED, Relaxed);
+        return;
+    }
     let next = if on && crate::clock::start() {
         s | ENABLED
     } else {
@@ -178,9 +188,10 @@ pub enum Mode {
 /// itself, and by default not a hash anyone could test guesses against either.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KeyHash {
-    /// A keyed hash (SipHash-1-3 under a random key drawn once per process) of the
-    /// key's hash: equal for the same key within one process, unrelated between
-    /// processes, and no help in recovering the key. The default.
+    /// A keyed hash (SipHash-1-3 under a random key drawn once per process, at its
+    /// first report; a forked child keeps its parent's) of the key's hash: equal for
+    /// the same key within one process, unrelated between processes started apart,
+    /// and no help in recovering the key. The default.
     #[default]
     PerProcess,
     /// The key's hash itself (foldhash with a fixed, public seed): the same in

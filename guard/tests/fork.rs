@@ -8,10 +8,10 @@
 use std::io::Write as _;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
-use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Reaction};
+use mapguard::{BacktraceMode, Config, DashMap, Finding, ManualClock, Memory, Reaction, Sink};
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -79,11 +79,14 @@ fn child_forks() {
     println!("child exit={}", libc::WEXITSTATUS(status));
 }
 
-#[test]
-fn a_forked_child_switches_off_then_checks_again_once_configured() {
+/// Runs the ignored test `test` of this file in a new single-threaded process and
+/// returns its stdout and stderr. A hang (a flush or install waiting for a
+/// reporter the fork left behind) shows as no answer at all; 120 s is far beyond
+/// any scheduling delay.
+fn run_child(test: &str) -> (String, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
-        "child_forks",
+        test,
         "--exact",
         "--ignored",
         "--nocapture",
@@ -100,18 +103,23 @@ fn a_forked_child_switches_off_then_checks_again_once_configured() {
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || tx.send(child.wait_with_output()));
-    // A hang (a flush or install waiting for a reporter the fork left behind)
-    // shows as no answer at all; 120 s is far beyond any scheduling delay.
     let Ok(out) = rx.recv_timeout(Duration::from_secs(120)) else {
         let _ = Command::new("pkill")
             .args(["-9", "-P", &pid.to_string()])
             .status();
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("the forked child hung");
+        panic!("{test}: the forked child hung");
     };
     let o = out.unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_forked_child_switches_off_then_checks_again_once_configured() {
+    let (stdout, stderr) = run_child("child_forks");
     for line in [
         "parent calls=1",
         "child before: calls=0 enabled=false",
@@ -127,4 +135,133 @@ fn a_forked_child_switches_off_then_checks_again_once_configured() {
     }
     let notes = stderr.matches("this process is a fork").count();
     assert_eq!(notes, 1, "{stderr}");
+}
+
+/// A sink that holds the reporter inside `report` until the gate opens.
+struct Gate(Arc<(Mutex<bool>, Condvar)>, mpsc::Sender<()>);
+
+impl Sink for Gate {
+    fn report(&mut self, _: &Finding) -> std::io::Result<()> {
+        let _ = self.1.send(());
+        let (open, cv) = &*self.0;
+        let mut open = open.lock().unwrap();
+        while !*open {
+            open = cv.wait(open).unwrap();
+        }
+        Ok(())
+    }
+}
+
+fn install_memory(m: &Memory) {
+    Config::new()
+        .outputs(vec![])
+        .sink(m.clone())
+        .queue_capacity(1)
+        .backtrace(BacktraceMode::Off)
+        .install()
+        .unwrap();
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_forks_with_a_full_queue() {
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (entered_tx, entered) = mpsc::channel();
+    Config::new()
+        .outputs(vec![])
+        .sink(Gate(gate, entered_tx))
+        .queue_capacity(1)
+        .backtrace(BacktraceMode::Off)
+        .install()
+        .unwrap();
+    conflict("parent-reported");
+    entered.recv_timeout(Duration::from_secs(60)).unwrap();
+    // The reporter is held in the gate: this one fills the queue (capacity 1).
+    conflict("parent-queued");
+    std::io::stdout().flush().unwrap();
+    // SAFETY: one test thread; the reporter waits in the gate's condvar, holding
+    // no lock the child takes.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let memory = Memory::new();
+        install_memory(&memory);
+        conflict("child");
+        let flushed = mapguard::flush_timeout(Duration::from_secs(60));
+        println!("child findings={} flush={flushed}", memory.findings().len());
+        std::io::stdout().flush().unwrap();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    std::io::stdout().flush().unwrap();
+    // The parent's reporter is still in the gate: leave without flushing.
+    // SAFETY: ends this test process; the test that ran it reads its stdout.
+    unsafe { libc::_exit(0) };
+}
+
+/// The parent's queue was full at the fork: its places are not the child's. (They
+/// were: the child's queue counted as full for ever and its findings were held
+/// back, never reported.)
+#[test]
+fn a_child_forked_with_a_full_queue_reports() {
+    let (stdout, stderr) = run_child("child_forks_with_a_full_queue");
+    assert!(
+        stdout.contains("child findings=1 flush=true"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_set_enabled() {
+    let memory = Memory::new();
+    install_memory(&memory);
+    conflict("parent");
+    assert!(mapguard::flush_timeout(Duration::from_secs(60)));
+    std::io::stdout().flush().unwrap();
+    // SAFETY: one test thread, and the parent's finding was flushed.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let before = memory.findings().len();
+        mapguard::set_enabled(true);
+        println!("child set_enabled: enabled={}", mapguard::is_enabled());
+        conflict("child-set");
+        mapguard::flush_timeout(Duration::from_secs(60));
+        println!("child memory findings={}", memory.findings().len() - before);
+        std::io::stdout().flush().unwrap();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+/// `set_enabled(true)` alone in a child cannot bring back its parent's sinks: the
+/// guard stays off and says so, instead of reporting to a default stderr sink
+/// while the configured ones get nothing.
+#[test]
+fn set_enabled_in_a_forked_child_says_to_install_a_config() {
+    let (stdout, stderr) = run_child("child_set_enabled");
+    assert!(
+        stdout.contains("child set_enabled: enabled=false"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("child memory findings=0"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("install a Config in the child").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("concurrent_write"),
+        "no default stderr sink: {stderr}"
+    );
 }

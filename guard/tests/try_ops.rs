@@ -82,7 +82,13 @@ fn a_try_calls_callback_waits_for_its_guard_to_let_go_of_the_lock() {
     // A read: mode `accesses` makes it a read_write against the other thread's write.
     after_a_write_elsewhere(|| {
         let before = called("try_get");
-        drop(MAP.try_get(&1));
+        let r = MAP.try_get(&1);
+        assert_eq!(
+            called("try_get"),
+            before,
+            "not while the guard holds the lock"
+        );
+        drop(r);
         assert!(called("try_get") > before);
     });
     // A guard moved to another thread calls back there, at its drop.
@@ -94,5 +100,8 @@ fn a_try_calls_callback_waits_for_its_guard_to_let_go_of_the_lock() {
             s.spawn(move || drop(r));
         });
         assert!(called("try_get_mut") > before);
+        // The owner's hold went with the guard, on the other thread.
+        MAP.insert(1, 4);
+        assert_eq!(called("reentrant"), 0);
     });
 }

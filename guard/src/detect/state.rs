@@ -1082,7 +1082,7 @@ impl HeldGuard {
     /// callbacks waiting ([`wait_for_unlock`]), a guard that calls them at its drop,
     /// after the lock is released (its owner is [`thread::NO_THREAD`], so the drop
     /// takes the cold path), and releases this guard's own hold then.
-    #[cold]
+    #[inline]
     fn after_try(mut self) -> Self {
         let ticket = TICKET.try_with(|t| t.replace(0)).unwrap_or(0);
         if ticket == 0 {

@@ -69,11 +69,10 @@ fn queue() -> Arc<Queue> {
         return q;
     }
     if QUEUE.load().is_some() {
-        // A forked child: the places taken in its parent's queue and backlog are
-        // not this process's. (Nothing here reserved a place yet: `submit` takes
-        // the queue before it reserves.)
-        QUEUED.store(0, Relaxed);
-        PENDING_LEN.store(0, Relaxed);
+        // A forked child (see `forget_parent_queue`; again here for a child that
+        // was switched on before its first finding: nothing reserved a place yet,
+        // as `submit` takes the queue before it reserves).
+        forget_parent_queue();
     }
     let (tx, rx) = mpsc::channel();
     // Held until the reporter counts as started, so `configure` either stashes
@@ -89,8 +88,17 @@ fn queue() -> Arc<Queue> {
         }
     };
     let q = Arc::new(Queue { pid, tx });
-    QUEUE.store(Some(q.clone()));
+    // A parent's queue is never dropped here: dropping its sender would take the
+    // channel's lock, which a thread the fork left behind may have held.
+    std::mem::forget(QUEUE.swap(Some(q.clone())));
     q
+}
+
+/// In a forked child: the places its parent's findings took in the queue and the
+/// backlog are not this process's (they would keep `room` false for ever).
+pub(crate) fn forget_parent_queue() {
+    QUEUED.store(0, Relaxed);
+    PENDING_LEN.store(0, Relaxed);
 }
 
 fn send(msg: Msg) -> bool {
