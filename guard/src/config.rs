@@ -186,6 +186,8 @@ pub enum Mode {
 
 /// What a report shows as a key's hash (`key_hash`): findings never carry the key
 /// itself, and by default not a hash anyone could test guesses against either.
+/// Costs nothing on the user's threads (the reporter thread computes it, once per
+/// reported finding) and never blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KeyHash {
     /// A keyed hash (SipHash-1-3 under a random key drawn once per process, at its
