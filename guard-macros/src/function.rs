@@ -30,7 +30,7 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
         sig,
         block,
     } = item;
-    let name = sig.ident.to_string();
+    let name = syn::ext::IdentExt::unraw(&sig.ident).to_string();
     let stmts = &block.stmts;
     let function = quote! {
         static __MAPGUARD_FUNCTION: ::mapguard::__private::Function =
@@ -44,10 +44,16 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
             ReturnType::Type(..) => None,
         };
         let inner = match ret {
+            // A first (never taken) `return` of the declared type fixes the block's
+            // return type, so later `return`s coerce as in the plain async fn.
             Some(ret) => quote! {
                 async move {
-                    let __mapguard_output: #ret = { #(#stmts)* };
-                    __mapguard_output
+                    #[allow(unreachable_code)]
+                    if false {
+                        let __mapguard_output: #ret = loop {};
+                        return __mapguard_output;
+                    }
+                    #(#stmts)*
                 }
             },
             None => quote!(async move { #(#stmts)* }),
@@ -68,10 +74,16 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
             }
         }
     };
+    let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
+        .into_iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
     quote! {
-        #(#attrs)*
+        #(#outer_attrs)*
         #vis #sig
-        #body
+        {
+            #(#inner_attrs)*
+            #body
+        }
     }
 }
 

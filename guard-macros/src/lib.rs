@@ -98,14 +98,17 @@ fn marker_type(
     vis: &syn::Visibility,
     marker: &syn::Ident,
     doc: &str,
+    cfgs: &[&syn::Attribute],
     declaration: TokenStream2,
 ) -> TokenStream2 {
     quote::quote! {
+        #(#cfgs)*
         #[doc = #doc]
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #[derive(Debug, Clone, Copy)]
         #vis struct #marker;
+        #(#cfgs)*
         #declaration
     }
 }

@@ -23,7 +23,10 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
             None
         }
     };
-    let marker = format_ident!("__mapguard_{}", item.ident);
+    let marker = format_ident!(
+        "__mapguard_static_{}",
+        syn::ext::IdentExt::unraw(&item.ident)
+    );
     let cell = types::outer_is(&item.ty, types::CELLS);
     let wrapped = cell
         .as_ref()
@@ -39,20 +42,32 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
             ),
         ));
     }
+    let args = cell_args(&item.ty);
+    if wrapped.is_some() && args.len() > 1 {
+        errors.push(syn::Error::new_spanned(
+            args[1],
+            format!(
+                "`{written}` rewrites the initialiser, so the cell's function type cannot be written out: accepted `{}<Map>` with the default function type",
+                cell.as_deref().unwrap_or("LazyLock")
+            ),
+        ));
+    }
     let init = match cell.as_deref() {
-        Some("LazyLock" | "Lazy") if wrapped.is_some() => match lazy_init(&item.expr) {
-            Some(e) => Some(e),
-            None => {
-                errors.push(syn::Error::new_spanned(
+        Some("LazyLock" | "Lazy") if wrapped.is_some() => {
+            match args.first().and_then(|inner| lazy_init(&item.expr, inner)) {
+                Some(e) => Some(e),
+                None => {
+                    errors.push(syn::Error::new_spanned(
                     &item.expr,
                     format!(
                         "`{written}` needs the initialiser written `{}::new(f)`, where `f` is a function or closure returning the plain map",
                         cell.as_deref().unwrap_or("LazyLock")
                     ),
                 ));
-                None
+                    None
+                }
             }
-        },
+        }
         _ => None,
     };
     if let Some(out) = crate::unexpanded(&item, errors) {
@@ -66,14 +81,14 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     if let Some(init) = init {
         item.expr = Box::new(init);
     }
-    let ident = item.ident.to_string();
+    let ident = syn::ext::IdentExt::unraw(&item.ident).to_string();
     let declaration = opts.declaration(
         &marker,
         quote!(::core::concat!(::core::module_path!(), "::", #ident)),
     );
     let vis = &item.vis;
     let doc = format!("The declaration of the static `{ident}` (`#[guarded]`).");
-    let marker = crate::marker_type(vis, &marker, &doc, declaration);
+    let marker = crate::marker_type(vis, &marker, &doc, &[], declaration);
     quote! {
         #item
         #marker
@@ -97,9 +112,28 @@ fn direct_map(ty: &syn::Type) -> bool {
     })
 }
 
-/// `Cell::new(f)` becomes `Cell::new(|| From::from((f)()))`: the plain map the user's
-/// initialiser builds is guarded with the declaration.
-fn lazy_init(expr: &Expr) -> Option<Expr> {
+/// The type arguments of the static's cell (`LazyLock<Map>`: `Map`).
+fn cell_args(ty: &syn::Type) -> Vec<&syn::Type> {
+    let syn::Type::Path(p) = ty else {
+        return Vec::new();
+    };
+    match p.path.segments.last().map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(a)) => a
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `Cell::new(f)` becomes `Cell::new(|| From::from((f)() as the map type))`: the
+/// plain map the user's initialiser builds (named by its type, so that
+/// `Default::default` or `HashMap::new` infer it) is guarded with the declaration.
+fn lazy_init(expr: &Expr, map: &syn::Type) -> Option<Expr> {
     let Expr::Call(call) = expr else { return None };
     let Expr::Path(func) = &*call.func else {
         return None;
@@ -109,5 +143,9 @@ fn lazy_init(expr: &Expr) -> Option<Expr> {
     }
     let f = call.args.first()?;
     let func = &call.func;
-    syn::parse2(quote!(#func(|| ::core::convert::From::from((#f)())))).ok()
+    syn::parse2(quote!(#func(|| {
+        let __mapguard_map: #map = (#f)();
+        ::core::convert::From::from(__mapguard_map)
+    })))
+    .ok()
 }

@@ -78,11 +78,19 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
         if m.opts.skip {
             continue;
         }
-        let field_name = field
-            .ident
-            .as_ref()
-            .map_or_else(|| index.to_string(), |i| i.to_string());
-        let marker = format_ident!("__mapguard_{}_{}", struct_name, field_name);
+        let field_name = field.ident.as_ref().map_or_else(
+            || index.to_string(),
+            |i| syn::ext::IdentExt::unraw(i).to_string(),
+        );
+        // Lengths first, so that no other struct and field give the same name
+        // (`A_b` + `c` and `A` + `b_c` did).
+        let marker = format_ident!(
+            "__mapguard_field_{}{}_{}{}",
+            struct_name.len(),
+            struct_name,
+            field_name.len(),
+            field_name
+        );
         let Some(ty) = types::wrap(&field.ty, &marker, &[]) else {
             continue;
         };
@@ -90,7 +98,14 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
         let name = format!("{struct_name}.{field_name}");
         let declaration = m.opts.declaration(&marker, quote!(#name));
         let doc = format!("The declaration of `{name}` (`#[guard]`).");
-        extra.extend(crate::marker_type(&vis, &marker, &doc, declaration));
+        // A field compiled only under a `cfg` (two alternatives of one field are
+        // common) has its marker under the same `cfg`.
+        let cfgs: Vec<&Attribute> = field
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .collect();
+        extra.extend(crate::marker_type(&vis, &marker, &doc, &cfgs, declaration));
     }
     let mut out = item.into_token_stream();
     out.extend(extra);

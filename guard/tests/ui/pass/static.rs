@@ -22,6 +22,14 @@ static ORDERS: once_cell::sync::Lazy<DashMap<u64, u64>> = once_cell::sync::Lazy:
 #[mapguard::guarded]
 static SORTED: OnceLock<BTreeMap<u64, u64>> = OnceLock::new();
 
+// An initialiser whose map type comes from the static's type.
+#[mapguard::guarded]
+static DEFAULTED: LazyLock<HashMap<u64, u64>> = LazyLock::new(Default::default);
+
+#[mapguard::guarded]
+#[allow(non_upper_case_globals)]
+static r#type: LazyLock<DashMap<u8, u8>> = LazyLock::new(DashMap::new);
+
 fn main() {
     SESSIONS.insert(1, "a".into());
     assert_eq!(SESSIONS.name(), module_path!().to_owned() + "::SESSIONS");
@@ -30,4 +38,6 @@ fn main() {
     assert_eq!(TOKENS.get_or_init(Default::default).name(), module_path!().to_owned() + "::TOKENS");
     ORDERS.insert(1, 1);
     assert_eq!(SORTED.get_or_init(|| BTreeMap::new().into()).len(), 0);
+    assert_eq!(DEFAULTED.len(), 0);
+    assert_eq!(r#type.name(), module_path!().to_owned() + "::type");
 }

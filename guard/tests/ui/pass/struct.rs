@@ -28,12 +28,52 @@ pub struct OrderService<T> {
 #[mapguard::guarded]
 struct Pair(#[guard] DashMap<u8, u8>, u8);
 
+// A raw identifier is named without its `r#`.
+#[mapguard::guarded]
+#[derive(Default)]
+struct Catalog {
+    #[guard]
+    r#type: DashMap<u8, u8>,
+}
+
+// Two alternatives of one field under `cfg`s: one marker each, under the same cfg.
+#[mapguard::guarded]
+#[derive(Default)]
+struct Cached {
+    #[cfg(unix)]
+    #[guard]
+    cache: DashMap<u8, u8>,
+    #[cfg(not(unix))]
+    #[guard]
+    cache: DashMap<u8, u8>,
+}
+
+// Struct and field names that join the same way with `_` stay apart.
+#[mapguard::guarded]
+#[derive(Default)]
+#[allow(non_camel_case_types)]
+struct A_b {
+    #[guard]
+    c: DashMap<u8, u8>,
+}
+
+#[mapguard::guarded]
+#[derive(Default)]
+struct A {
+    #[guard]
+    b_c: DashMap<u8, u8>,
+}
+
 // A stand-in: only the type's last path segment matters to the attribute.
 mod parking_lot {
     pub type RwLock<T> = std::sync::RwLock<T>;
 }
 
 fn main() {
+    assert_eq!(Catalog::default().r#type.name(), "Catalog.type");
+    assert_eq!(Cached::default().cache.name(), "Cached.cache");
+    assert_eq!(A_b::default().c.name(), "A_b.c");
+    assert_eq!(A::default().b_c.name(), "A.b_c");
     let svc: OrderService<u8> = OrderService::default();
     svc.cache.insert(1, 2);
     assert_eq!(svc.cache.name(), "OrderService.cache");
