@@ -165,6 +165,8 @@ fn register(local: &Local) -> Option<Identity> {
         .unwrap_or_else(|| Box::leak(Box::default()));
     reg.names.insert(id, name);
     reg.counters.push((id, counters));
+    drop(reg);
+    crate::sink::Origin::prepare_thread();
     let identity = Identity {
         id: Accessor(id),
         counters,

@@ -27,6 +27,8 @@ impl Origin {
     pub(crate) fn capture() -> Origin {
         Origin
     }
+    #[inline(always)]
+    pub(crate) fn prepare_thread() {}
     /// Nothing to make current; the guard does nothing.
     #[inline(always)]
     pub(crate) fn enter(&self) -> Entered {

@@ -2,6 +2,7 @@
 //! meter and as `mapguard.finding` log events through `tracing` or a `LoggerProvider`
 //! the app hands in; and the span context a user's thread had when it made a finding.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io;
 use std::panic::catch_unwind;
@@ -456,6 +457,23 @@ fn emit_to_tracing(f: &Finding) {
 
 // ---- the span a finding was made in -----------------------------------------------
 
+thread_local! {
+    /// True once this thread's thread-locals are being destroyed, from before
+    /// OpenTelemetry's context is ([`Origin::prepare_thread`]). No destructor, so
+    /// always readable.
+    static CONTEXT_GONE: Cell<bool> = const { Cell::new(false) };
+    /// Sets [`CONTEXT_GONE`] when destroyed.
+    static SENTINEL: Sentinel = const { Sentinel };
+}
+
+struct Sentinel;
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = CONTEXT_GONE.try_with(|g| g.set(true));
+    }
+}
+
 /// What the user's thread knew when it made a new finding, beyond the finding: the
 /// OpenTelemetry span current there (its ids only) and whether telemetry was
 /// suppressed there.
@@ -473,6 +491,12 @@ impl Origin {
     pub(crate) fn capture() -> Origin {
         // The context's thread-local may already be gone when a guarded map is used
         // from another thread-local's destructor; the finding then goes without.
+        // Reading it then would panic inside OpenTelemetry (which has no `try_with`):
+        // caught, but the application's panic hook would still run, and with
+        // `panic = "abort"` the process would end. The sentinel says so first.
+        if CONTEXT_GONE.try_with(Cell::get).unwrap_or(true) {
+            return Origin::default();
+        }
         catch_unwind(|| {
             Context::map_current(|cx| Origin {
                 span: Some(cx.span().span_context().clone()).filter(SpanContext::is_valid),
@@ -480,6 +504,15 @@ impl Origin {
             })
         })
         .unwrap_or_default()
+    }
+
+    /// When a thread first uses a guarded map (once per thread): makes sure
+    /// OpenTelemetry's context thread-local exists, then registers a sentinel after
+    /// it. Thread-locals are destroyed in the reverse order of their registration,
+    /// so at the thread's exit the sentinel marks the context gone before it is.
+    pub(crate) fn prepare_thread() {
+        let _ = catch_unwind(|| Context::map_current(|_| ()));
+        let _ = SENTINEL.try_with(|_| ());
     }
 
     /// On the reporter thread: makes that span (and suppression) current until the
