@@ -33,6 +33,9 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 /// around the map is the program's own. mapguard itself takes a short process-wide
 /// lock when a thread makes its first checked call (to register the thread) and,
 /// with a [`Reaction::Call`](crate::Reaction::Call) reaction, when a finding is made.
+/// That callback runs inside the call, so under the program's lock around the map:
+/// whatever it waits for, the call waits for ("never blocks" below means mapguard
+/// adds no wait of its own).
 // `repr(C)` with the std map first: a call reaches it at the wrapper's own address.
 #[repr(C)]
 pub struct BTreeMap<K, V> {

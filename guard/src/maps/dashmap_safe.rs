@@ -168,7 +168,10 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     ///
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
-    /// `reentrant_access` before the lock is taken).
+    /// `reentrant_access` before the lock is taken). `f` runs under the shard's
+    /// write lock: if it takes another lock (another map's shard, a mutex) that a
+    /// second thread holds while waiting for this shard, the two deadlock, and
+    /// mapguard does not see lock order across locks.
     ///
     /// ```
     /// use mapguard::DashMap;
@@ -201,7 +204,10 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     ///
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
-    /// `reentrant_access` before the lock is taken).
+    /// `reentrant_access` before the lock is taken). `f` runs under the shard's
+    /// write lock: if it takes another lock (another map's shard, a mutex) that a
+    /// second thread holds while waiting for this shard, the two deadlock, and
+    /// mapguard does not see lock order across locks.
     ///
     /// ```
     /// use mapguard::DashMap;
@@ -249,7 +255,10 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     ///
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map, and if `f` calls the map (both reported as
-    /// `reentrant_access` before the lock is taken).
+    /// `reentrant_access` before the lock is taken). `f` runs under the shard's
+    /// write lock: if it takes another lock (another map's shard, a mutex) that a
+    /// second thread holds while waiting for this shard, the two deadlock, and
+    /// mapguard does not see lock order across locks.
     ///
     /// ```
     /// use mapguard::DashMap;
