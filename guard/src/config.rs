@@ -713,10 +713,13 @@ impl Config {
     /// Makes these settings current for every guarded map, replacing the previous
     /// ones (and the environment's). Maps' own overrides (`with_scope`, ...) still win.
     ///
-    /// Opens the outputs, hands the sinks to the reporter thread (starting it) and
-    /// waits until it has them, so this blocks for as long as findings queued before
-    /// take to reach the old sinks. Errors on a value outside what a setting accepts
-    /// or an output file that cannot be opened; nothing changes then.
+    /// Opens the outputs (blocking for as long as opening a file does), hands the
+    /// sinks to the reporter thread (starting it) and waits until it has them, so
+    /// this blocks for as long as findings queued before take to reach the old
+    /// sinks, at most 5 s: past that (a sink that hangs) it returns, says so once on
+    /// stderr, and the settings apply when the reporter takes them. Errors on a value
+    /// outside what a setting accepts or an output file that cannot be opened;
+    /// nothing changes then.
     pub fn install(self) -> Result<(), ConfigError> {
         self.install_as(false)
     }

@@ -169,10 +169,22 @@ pub(crate) fn configure(settings: ReporterSettings) {
         }
     }
     let (ack, done) = mpsc::sync_channel(1);
-    if send(Msg::Configure(settings, ack)) && !crate::thread::is_busy() {
-        let _ = done.recv();
+    if send(Msg::Configure(settings, ack))
+        && !crate::thread::is_busy()
+        && done.recv_timeout(CONFIGURE_WAIT) == Err(mpsc::RecvTimeoutError::Timeout)
+    {
+        note_once(
+            "the reporter did not take new settings within 5 s (a sink is slow or stuck); \
+             they apply once it does",
+        );
     }
 }
+
+/// How long [`configure`] waits for the reporter to take new settings: a sink that
+/// hangs (a collector that never answers a blocking exporter) must not hang the
+/// caller of `Config::install`, nor, behind the install lock, a thread's first
+/// guarded call.
+const CONFIGURE_WAIT: Duration = Duration::from_secs(5);
 
 /// Prints `mapguard: <msg>` on stderr the first time it is asked to.
 pub(crate) fn note_once(msg: &'static str) {
