@@ -170,7 +170,7 @@ macro_rules! case {
     };
 }
 
-static CASES: [Case; 37] = [
+static CASES: [Case; 39] = [
     case!(
         "hot_get",
         2_000_000,
@@ -414,6 +414,23 @@ static CASES: [Case; 37] = [
         COMPILED_OUT,
         "ns/op",
         Work::Single(Single::RemoveInsert, HOT)
+    ),
+    // The cold loops with the guard compiled out: the same code as raw, so any
+    // ratio away from 1.00x here is the measurement's own (an A/A check for the
+    // cold rows).
+    case!(
+        "compiled_out_cold_get",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Get, COLD)
+    ),
+    case!(
+        "compiled_out_cold_entry",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Entry, COLD)
     ),
     case!(
         "std_get",
