@@ -9,18 +9,7 @@ use mapguard::{DashMap, ManualClock};
 mod common;
 
 fn child(test: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        test,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("RUST_BACKTRACE", "0");
+    let mut cmd = common::child_command(test);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -207,13 +196,7 @@ fn a_value_that_is_not_utf8_is_named_not_taken_as_unset() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt as _;
     for (var, value) in [("MAPGUARD", &b"on\xff"[..]), ("MAPGUARD_SCOPE", b"key\xff")] {
-        let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["child_reports_state", "--exact", "--ignored", "--nocapture"]);
-        for (k, _) in
-            std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("MAPGUARD"))
-        {
-            cmd.env_remove(k);
-        }
+        let mut cmd = common::child_command("child_reports_state");
         cmd.env("MAPGUARD", "on").env(var, OsStr::from_bytes(value));
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "never panics: {}", stderr(&o));
@@ -284,30 +267,18 @@ fn the_first_guarded_call_never_waits_for_an_output_file() {
     let _ = std::fs::remove_file(&fifo);
     let made = Command::new("mkfifo").arg(&fifo).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", fifo.display());
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["child_first_insert", "--exact", "--ignored", "--nocapture"]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("MAPGUARD", "on")
-        .env(
-            "MAPGUARD_OUTPUT",
-            format!("stderr,jsonl:{}", fifo.display()),
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    // A hang shows as no answer at all; 60 s is far beyond any scheduling delay.
-    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
-        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        let _ = std::fs::remove_file(&fifo);
-        panic!("the first guarded call was still waiting for the FIFO after 60 s");
-    };
+    let mut cmd = common::child_command("child_first_insert");
+    cmd.env("MAPGUARD", "on").env(
+        "MAPGUARD_OUTPUT",
+        format!("stderr,jsonl:{}", fifo.display()),
+    );
+    // After a hang the FIFO stays; scratch_file removes it an hour later.
+    let o = common::output_within(
+        cmd,
+        std::time::Duration::from_secs(60),
+        "the first guarded call was still waiting for the FIFO",
+    );
     let _ = std::fs::remove_file(&fifo);
-    let o = out.unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("first insert returned, enabled=true"),

@@ -6,12 +6,13 @@
 #![cfg(target_os = "linux")]
 
 use std::io::Write as _;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use mapguard::{BacktraceMode, Config, DashMap, Finding, ManualClock, Memory, Reaction, Sink};
+
+mod common;
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -29,12 +30,7 @@ fn install() {
 /// Two threads write key 1 of a new map on a clock that never moves: one
 /// `concurrent_write`, whatever the machine's load.
 fn conflict(name: &'static str) {
-    let map: DashMap<u64, u64> = DashMap::named(name).with_clock(ManualClock::new());
-    for _ in 0..2 {
-        std::thread::scope(|s| {
-            s.spawn(|| map.insert(1, 1));
-        });
-    }
+    common::conflict(&DashMap::named(name).with_clock(ManualClock::new()));
 }
 
 #[test]
@@ -84,33 +80,11 @@ fn child_forks() {
 /// reporter the fork left behind) shows as no answer at all; 120 s is far beyond
 /// any scheduling delay.
 fn run_child(test: &str) -> (String, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        test,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
-        cmd.env_remove(k);
-    }
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let Ok(out) = rx.recv_timeout(Duration::from_secs(120)) else {
-        let _ = Command::new("pkill")
-            .args(["-9", "-P", &pid.to_string()])
-            .status();
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("{test}: the forked child hung");
-    };
-    let o = out.unwrap();
+    let o = common::output_within(
+        common::child_command(test),
+        Duration::from_secs(120),
+        &format!("{test}: the forked child hung"),
+    );
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),

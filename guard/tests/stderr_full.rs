@@ -4,7 +4,7 @@
 //! `eprintln!` panics on such a failure; mapguard must not.
 #![cfg(target_os = "linux")]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,18 +15,7 @@ mod common;
 /// Runs `test` (an ignored child test of this file) with `env`; stderr goes to
 /// `/dev/full` if `full`, else nowhere. Returns the child's stdout.
 fn child(test: &str, env: &[(&str, &str)], full: bool) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        test,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAPGUARD")) {
-        cmd.env_remove(k);
-    }
-    cmd.env("RUST_BACKTRACE", "0");
+    let mut cmd = common::child_command(test);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -41,15 +30,6 @@ fn child(test: &str, env: &[(&str, &str)], full: bool) -> String {
     }
     let out = cmd.output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Two threads write key 1, one after the other: one `concurrent_write`.
-fn conflict(map: &DashMap<u64, u64>) {
-    for _ in 0..2 {
-        std::thread::scope(|s| {
-            s.spawn(|| map.insert(1, 1));
-        });
-    }
 }
 
 #[test]
@@ -90,7 +70,7 @@ fn child_two_sinks() {
         .unwrap();
     for name in ["one", "two", "three"] {
         let m: DashMap<u64, u64> = DashMap::named(name).with_clock(ManualClock::new());
-        conflict(&m);
+        common::conflict(&m);
         println!(
             "RESULT flush_ok={}",
             mapguard::flush_timeout(Duration::from_secs(10))

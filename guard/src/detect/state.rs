@@ -402,12 +402,7 @@ impl MapState {
                     return held;
                 }
             }
-            let held = self.on_access(s | HOLD, op, op.class(), key, site);
-            if op.may_block() {
-                held
-            } else {
-                held.after_try()
-            }
+            self.on_access(s | HOLD, op, op.class(), key, site)
         } else {
             HeldGuard::NONE
         }
@@ -437,12 +432,7 @@ impl MapState {
     pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
         let s = config::word();
         if s & ENABLED != 0 && hash != 0 {
-            let held = self.on_access(s | HOLD, op, op.class(), hash, site);
-            if op.may_block() {
-                held
-            } else {
-                held.after_try()
-            }
+            self.on_access(s | HOLD, op, op.class(), hash, site)
         } else {
             HeldGuard::NONE
         }
@@ -465,12 +455,19 @@ impl MapState {
 
     /// Checks and records one access; `s` carries [`HOLD`] if the op returns a guard.
     /// `class` is a constant where this is inlined: one small function per class.
+    /// A `try_*` call (`op` a constant too) records under the shard lock it took,
+    /// so its guard may carry callbacks to its drop ([`HeldGuard::after_try`]).
     #[inline(always)]
     fn on_access(&self, s: u32, op: Op, class: Class, key: u64, site: SiteRef) -> HeldGuard {
-        match class {
+        let held = match class {
             Class::Read => self.on_keyed::<false>(s, op, key, site),
             Class::Write => self.on_keyed::<true>(s, op, key, site),
             _ => self.general(s, op, key, site),
+        };
+        if op.may_block() {
+            held
+        } else {
+            held.after_try()
         }
     }
 

@@ -68,12 +68,6 @@ fn queue() -> Arc<Queue> {
     if let Some(q) = QUEUE.load_full().filter(|q| q.pid == pid) {
         return q;
     }
-    if QUEUE.load().is_some() {
-        // A forked child (see `forget_parent_queue`; again here for a child that
-        // was switched on before its first finding: nothing reserved a place yet,
-        // as `submit` takes the queue before it reserves).
-        forget_parent_queue();
-    }
     let (tx, rx) = mpsc::channel();
     // Held until the reporter counts as started, so `configure` either stashes
     // before this take or sends to the running reporter.
@@ -94,8 +88,10 @@ fn queue() -> Arc<Queue> {
     q
 }
 
-/// In a forked child: the places its parent's findings took in the queue and the
-/// backlog are not this process's (they would keep `room` false for ever).
+/// In a forked child, when its clock starts (before the guard can be on there, so
+/// before any place is reserved): the places its parent's findings took in the
+/// queue and the backlog are not this process's (they would keep `room` false for
+/// ever).
 pub(crate) fn forget_parent_queue() {
     QUEUED.store(0, Relaxed);
     PENDING_LEN.store(0, Relaxed);

@@ -45,6 +45,53 @@ pub fn scratch_file(stem: &str) -> std::path::PathBuf {
     own
 }
 
+/// This test binary as a child process that runs only `test` (one of its
+/// `#[ignore]`d child tests), on one thread, without this process's `MAPGUARD*`
+/// variables and with `RUST_BACKTRACE=0`.
+pub fn child_command(test: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("own path"));
+    cmd.args([
+        test,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (k, _) in std::env::vars_os().filter(|(k, _)| k.to_string_lossy().starts_with("MAPGUARD")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+/// Runs `cmd` to its end and returns what it printed. A child still running after
+/// `limit` is killed, with its own children, and the test fails with `what`: a
+/// hang shows as no answer at all, so `limit` is set far beyond any scheduling
+/// delay, never as a timing threshold.
+pub fn output_within(
+    mut cmd: std::process::Command,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("the child's output"),
+        Err(_) => {
+            let _ = Command::new("pkill").args(["-9", "-P", &pid]).status();
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            panic!("{what} (still running after {limit:?})");
+        }
+    }
+}
+
 /// Runs `f` on a new thread named `name` and waits for it.
 pub fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| {
