@@ -21,7 +21,9 @@ pub enum FindingKind {
     LostUpdate,
     /// A write from one thread while another holds a live iterator over the map.
     WriteDuringIteration,
-    /// A thread holding a guard into a `DashMap` called a locking method on it.
+    /// A thread holding a guard into a `DashMap` called a method that waits for it: a
+    /// write under any guard, or a read under a write guard (`RefMut`, `Entry`,
+    /// `iter_mut`). A read under a read guard cannot deadlock and is not reported.
     ReentrantAccess,
 }
 
@@ -280,6 +282,23 @@ impl Op {
             | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
             | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
             | InsertIfAbsent | RemoveIfEq | Snapshot | TryEntry => false,
+        }
+    }
+
+    /// Ops that take a shard's write lock (one shard, or each in turn): the ones that
+    /// wait for a guard this thread holds, whatever its kind. The others take read
+    /// locks, and dashmap's lock lets a reader in while other readers hold it, even
+    /// with a writer waiting: they wait only for a write guard. Spelled out for every
+    /// op, so a new op must be decided here.
+    pub(crate) const fn locks_exclusive(self) -> bool {
+        use Op::*;
+        match self {
+            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | AlterAll
+            | IterMut | Retain | Clear | ShrinkToFit | Extend | ValuesMut | Drain | Append
+            | SplitOff | PopFirst | PopLast | RangeMut | Reserve | Update | Compute
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry => true,
+            Get | TryGet | ContainsKey | Iter | Len | IsEmpty | View | Keys | Values | Range
+            | GetCloned | GetOrDefault | Snapshot => false,
         }
     }
 

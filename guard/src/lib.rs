@@ -11,7 +11,7 @@
 //! | `read_write` | mode `accesses` only: a read and a write from different threads within the window |
 //! | `lost_update` | thread A reads key k, thread B writes k, then A writes k (blindly), within the window |
 //! | `write_during_iteration` | thread B writes while thread A holds a live iterator |
-//! | `reentrant_access` | a thread holding a `Ref`/`RefMut`/`Entry`/iterator into a `DashMap` calls a locking method on it |
+//! | `reentrant_access` | a thread holding a `Ref`/`RefMut`/`Entry`/iterator into a `DashMap` calls a method that waits for it (a write under any guard, a read under a write guard) |
 //!
 //! Findings go through a bounded queue to a reporter thread, which deduplicates
 //! them, resolves stacks and hands them to the [`Sink`]s ([`Stderr`],

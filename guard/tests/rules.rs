@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use common::{all_on, found, here, interleave, memory, message, must_panic, on};
@@ -523,18 +523,25 @@ fn a_finding_while_unwinding_is_reported_not_a_second_panic() {
 #[test]
 fn reentrant_access_reports_guard_site_and_call_site() {
     memory();
-    let map: DashMap<u64, u64> = DashMap::named("re-fires").with_clock(ManualClock::new());
+    // Reaction panic: shrink_to_fit write-locks every shard, so it would wait for
+    // ever on the Ref's own read lock.
+    let map: DashMap<u64, u64> = DashMap::named("re-fires")
+        .with_clock(ManualClock::new())
+        .with_reaction(Reaction::Panic);
     map.insert(1, 1);
-    let held_at = here();
-    let r = map.get(&1).unwrap();
-    let call_at = here();
-    let n = map.len(); // read locks every shard: fine today, a deadlock when a writer waits
-    drop(r);
-    assert_eq!(n, 1);
+    let lines = Mutex::new((here(), here()));
+    must_panic("shrink_to_fit under a Ref", || {
+        lines.lock().unwrap().0 = here();
+        let r = map.get(&1).unwrap();
+        lines.lock().unwrap().1 = here();
+        map.shrink_to_fit();
+        drop(r);
+    });
+    let (held_at, call_at) = lines.into_inner().unwrap();
     let f = found(ReentrantAccess, "re-fires");
     assert_eq!(f.len(), 1);
     let (a, b) = (&f[0].accesses[0], &f[0].accesses[1]);
-    assert_eq!((a.op, b.op), (Op::Get, Op::Len));
+    assert_eq!((a.op, b.op), (Op::Get, Op::ShrinkToFit));
     assert_eq!(a.site.line, held_at.1 + 1);
     assert_eq!(b.site.line, call_at.1 + 1);
     assert_eq!(a.thread_id, b.thread_id);
@@ -570,25 +577,81 @@ fn reentrant_access_tracks_entries_and_iterators() {
     // Reaction panic: holding an Entry (a shard write lock) and calling
     // contains_key deadlocks whenever both keys share a shard, so the call must
     // stop before the lock.
+    // Only this rule: each must_panic runs on a thread of its own, and their writes
+    // would otherwise be concurrent_writes (which panic too).
     let map: DashMap<u64, u64> = DashMap::named("re-entry")
         .with_clock(ManualClock::new())
+        .with_rules(Rules::NONE.with(ReentrantAccess))
         .with_reaction(Reaction::Panic);
     must_panic("contains_key under an Entry", || {
         let e = map.entry(5).or_insert(0);
         let _ = map.contains_key(&6);
         drop(e);
     });
-    must_panic("is_empty under an iterator", || {
-        let it = map.iter();
+    must_panic("is_empty under a mutable iterator", || {
+        let it = map.iter_mut();
         let _ = map.is_empty();
         drop(it);
     });
+    must_panic("insert under an iterator", || {
+        let it = map.iter();
+        map.insert(7, 7);
+        drop(it);
+    });
+    // Reads under read guards: dashmap lets a reader in while readers hold the lock,
+    // so nothing is reported and nothing panics.
+    let it = map.iter();
+    assert!(!map.is_empty());
+    assert_eq!(map.get(&5).map(|r| *r), Some(0));
+    drop(it);
     let ops: Vec<_> = found(ReentrantAccess, "re-entry")
         .iter()
         .map(|f| (f.accesses[0].op, f.accesses[1].op))
         .collect();
-    assert!(ops.contains(&(Op::Entry, Op::ContainsKey)), "{ops:?}");
-    assert!(ops.contains(&(Op::Iter, Op::IsEmpty)), "{ops:?}");
+    assert_eq!(
+        ops,
+        [
+            (Op::Entry, Op::ContainsKey),
+            (Op::IterMut, Op::IsEmpty),
+            (Op::Iter, Op::Insert)
+        ]
+    );
+}
+
+#[test]
+fn reentrant_access_is_silent_for_reads_under_read_guards_even_with_a_writer_waiting() {
+    // dashmap's shard lock lets a reader in while readers hold it, even with a
+    // writer queued (dashmap 6's lock.rs: a reader waits only for a writer that
+    // holds the lock), so these calls cannot deadlock and must not be reported: with
+    // reaction panic a report would break correct code.
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("re-reads").with_clock(ManualClock::new());
+    map.insert(1, 1);
+    let r = map.get(&1).unwrap();
+    let started = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            map.insert(1, 2); // waits for the Ref below
+        });
+        while !started.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        let view = map.view(&1, |_, v| *v);
+        let again = map.get(&1).map(|g| *g);
+        let cloned = map.get_cloned(&1);
+        let n = map.len();
+        let keys = map.iter().count();
+        let present = map.contains_key(&1);
+        assert_eq!((view, again, cloned), (Some(1), Some(1), Some(1)));
+        assert_eq!((n, keys, present), (1, 1, true));
+        let snap = map.snapshot();
+        assert_eq!(snap.get(&1), Some(&1));
+        drop(r);
+        writer.join().unwrap();
+    });
+    assert_eq!(*map.get(&1).unwrap(), 2);
+    assert!(found(ReentrantAccess, "re-reads").is_empty());
 }
 
 #[test]
@@ -630,7 +693,9 @@ fn guard_dropped_on_another_thread_is_forgotten_by_every_kind_of_call() {
     // must forget a guard another thread dropped, and a guard taken later into the
     // freed slot must still count.
     memory();
-    let map: DashMap<u64, u64> = DashMap::named("re-moved-all").with_clock(ManualClock::new());
+    let map: DashMap<u64, u64> = DashMap::named("re-moved-all")
+        .with_clock(ManualClock::new())
+        .with_reaction(Reaction::Panic);
     let other: DashMap<u64, u64> = DashMap::named("re-moved-other").with_clock(ManualClock::new());
     map.insert(1, 1);
     other.insert(1, 1);
@@ -653,9 +718,16 @@ fn guard_dropped_on_another_thread_is_forgotten_by_every_kind_of_call() {
     map.insert(2, 2);
     assert!(found(ReentrantAccess, "re-moved-all").is_empty());
     let r = map.get(&1).unwrap();
-    let n = map.len(); // read locks every shard: fine while no writer waits
+    let n = map.len(); // read locks every shard: a read under a read guard, not reported
     drop(r);
     assert_eq!(n, 2);
+    assert!(found(ReentrantAccess, "re-moved-all").is_empty());
+    // A write lock under a guard still counts after all that.
+    must_panic("retain under a Ref", || {
+        let r = map.get(&1).unwrap();
+        map.retain(|_, _| true);
+        drop(r);
+    });
     assert_eq!(found(ReentrantAccess, "re-moved-all").len(), 1);
     assert!(found(ReentrantAccess, "re-moved-other").is_empty());
 }

@@ -210,14 +210,18 @@ impl PerThread {
         live & 1 == 0 || live & BORROW_MASK == 0
     }
 
-    /// The guard this thread holds into `map` that it took first.
-    pub(crate) fn held_in(&self, map: u64) -> Option<Mine> {
+    /// The guard this thread holds into `map` that it took first; with
+    /// `write_locks_only`, the first of those that hold a write lock
+    /// ([`crate::finding::Op::locks_exclusive`]).
+    pub(crate) fn held_in(&self, map: u64, write_locks_only: bool) -> Option<Mine> {
         debug_assert!(self.settled());
         let live = self.held_live.get();
         (0..HELD)
             .filter(|&i| live & (1 << i) != 0 && self.held.map[i].get() == map)
-            .min_by_key(|&i| self.held_seq[i].get())
-            .map(|i| self.held.get(i))
+            .map(|i| (self.held_seq[i].get(), self.held.get(i)))
+            .filter(|(_, h)| !write_locks_only || h.stamp.op().locks_exclusive())
+            .min_by_key(|(seq, _)| *seq)
+            .map(|(_, h)| h)
     }
 
     /// Registers a guard; returns its token, the bit of its slot (0 if all slots
@@ -381,10 +385,10 @@ mod tests {
         let a = l.hold(&mine(1, 0, 1));
         let b = l.hold(&mine(2, 0, 1));
         let c = l.hold(&mine(3, 0, 1));
-        assert!(l.held_in(1).is_some());
+        assert!(l.held_in(1, false).is_some());
         assert!(l.release(a));
-        assert!(l.held_in(1).is_none());
-        assert!(l.held_in(2).is_some() && l.held_in(3).is_some());
+        assert!(l.held_in(1, false).is_none());
+        assert!(l.held_in(2, false).is_some() && l.held_in(3, false).is_some());
         assert!(!l.release(a));
         assert!(l.release(c));
         assert!(l.release(b));
@@ -436,10 +440,10 @@ mod tests {
         l.settle();
         // A read sharing the slot replaces the read, not the guard's description.
         l.remember_read(&mine(7, 3 + READS as u64, 6), 0);
-        let held = l.held_in(7).unwrap();
+        let held = l.held_in(7, false).unwrap();
         assert_eq!((held.key, held.stamp.ms()), (3, 5));
         assert!(l.take_read(7, 3 + READS as u64).is_some());
-        assert_eq!(l.held_in(7).map(|m| m.key), Some(3));
+        assert_eq!(l.held_in(7, false).map(|m| m.key), Some(3));
         assert!(l.release(1));
         assert!(!l.holds_any());
 
@@ -453,9 +457,9 @@ mod tests {
         l.remember_read(&mine(7, 3, 6), 0);
         assert_eq!(l.hold(&mine(8, 1, 9)), 1);
         l.settle();
-        let held = l.held_in(8).unwrap();
+        let held = l.held_in(8, false).unwrap();
         assert_eq!((held.map, held.key, held.stamp.ms()), (8, 1, 9));
-        assert!(l.held_in(7).is_none());
+        assert!(l.held_in(7, false).is_none());
     }
 
     #[test]
@@ -466,7 +470,7 @@ mod tests {
         orphan(me.id, t);
         assert_eq!(me.counters.orphans.load(Relaxed), 1);
         reconcile(&l, me.id, me.counters);
-        assert!(l.held_in(42).is_none());
+        assert!(l.held_in(42, false).is_none());
         assert_eq!(me.counters.orphans.load(Relaxed), 0);
     }
 
@@ -488,7 +492,7 @@ mod tests {
         assert!(l.release(a));
         // Slot 0 is free again and goes to a newer guard, in the same ms.
         l.hold(&mine(1, 12, 5));
-        assert_eq!(l.held_in(1).map(|m| m.key), Some(11));
+        assert_eq!(l.held_in(1, false).map(|m| m.key), Some(11));
         // hold_first (nothing held) keeps an older number than any later guard.
         let l = registered();
         l.hold(&mine(2, 1, 5));
@@ -496,6 +500,24 @@ mod tests {
         let first = l.hold_first(&mine(2, 20, 5));
         l.hold(&mine(2, 21, 5));
         assert_eq!(first, 1);
-        assert_eq!(l.held_in(2).map(|m| m.key), Some(20));
+        assert_eq!(l.held_in(2, false).map(|m| m.key), Some(20));
+    }
+
+    #[test]
+    fn held_in_write_locks_only_skips_read_guards() {
+        let l = registered();
+        let write = |map, key| Mine {
+            stamp: Stamp::new(Accessor::from_bits(1), Op::GetMut, 5),
+            ..mine(map, key, 5)
+        };
+        l.hold(&mine(3, 30, 5)); // a Ref, taken first
+        l.hold(&write(3, 31)); // a RefMut
+        l.hold(&write(4, 40)); // a RefMut into another map
+        assert_eq!(l.held_in(3, false).map(|m| m.key), Some(30));
+        assert_eq!(l.held_in(3, true).map(|m| m.key), Some(31));
+        let l = registered();
+        l.hold(&mine(3, 30, 5));
+        assert!(l.held_in(3, true).is_none());
+        assert!(l.held_in(3, false).is_some());
     }
 }

@@ -729,13 +729,16 @@ impl MapState {
         HeldGuard::new(ctx.me, l.hold(&ctx.mine(self.id)))
     }
 
-    /// Rule 5: a locking call while this thread holds a guard into the same map.
-    /// Called only when the thread holds some guard.
+    /// Rule 5: a locking call while this thread holds a guard into the same map, where
+    /// one of the two takes a write lock. A read under a read guard is not reported:
+    /// dashmap's shard lock lets a reader in while readers hold it, even with a
+    /// writer waiting, so it cannot deadlock. Called only when the thread holds some
+    /// guard.
     fn reentrant(&self, l: &PerThread, ctx: &Ctx) {
         if !ctx.op.may_block() || !ctx.has(FindingKind::ReentrantAccess) {
             return;
         }
-        if let Some(h) = l.held_in(self.id) {
+        if let Some(h) = l.held_in(self.id, !ctx.op.locks_exclusive()) {
             let held = Earlier::local(RawAccess::mine(&h));
             let same = h.key != 0 && h.key == ctx.key;
             let key = if ctx.key != 0 { ctx.key } else { h.key };

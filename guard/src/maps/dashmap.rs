@@ -29,10 +29,15 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// thread's own state and, for a write, relaxed stores to the map's (or the key
 /// slot's) record. See the README's "Performance" section for measured ratios.
 ///
-/// **Locking behaviour:** as dashmap's. Any method except `try_*` may deadlock if the
-/// calling thread holds a [`Ref`], [`RefMut`], [`Entry`] or iterator into the same
-/// map; for the checked methods mapguard reports that (`reentrant_access`) *before*
-/// taking the lock, and with reaction `panic` panics instead of deadlocking. Not
+/// **Locking behaviour:** as dashmap's. A method that takes a write lock (every write)
+/// may deadlock if the calling thread holds any guard into the same map (a [`Ref`],
+/// [`RefMut`], [`Entry`] or iterator), and a method that takes read locks (`get`,
+/// `len`, `iter`, ...) if it holds a write guard (a `RefMut`, an `Entry`, an
+/// `iter_mut` item). For the checked methods mapguard reports exactly these
+/// (`reentrant_access`) *before* taking the lock, and with reaction `panic` panics
+/// instead of deadlocking. A read under a read guard is not reported: dashmap's
+/// shard lock lets a reader in while other readers hold it, even with a writer
+/// waiting, so it cannot deadlock. `try_*` never wait. Not
 /// checked: `Clone`, `Debug`, serde, `capacity`, and calls made while holding an
 /// iterator item kept after its iterator was dropped (see the README's limits).
 // `repr(C)` with the dashmap first: the wrapper's address is the inner map's, so a

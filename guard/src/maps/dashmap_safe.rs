@@ -52,9 +52,9 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     ///
     /// **Locking behaviour:** deadlocks if the calling thread holds a `RefMut`,
     /// `Entry` or `IterMut` item into the map (it waits for a write lock its own
-    /// thread holds); mapguard reports any guard the thread holds into the map as
-    /// `reentrant_access` before a lock is taken (with reaction `panic`, it panics
-    /// instead of deadlocking). It can also deadlock with another thread that holds
+    /// thread holds); mapguard reports that as `reentrant_access` before a lock is
+    /// taken (with reaction `panic`, it panics instead of deadlocking). A held `Ref`
+    /// or `iter` item is fine: those are read locks, and readers share. It can also deadlock with another thread that holds
     /// a `RefMut` or `Entry` into shard `j` and, still holding it, writes a key of a
     /// shard `i < j`; that call is itself reported as `reentrant_access` on its
     /// thread. Two snapshots, or a snapshot and any number of calls made without a
