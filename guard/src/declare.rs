@@ -206,6 +206,55 @@ impl<M, D> DerefMut for Guarded<M, D> {
     }
 }
 
+/// The map's own iteration, so `for (k, v) in &guarded` works as on the map (a `for`
+/// loop does not deref).
+impl<M: IntoIterator, D> IntoIterator for Guarded<M, D> {
+    type Item = M::Item;
+    type IntoIter = M::IntoIter;
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        self.map.into_iter()
+    }
+}
+
+/// Iterates `&M`: checked as the map's `iter()` at the caller's line.
+impl<'a, M, D> IntoIterator for &'a Guarded<M, D>
+where
+    &'a M: IntoIterator,
+{
+    type Item = <&'a M as IntoIterator>::Item;
+    type IntoIter = <&'a M as IntoIterator>::IntoIter;
+    #[track_caller]
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        (&self.map).into_iter()
+    }
+}
+
+/// Iterates `&mut M`: checked as the map's `iter_mut()` at the caller's line.
+impl<'a, M, D> IntoIterator for &'a mut Guarded<M, D>
+where
+    &'a mut M: IntoIterator,
+{
+    type Item = <&'a mut M as IntoIterator>::Item;
+    type IntoIter = <&'a mut M as IntoIterator>::IntoIter;
+    #[track_caller]
+    #[inline]
+    fn into_iter(self) -> Self::IntoIter {
+        (&mut self.map).into_iter()
+    }
+}
+
+/// Compares the contents, as the map does (not checked).
+impl<M: PartialEq, D> PartialEq for Guarded<M, D> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl<M: Eq, D> Eq for Guarded<M, D> {}
+
 impl<M: fmt::Debug, D> fmt::Debug for Guarded<M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.map.fmt(f)

@@ -130,6 +130,12 @@ pub enum Op {
     RemoveIfEq,
     Snapshot,
     TryEntry,
+    GetKeyValue,
+    FirstKeyValue,
+    LastKeyValue,
+    FirstEntry,
+    LastEntry,
+    Downgrade,
 }
 
 /// How an op touches the map.
@@ -150,7 +156,7 @@ pub(crate) enum Class {
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 40] = [
+    pub(crate) const ALL: [Op; 46] = [
         Op::Insert,
         Op::Get,
         Op::GetMut,
@@ -191,6 +197,12 @@ impl Op {
         Op::RemoveIfEq,
         Op::Snapshot,
         Op::TryEntry,
+        Op::GetKeyValue,
+        Op::FirstKeyValue,
+        Op::LastKeyValue,
+        Op::FirstEntry,
+        Op::LastEntry,
+        Op::Downgrade,
     ];
 
     pub(crate) fn from_bits(bits: u64) -> Op {
@@ -204,9 +216,12 @@ impl Op {
     pub(crate) const fn class(self) -> Class {
         use Op::*;
         match self {
-            Get | TryGet | ContainsKey | View | GetCloned | GetOrDefault => Class::Read,
+            Get | TryGet | ContainsKey | View | GetCloned | GetOrDefault | GetKeyValue
+            | FirstKeyValue | LastKeyValue | Downgrade => Class::Read,
             Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | Update | Compute
-            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry => Class::Write,
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry | FirstEntry | LastEntry => {
+                Class::Write
+            }
             AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
                 Class::WriteAll
             }
@@ -265,6 +280,12 @@ impl Op {
             RemoveIfEq => "remove_if_eq",
             Snapshot => "snapshot",
             TryEntry => "try_entry",
+            GetKeyValue => "get_key_value",
+            FirstKeyValue => "first_key_value",
+            LastKeyValue => "last_key_value",
+            FirstEntry => "first_entry",
+            LastEntry => "last_entry",
+            Downgrade => "downgrade",
         }
     }
 
@@ -281,7 +302,8 @@ impl Op {
             | Retain | Len | IsEmpty | Clear | ShrinkToFit | View | Extend | Keys | Values
             | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
             | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
-            | InsertIfAbsent | RemoveIfEq | Snapshot | TryEntry => false,
+            | InsertIfAbsent | RemoveIfEq | Snapshot | TryEntry | GetKeyValue | FirstKeyValue
+            | LastKeyValue | FirstEntry | LastEntry | Downgrade => false,
         }
     }
 
@@ -296,9 +318,12 @@ impl Op {
             Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | AlterAll
             | IterMut | Retain | Clear | ShrinkToFit | Extend | ValuesMut | Drain | Append
             | SplitOff | PopFirst | PopLast | RangeMut | Reserve | Update | Compute
-            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry => true,
+            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry | FirstEntry | LastEntry => {
+                true
+            }
             Get | TryGet | ContainsKey | Iter | Len | IsEmpty | View | Keys | Values | Range
-            | GetCloned | GetOrDefault | Snapshot => false,
+            | GetCloned | GetOrDefault | Snapshot | GetKeyValue | FirstKeyValue | LastKeyValue
+            | Downgrade => false,
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::record::{FunctionRef, SiteRef, Stamp};
+use crate::finding::Op;
 use crate::thread::{Accessor, ThreadCounters};
 
 pub(crate) const READS: usize = 4;
@@ -222,6 +223,21 @@ impl PerThread {
             .filter(|(_, h)| !write_locks_only || h.stamp.op().locks_exclusive())
             .min_by_key(|(seq, _)| *seq)
             .map(|(_, h)| h)
+    }
+
+    /// A guard this thread holds (`token`: its slot bits) is now of `op`, taken at
+    /// `site`: a `RefMut` downgraded to a `Ref` holds a read lock from there on.
+    pub(crate) fn rewrite_held(&self, token: u64, op: Op, site: SiteRef) {
+        self.settle();
+        let live = u64::from(self.held_live.get()) & ((1 << HELD) - 1);
+        let mut bits = token & live;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let stamp = Stamp(self.held.stamp[i].get()).with_op(op);
+            self.held.stamp[i].set(stamp.0);
+            self.held.site[i].set(Some(site));
+        }
     }
 
     /// Registers a guard; returns its token, the bit of its slot (0 if all slots

@@ -76,6 +76,13 @@ impl MapState {
 #[derive(Debug)]
 pub(crate) struct HeldGuard;
 
+impl HeldGuard {
+    #[inline(always)]
+    pub(crate) fn downgraded(self, _: SiteRef) -> Self {
+        self
+    }
+}
+
 /// Nothing live.
 #[derive(Debug)]
 pub(crate) struct IterGuard<'a>(PhantomData<&'a ()>);

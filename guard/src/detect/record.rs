@@ -47,6 +47,10 @@ impl Stamp {
     pub(crate) fn with_seq(self, seq: u64) -> Self {
         Stamp((self.0 & !SEQ_MASK) | ((seq << SEQ_SHIFT) & SEQ_MASK))
     }
+    /// This stamp with `op` in place of its op.
+    pub(crate) fn with_op(self, op: Op) -> Self {
+        Stamp((self.0 & !(OP_MASK << TIME_BITS)) | ((op.bits() & OP_MASK) << TIME_BITS))
+    }
     /// The access without its write number: thread, op and millisecond.
     pub(crate) fn without_seq(self) -> Self {
         Stamp(self.0 & !SEQ_MASK)

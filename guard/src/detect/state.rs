@@ -240,6 +240,13 @@ pub(crate) struct MapState {
     extras: OnceLock<Box<Extras>>,
 }
 
+// Unwind safety, as std's maps have it: a panic out of a checked call (a callback's
+// is caught; reaction `panic`'s comes before the map is touched) leaves the state as
+// consistent as any other moment does: atomics and records stored whole. Only the
+// reaction's `Arc<dyn Fn>` lacks the marker.
+impl std::panic::UnwindSafe for MapState {}
+impl std::panic::RefUnwindSafe for MapState {}
+
 impl MapState {
     pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
         let name = name.unwrap_or_else(|| format!("{}:{}", caller.file(), caller.line()).into());
@@ -1093,6 +1100,22 @@ impl HeldGuard {
             w.own = own;
         }
         HeldGuard((thread::NO_THREAD << TOKEN_BITS) | ticket)
+    }
+
+    /// This guard, downgraded at `site` from a write guard to a read guard: from now
+    /// on a read under it is no `reentrant_access` (readers share the lock). A guard
+    /// moved to another thread, or waiting on a `try_*` callback, keeps what it was:
+    /// at worst a read under it is reported.
+    pub(crate) fn downgraded(self, site: SiteRef) -> Self {
+        if self.0 != 0 {
+            thread::with_local(|t| {
+                if t.me_bits() == self.0 >> TOKEN_BITS {
+                    t.detect
+                        .rewrite_held(self.0 & TOKEN_MASK, Op::Downgrade, site);
+                }
+            });
+        }
+        self
     }
 
     fn new(owner: Accessor, token: u64) -> Self {

@@ -187,11 +187,18 @@ impl<K: Ord, V> BTreeMap<K, V> {
     }
 }
 
-impl<K: Ord + Hash, V> BTreeMap<K, V> {
+// `K: Hash` sits on each method, not here: with it here, a key type without `Hash`
+// would make these methods vanish and calls fall through `Deref` to std's unchecked
+// ones (or fail with a confusing "cannot borrow as mutable"); on the method, the
+// error names the missing `Hash`.
+impl<K: Ord, V> BTreeMap<K, V> {
     /// Inserts a pair, returning the old value. A write.
     #[track_caller]
     #[inline]
-    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+    pub fn insert(&mut self, key: K, value: V) -> Option<V>
+    where
+        K: Hash,
+    {
         self.guard.keyed(Op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
     }
@@ -247,9 +254,97 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
     /// std's entry for `key`. A write.
     #[track_caller]
     #[inline]
-    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V>
+    where
+        K: Hash,
+    {
         self.guard.keyed(Op::Entry, &key, Location::caller());
         self.inner.entry(key)
+    }
+
+    /// The stored key and value of `key`. A read (recorded for `lost_update`).
+    #[track_caller]
+    #[inline]
+    pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::GetKeyValue, key, Location::caller());
+        self.inner.get_key_value(key)
+    }
+
+    /// The first (smallest) key and its value. A read of that key (recorded for
+    /// `lost_update`); nothing is recorded if the map is empty.
+    #[track_caller]
+    #[inline]
+    pub fn first_key_value(&self) -> Option<(&K, &V)>
+    where
+        K: Hash,
+    {
+        let pair = self.inner.first_key_value();
+        if let Some((k, _)) = pair {
+            self.guard.keyed(Op::FirstKeyValue, k, Location::caller());
+        }
+        pair
+    }
+
+    /// The last (largest) key and its value. A read of that key (recorded for
+    /// `lost_update`); nothing is recorded if the map is empty.
+    #[track_caller]
+    #[inline]
+    pub fn last_key_value(&self) -> Option<(&K, &V)>
+    where
+        K: Hash,
+    {
+        let pair = self.inner.last_key_value();
+        if let Some((k, _)) = pair {
+            self.guard.keyed(Op::LastKeyValue, k, Location::caller());
+        }
+        pair
+    }
+
+    /// std's entry for the first key, to change or remove in place. A write of that
+    /// key; nothing is recorded if the map is empty.
+    #[track_caller]
+    #[inline]
+    pub fn first_entry(&mut self) -> Option<std_btree_map::OccupiedEntry<'_, K, V>>
+    where
+        K: Hash,
+    {
+        let entry = self.inner.first_entry();
+        if let Some(e) = &entry {
+            self.guard
+                .keyed(Op::FirstEntry, e.key(), Location::caller());
+        }
+        entry
+    }
+
+    /// std's entry for the last key, to change or remove in place. A write of that
+    /// key; nothing is recorded if the map is empty.
+    #[track_caller]
+    #[inline]
+    pub fn last_entry(&mut self) -> Option<std_btree_map::OccupiedEntry<'_, K, V>>
+    where
+        K: Hash,
+    {
+        let entry = self.inner.last_entry();
+        if let Some(e) = &entry {
+            self.guard.keyed(Op::LastEntry, e.key(), Location::caller());
+        }
+        entry
+    }
+
+    /// Removes `key`, returning the stored pair. A write.
+    #[track_caller]
+    #[inline]
+    pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Ord + Hash + ?Sized,
+    {
+        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.inner.remove_entry(key)
     }
 
     /// Splits off the pairs from `key` on into a new map (same name and settings).
@@ -271,7 +366,7 @@ impl<K: Ord + Hash, V> BTreeMap<K, V> {
 
 impl<K, V> Deref for BTreeMap<K, V> {
     type Target = Std<K, V>;
-    /// Every other `&self` method of std's map (`len`, `first_key_value`, ...),
+    /// Every other `&self` method of std's map (`len`, `iter().next()`, ...),
     /// unchecked.
     #[inline]
     fn deref(&self) -> &Std<K, V> {
@@ -311,6 +406,41 @@ impl<K: PartialEq, V: PartialEq> PartialEq for BTreeMap<K, V> {
 }
 
 impl<K: Eq, V: Eq> Eq for BTreeMap<K, V> {}
+
+impl<K, V> BTreeMap<K, V> {
+    /// The keys, by value, consuming the map (owned: nothing to check).
+    #[inline]
+    pub fn into_keys(self) -> std_btree_map::IntoKeys<K, V> {
+        self.inner.into_keys()
+    }
+
+    /// The values, by value, consuming the map (owned: nothing to check).
+    #[inline]
+    pub fn into_values(self) -> std_btree_map::IntoValues<K, V> {
+        self.inner.into_values()
+    }
+}
+
+impl<K: PartialOrd, V: PartialOrd> PartialOrd for BTreeMap<K, V> {
+    /// Compares contents only, as std's map does.
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.inner.partial_cmp(&other.inner)
+    }
+}
+
+impl<K: Ord, V: Ord> Ord for BTreeMap<K, V> {
+    /// Compares contents only, as std's map does.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.inner.cmp(&other.inner)
+    }
+}
+
+impl<K: Hash, V: Hash> Hash for BTreeMap<K, V> {
+    /// Hashes contents only, as std's map does.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.hash(state)
+    }
+}
 
 impl<K, Q, V> Index<&Q> for BTreeMap<K, V>
 where

@@ -5,7 +5,7 @@ use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::ops::{Deref, DerefMut};
+use std::ops::{BitAnd, BitOr, Deref, DerefMut, Shl, Shr, Sub};
 use std::panic::Location;
 
 pub use dashmap::mapref::multiple::{RefMulti, RefMutMulti};
@@ -38,8 +38,11 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// instead of deadlocking. A read under a read guard is not reported: dashmap's
 /// shard lock lets a reader in while other readers hold it, even with a writer
 /// waiting, so it cannot deadlock. `try_*` never wait. Not
-/// checked: `Clone`, `Debug`, serde, `capacity`, and calls made while holding an
-/// iterator item kept after its iterator was dropped (see the README's limits).
+/// checked: `Clone`, `Debug`, serde, `capacity`, `hasher`, `hash_usize`, the `&mut
+/// self` calls `Extend` and `try_reserve` (no other thread can be in the map),
+/// `into_read_only`, the dashmap [`DashMap::inner`] hands out, and calls made while
+/// holding an iterator item kept after its iterator was dropped (see the README's
+/// limits).
 // `repr(C)` with the dashmap first: the wrapper's address is the inner map's, so a
 // call passes its `self` straight to dashmap (one `lea` fewer per call than when
 // rustc put the state first).
@@ -468,11 +471,13 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 }
 
-impl<K: Eq + Hash, V> Default for DashMap<K, V, RandomState> {
+/// An empty map with `S::default()` as its hasher, named after the call site, as
+/// dashmap's `Default` (any `S: Default`, not only `RandomState`).
+impl<K: Eq + Hash, V, S: Default + BuildHasher + Clone> Default for DashMap<K, V, S> {
     #[track_caller]
     #[inline]
     fn default() -> Self {
-        Self::new()
+        Self::with_hasher(S::default())
     }
 }
 
@@ -508,6 +513,75 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> Extend<(K, V)> for DashMap<K, V, S
     #[inline]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.inner.extend(iter)
+    }
+}
+
+// dashmap's operator shorthands, checked as the calls they stand for.
+
+/// `&map << (k, v)`: [`DashMap::insert`].
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> Shl<(K, V)> for &'a DashMap<K, V, S> {
+    type Output = Option<V>;
+    #[track_caller]
+    #[inline]
+    fn shl(self, pair: (K, V)) -> Self::Output {
+        self.insert(pair.0, pair.1)
+    }
+}
+
+/// `&map >> &k`: [`DashMap::get`], unwrapped (panics if absent, as dashmap's does).
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone, Q> Shr<&Q> for &'a DashMap<K, V, S>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    type Output = Ref<'a, K, V>;
+    #[track_caller]
+    #[inline]
+    fn shr(self, key: &Q) -> Self::Output {
+        self.get(key).unwrap()
+    }
+}
+
+/// `&map | &k`: [`DashMap::get_mut`], unwrapped (panics if absent, as dashmap's
+/// does).
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone, Q> BitOr<&Q> for &'a DashMap<K, V, S>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    type Output = RefMut<'a, K, V>;
+    #[track_caller]
+    #[inline]
+    fn bitor(self, key: &Q) -> Self::Output {
+        self.get_mut(key).unwrap()
+    }
+}
+
+/// `&map - &k`: [`DashMap::remove`].
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone, Q> Sub<&Q> for &'a DashMap<K, V, S>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    type Output = Option<(K, V)>;
+    #[track_caller]
+    #[inline]
+    fn sub(self, key: &Q) -> Self::Output {
+        self.remove(key)
+    }
+}
+
+/// `&map & &k`: [`DashMap::contains_key`].
+impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone, Q> BitAnd<&Q> for &'a DashMap<K, V, S>
+where
+    K: Borrow<Q>,
+    Q: Hash + Eq + ?Sized,
+{
+    type Output = bool;
+    #[track_caller]
+    #[inline]
+    fn bitand(self, key: &Q) -> Self::Output {
+        self.contains_key(key)
     }
 }
 
@@ -664,12 +738,16 @@ impl<'a, K: Eq + Hash, V> RefMut<'a, K, V> {
     pub fn pair_mut(&mut self) -> (&K, &mut V) {
         self.inner.pair_mut()
     }
-    /// A read guard in place of this write guard (dashmap keeps the write lock).
+    /// A read guard in place of this write guard: dashmap downgrades the shard's
+    /// write lock to a read lock, so other readers get in. From here on the guard
+    /// counts as a read guard (taken at this call, reported as `downgrade`): a read
+    /// under it is no `reentrant_access`, a write still is.
+    #[track_caller]
     #[inline]
     pub fn downgrade(self) -> Ref<'a, K, V> {
         Ref {
             inner: self.inner.downgrade(),
-            held: self.held,
+            held: self.held.downgraded(Location::caller()),
         }
     }
     /// A guard to a part of the value.

@@ -198,7 +198,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::Get, key, Location::caller());
+        self.guard.keyed(Op::GetKeyValue, key, Location::caller());
         self.inner.get_key_value(key)
     }
 
@@ -269,6 +269,39 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     pub fn shrink_to_fit(&mut self) {
         self.inner.shrink_to_fit()
     }
+
+    /// Tries to reserve room for `additional` more entries. Not checked.
+    ///
+    /// # Errors
+    ///
+    /// As std's: the capacity overflows, or the allocator reports a failure.
+    #[inline]
+    pub fn try_reserve(
+        &mut self,
+        additional: usize,
+    ) -> Result<(), std::collections::TryReserveError> {
+        self.inner.try_reserve(additional)
+    }
+
+    /// Shrinks the capacity to at least `min_capacity`. Not checked.
+    #[inline]
+    pub fn shrink_to(&mut self, min_capacity: usize) {
+        self.inner.shrink_to(min_capacity)
+    }
+}
+
+impl<K, V, S> HashMap<K, V, S> {
+    /// The keys, by value, consuming the map (owned: nothing to check).
+    #[inline]
+    pub fn into_keys(self) -> std_hash_map::IntoKeys<K, V> {
+        self.inner.into_keys()
+    }
+
+    /// The values, by value, consuming the map (owned: nothing to check).
+    #[inline]
+    pub fn into_values(self) -> std_hash_map::IntoValues<K, V> {
+        self.inner.into_values()
+    }
 }
 
 impl<K, V, S> Deref for HashMap<K, V, S> {
@@ -281,11 +314,13 @@ impl<K, V, S> Deref for HashMap<K, V, S> {
     }
 }
 
-impl<K, V> Default for HashMap<K, V, RandomState> {
+/// An empty map with `S::default()` as its hasher, named after the call site, as
+/// std's `Default` (any `S: Default`, not only `RandomState`).
+impl<K, V, S: Default> Default for HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     fn default() -> Self {
-        Self::new()
+        Self::with_hasher(S::default())
     }
 }
 
@@ -342,6 +377,16 @@ impl<K: Eq + Hash, V, S: BuildHasher> Extend<(K, V)> for HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        self.guard.whole(Op::Extend, Location::caller());
+        self.inner.extend(iter)
+    }
+}
+
+impl<'a, K: Eq + Hash + Copy, V: Copy, S: BuildHasher> Extend<(&'a K, &'a V)> for HashMap<K, V, S> {
+    /// Inserts a copy of every pair. A map-wide write.
+    #[track_caller]
+    #[inline]
+    fn extend<I: IntoIterator<Item = (&'a K, &'a V)>>(&mut self, iter: I) {
         self.guard.whole(Op::Extend, Location::caller());
         self.inner.extend(iter)
     }
