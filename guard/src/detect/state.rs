@@ -437,8 +437,12 @@ impl MapState {
     /// [`MapState::hash_if_on`] (0: the guard was off then, nothing is recorded).
     #[inline(always)]
     pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
+        // Off then: nothing to record, and no second load of the settings.
+        if hash == 0 {
+            return HeldGuard::NONE;
+        }
         let s = config::word();
-        if s & ENABLED != 0 && hash != 0 {
+        if s & ENABLED != 0 {
             self.on_access(s | HOLD, op, op.class(), hash, site)
         } else {
             HeldGuard::NONE
