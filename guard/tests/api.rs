@@ -290,3 +290,30 @@ fn std_maps_are_unwind_safe_as_std_maps_are() {
     let got = std::panic::catch_unwind(|| h.get(&1).copied());
     assert_eq!(got.ok(), Some(None));
 }
+
+#[test]
+fn a_cloned_iterator_is_a_live_iteration_of_its_own() {
+    memory();
+    let m: DashMap<u64, u64> = DashMap::named("api-iter-clone").with_clock(ManualClock::new());
+    m.insert(1, 1);
+    m.insert(2, 2);
+    let at = here();
+    let mut first = m.iter();
+    first.next();
+    let second = first.clone();
+    drop(first);
+    // dashmap's clone starts over.
+    assert_eq!(second.clone().count(), 2);
+    on("writer", || m.insert(3, 3));
+    drop(second);
+    let f = found(WriteDuringIteration, "api-iter-clone");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    // The clone keeps the iteration live after the original is gone; the finding
+    // names the iteration that started it (overlapping iterations share one holder,
+    // see the README's limits).
+    let live = f[0].accesses.iter().find(|a| a.op == Op::Iter).unwrap();
+    assert_eq!(live.site.line, at.1 + 1, "{f:#?}");
+    // Every clone was counted out again: a write now finds no live iteration.
+    on("writer-2", || m.insert(4, 4));
+    assert_eq!(found(WriteDuringIteration, "api-iter-clone").len(), 1);
+}

@@ -86,3 +86,10 @@ impl HeldGuard {
 /// Nothing live.
 #[derive(Debug)]
 pub(crate) struct IterGuard<'a>(PhantomData<&'a ()>);
+
+impl<'a> IterGuard<'a> {
+    #[inline(always)]
+    pub(crate) fn again(&self, _: SiteRef) -> IterGuard<'a> {
+        IterGuard(PhantomData)
+    }
+}

@@ -460,6 +460,7 @@ impl MapState {
             IterGuard {
                 held: HeldGuard::NONE,
                 live: None,
+                map: self,
             }
         }
     }
@@ -625,6 +626,7 @@ impl MapState {
         let none = || IterGuard {
             held: HeldGuard::NONE,
             live: None,
+            map: self,
         };
         thread::with_local(|t| {
             let Some(ctx) = self.begin(t, s, op, 0, site) else {
@@ -667,6 +669,7 @@ impl MapState {
                     HeldGuard::NONE
                 },
                 live,
+                map: self,
             }
         })
         .unwrap_or_else(none)
@@ -1250,11 +1253,28 @@ fn call_back_after_unlock(ticket: u64) {
 
 /// Lives as long as an iterator: its held-guard token and its share of the map's
 /// live-iterator count.
-#[derive(Debug)]
 pub(crate) struct IterGuard<'a> {
     #[allow(dead_code)]
     held: HeldGuard,
     live: Option<&'a AtomicU32>,
+    map: &'a MapState,
+}
+
+impl std::fmt::Debug for IterGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IterGuard")
+            .field("held", &self.held)
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> IterGuard<'a> {
+    /// The guard of a new iteration of the same map (`Iter::clone`, which starts
+    /// over), checked and recorded as an `iter` at `site`.
+    pub(crate) fn again(&self, site: SiteRef) -> IterGuard<'a> {
+        self.map.iterate(Op::Iter, site, true)
+    }
 }
 
 impl Drop for IterGuard<'_> {

@@ -1159,6 +1159,19 @@ impl<'a, K: Eq + Hash, V, S: 'a + BuildHasher + Clone> Iterator for Iter<'a, K, 
     }
 }
 
+/// A new iterator over the whole map, from the start (as dashmap's `clone` does):
+/// a second live iteration, checked as an `iter` at the line of the `clone`.
+impl<'a, K: Clone + Eq + Hash, V: Clone, S: 'a + BuildHasher + Clone> Clone for Iter<'a, K, V, S> {
+    #[track_caller]
+    #[inline]
+    fn clone(&self) -> Self {
+        Iter {
+            inner: self.inner.clone(),
+            _guard: self._guard.again(Location::caller()),
+        }
+    }
+}
+
 /// An iterator of write guards ([`RefMutMulti`]), tracked as a live iteration until
 /// dropped.
 pub struct IterMut<'a, K, V, S = RandomState> {
