@@ -118,7 +118,10 @@ fn init_from_env() -> u32 {
 /// says why on stderr). With feature `compile-out` it stays off. In a child forked
 /// from a process whose guard was on, turning it on needs a `Config` installed in
 /// the child (the parent's sinks did not come with the fork): until then it stays
-/// off and a line says so. Never blocks on map operations; it takes the install lock.
+/// off and a line says so. Never waits for map operations. It takes the process-wide
+/// install lock, so it waits behind a concurrent [`Config::install`] (which holds it
+/// for up to about 5 s, plus the time its files take to open); the first call in the
+/// process also reads the `MAPGUARD*` variables, as the first guarded operation would.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
     // the install lock itself.
@@ -153,8 +156,11 @@ pub(crate) fn switch_off_in_fork() {
     );
 }
 
-/// True if guarded maps are checking accesses now. One relaxed load (the first call
-/// reads the environment). Always false with feature `compile-out`.
+/// True if guarded maps are checking accesses now. One relaxed load. The first call
+/// in the process (or the first guarded operation, whichever comes first) reads the
+/// `MAPGUARD*` variables and, if they switch the guard on, starts the clock thread;
+/// threads making that first call at the same time wait for it. Always false with
+/// feature `compile-out`.
 pub fn is_enabled() -> bool {
     settings() & ENABLED != 0
 }
@@ -186,8 +192,9 @@ pub enum Mode {
 
 /// What a report shows as a key's hash (`key_hash`): findings never carry the key
 /// itself, and by default not a hash anyone could test guesses against either.
-/// Costs nothing on the user's threads (the reporter thread computes it, once per
-/// reported finding) and never blocks.
+/// One SipHash per finding, computed on the reporter thread (on the finding's own
+/// thread under [`Reaction::Call`], which hands the finding over there); never
+/// blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum KeyHash {
     /// A keyed hash (SipHash-1-3 under a random key drawn once per process, at its
@@ -210,7 +217,9 @@ pub enum BacktraceMode {
     /// Never: findings carry call sites only.
     Off,
     /// The thread that completes a new finding captures its own unresolved stack
-    /// (about 3 µs, once per unique finding): the default.
+    /// (about 3 µs, an allocation and the backtrace crate's process-wide lock, once
+    /// per unique finding, and again if the finding was held back and is offered
+    /// anew): the default.
     #[default]
     OnFinding,
     /// Every write keeps an unresolved stack (about 3 µs and an allocation per write,
@@ -224,12 +233,15 @@ pub enum Reaction {
     /// Queue it for the reporter and go on: the default.
     #[default]
     Report,
-    /// Queue it, then panic on the thread that made it. For tests and CI. For a
-    /// `reentrant_access` finding the panic comes before the lock, not a deadlock.
+    /// Queue it, then panic on the thread that made it, at every occurrence (repeats
+    /// included). For tests and CI. For a `reentrant_access` finding the panic comes
+    /// before the lock, not a deadlock.
     Panic,
     /// Queue it, then call this function on the thread that made it, with the finding
-    /// (stacks unresolved). Accesses it makes are not checked; a panic in it is caught
-    /// and reported once. A finding made by `try_get`, `try_get_mut` or `try_entry`
+    /// (stacks unresolved), at every occurrence (repeats included). Each call builds
+    /// the [`Finding`] on that thread: allocations and two short process-wide locks
+    /// (thread names, the callback). Accesses it makes are not checked; a panic in it
+    /// is caught and reported once. A finding made by `try_get`, `try_get_mut` or `try_entry`
     /// (recorded under the shard lock they took) is called back when the guard they
     /// returned is dropped, after the lock is released, on the dropping thread.
     Call(Arc<dyn Fn(&Finding) + Send + Sync>),
@@ -713,13 +725,16 @@ impl Config {
     /// Makes these settings current for every guarded map, replacing the previous
     /// ones (and the environment's). Maps' own overrides (`with_scope`, ...) still win.
     ///
-    /// Opens the outputs (blocking for as long as opening a file does), hands the
-    /// sinks to the reporter thread (starting it) and waits until it has them, so
-    /// this blocks for as long as findings queued before take to reach the old
-    /// sinks, at most 5 s: past that (a sink that hangs) it returns, says so once on
-    /// stderr, and the settings apply when the reporter takes them. Errors on a value
-    /// outside what a setting accepts or an output file that cannot be opened;
-    /// nothing changes then.
+    /// Opens the outputs (blocking for as long as opening a file does), then, under
+    /// the process-wide install lock: if the reporter thread runs (a finding has been
+    /// made), hands it the sinks and waits until it has them, so this blocks for as
+    /// long as findings queued before take to reach the old sinks, at most 5 s: past
+    /// that (a sink that hangs) it returns, says so once on stderr, and the settings
+    /// apply when the reporter takes them. Otherwise the sinks wait for the first
+    /// finding, which starts the reporter. If the guard is to be on, starts the
+    /// `mapguard-clock` thread once; if that spawn fails the guard stays off, a line
+    /// says why, and this still returns `Ok`. Errors on a value outside what a
+    /// setting accepts or an output file that cannot be opened; nothing changes then.
     pub fn install(self) -> Result<(), ConfigError> {
         self.install_as(false)
     }

@@ -78,8 +78,10 @@ declare_impl!(<K, V> Declare for crate::BTreeMap<K, V>);
 ///
 /// `Default::default()` and `From`/`.into()` of the plain map (`dashmap::DashMap`,
 /// std's `HashMap` or `BTreeMap`) apply the declaration, so a constructor repeats
-/// nothing. It derefs to `M`: every method of the guarded map, safe calls included.
-/// Same size as `M`.
+/// nothing. It derefs to `M`: every method of the guarded map, safe calls included,
+/// each costing and blocking as `M`'s does; the deref itself is free. Same size as
+/// `M`. Construction renames the map and applies the options (a small settings block
+/// is boxed once if an option needs one, such as `window_ms`).
 pub struct Guarded<M, D> {
     map: M,
     declaration: PhantomData<fn() -> D>,

@@ -403,7 +403,8 @@ pub struct Access {
     /// The `#[mapguard::guarded]` function the access was made in (module path and
     /// name; the innermost, when they nest), or `None`.
     pub function: Option<String>,
-    /// When, on the wall clock, at the guard's clock resolution (1 ms).
+    /// When, on the wall clock, at the guard's clock resolution (1 ms). For a map on
+    /// a [`crate::ManualClock`], the clock's creation time plus its advances.
     pub time_unix_ns: u64,
     /// The call stack, innermost first, when one was captured; `null` otherwise.
     pub backtrace: Option<Vec<Frame>>,
@@ -419,7 +420,8 @@ pub struct Finding {
     /// The scope the map was checked in.
     pub scope: Scope,
     /// A 64-bit hash of the key involved (16 hex digits), never the key itself;
-    /// `null` for map-wide operations.
+    /// `null` for map-wide operations. By default keyed per process, so not
+    /// comparable across processes ([`crate::KeyHash`]).
     pub key_hash: Option<String>,
     /// True if the accesses hit the same key.
     pub same_key: bool,
@@ -429,7 +431,9 @@ pub struct Finding {
     pub gap_ms: u64,
     /// The accesses, oldest first; the last one is the access that completed the finding.
     pub accesses: Vec<Access>,
-    /// Stable across runs for the same kind, map and call sites (16 hex digits).
+    /// Stable across runs for the same kind, map and call sites (16 hex digits); an
+    /// access made inside a `#[guarded]` function counts by the function's name
+    /// instead of its line.
     pub fingerprint: String,
     /// How many times this finding has been seen so far, this report included.
     pub occurrences: u64,

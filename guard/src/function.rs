@@ -77,8 +77,10 @@ impl Drop for FunctionScope {
 }
 
 /// The `#[mapguard::guarded]` function current on this thread (module path and
-/// name), if any: the one accesses made now are attributed to. Always `None` while
-/// the guard is off (nothing is tracked then) and with feature `compile-out`.
+/// name), if any: the one accesses made now are attributed to. `None` unless a
+/// `#[guarded]` function entered while the guard was on is running (one switched
+/// off meanwhile still counts until it returns); always `None` with feature
+/// `compile-out`. One thread-local read; never blocks.
 pub fn current_function() -> Option<&'static str> {
     crate::thread::with_local(|l| l.function().map(Function::name)).flatten()
 }

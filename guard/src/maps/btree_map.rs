@@ -27,12 +27,20 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 /// **Cost:** with the guard off, one relaxed atomic load per checked call. On and
 /// finding nothing, a read (`get`, `contains_key`) is booked in the caller's code
 /// and a write in one out-of-line call: about 70 and 120 instructions (see the
-/// README's "Performance" section for measured ratios).
+/// README's "Performance" section for measured ratios). Once, on the calling
+/// thread: the first checked call in the process reads the environment (and may
+/// start the clock thread); in key scope the map's first keyed access allocates its
+/// key slots (40 bytes each, 1024 by default). A new finding captures a stack and
+/// the first one starts the reporter thread. Unlike std's `new`, an unnamed map
+/// allocates its `file:line` name when built.
 ///
 /// **Blocking:** never waits for another thread's map operations; the only lock
-/// around the map is the program's own. mapguard itself takes a short process-wide
-/// lock when a thread makes its first checked call (to register the thread) and,
-/// with a [`Reaction::Call`](crate::Reaction::Call) reaction, when a finding is made.
+/// around the map is the program's own. mapguard itself takes short process-wide
+/// locks: when a thread makes its first checked call (to register the thread), when
+/// a new finding captures a stack (the backtrace crate's lock; on every write with
+/// backtrace `always`) and, with a [`Reaction::Call`](crate::Reaction::Call)
+/// reaction, when a finding is made. With [`Reaction::Panic`](crate::Reaction::Panic)
+/// a finding panics in the call.
 /// That callback runs inside the call, so under the program's lock around the map:
 /// whatever it waits for, the call waits for ("never blocks" below means mapguard
 /// adds no wait of its own).
@@ -52,7 +60,8 @@ impl<K, V> BTreeMap<K, V> {
         }
     }
 
-    /// An empty map, named after the call site (`file:line`).
+    /// An empty map, named after the call site (`file:line`, a `String` allocated
+    /// here; `named` with a `&'static str` allocates none).
     #[track_caller]
     #[inline]
     pub fn new() -> Self {

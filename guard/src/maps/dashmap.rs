@@ -28,8 +28,18 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// thread-local lookup, a clock load, a key hash (foldhash), a few stores to the
 /// thread's own state and, for a write, relaxed stores to the map's (or the key
 /// slot's) record. See the README's "Performance" section for measured ratios.
+/// Once, on the calling thread: the first guarded call in the process reads the
+/// environment (and may start the clock thread); a thread's first call registers it
+/// under a process-wide mutex; in key scope the map's first keyed access allocates
+/// its key slots (40 bytes each, 1024 by default); the first iteration or mode
+/// `accesses` allocates about 100 bytes. A new finding captures a stack (under the
+/// backtrace crate's lock) and the first one starts the reporter thread. An unnamed
+/// map allocates its `file:line` name when built.
 ///
-/// **Locking behaviour:** as dashmap's. A method that takes a write lock (every write)
+/// **Locking behaviour:** as dashmap's. Every method but `try_*` waits while another
+/// thread holds a conflicting guard on its shard (a write: any guard; a read: a write
+/// guard); `len`, `is_empty`, `clear`, `retain`, `iter_mut`, `alter_all`,
+/// `shrink_to_fit`, `capacity`, `Clone`, `Debug` and serde lock every shard in turn. A method that takes a write lock (every write)
 /// may deadlock if the calling thread holds any guard into the same map (a [`Ref`],
 /// [`RefMut`], [`Entry`] or iterator), and a method that takes read locks (`get`,
 /// `len`, `iter`, ...) if it holds a write guard (a `RefMut`, an `Entry`, an
@@ -53,7 +63,8 @@ pub struct DashMap<K, V, S = RandomState> {
 }
 
 impl<K: Eq + Hash, V> DashMap<K, V, RandomState> {
-    /// An empty map, named after the call site (`file:line`).
+    /// An empty map, named after the call site (`file:line`, a `String` allocated
+    /// here; `named` with a `&'static str` allocates none).
     #[track_caller]
     #[inline]
     pub fn new() -> Self {
@@ -328,7 +339,8 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         self.inner.contains_key(key)
     }
 
-    /// Calls `f` with the pair under the shard's read lock, returning its result.
+    /// Calls `f` with the pair under the shard's read lock, returning its result. A
+    /// write to the map from `f` deadlocks (reported as `reentrant_access`).
     #[track_caller]
     #[inline]
     pub fn view<Q, R>(&self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
@@ -366,7 +378,8 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 
     /// Replaces the value of `key` with `f(key, old)`, under the shard's write lock.
-    /// Panics in `f` abort the process, as in dashmap.
+    /// Panics in `f` abort the process, as in dashmap. Any call on the map from `f`
+    /// deadlocks (reported as `reentrant_access`).
     ///
     /// A write (an atomic one: never the write of a `lost_update`).
     #[track_caller]
@@ -380,7 +393,8 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         self.inner.alter(key, f)
     }
 
-    /// Replaces every value with `f(key, old)`, shard by shard.
+    /// Replaces every value with `f(key, old)`, shard by shard, each under its write
+    /// lock. Any call on the map from `f` deadlocks (reported as `reentrant_access`).
     #[track_caller]
     #[inline]
     pub fn alter_all(&self, f: impl FnMut(&K, V) -> V) {
@@ -404,6 +418,8 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 
     /// An iterator of write guards, locking one shard at a time. A map-wide write.
+    /// Deadlocks if this thread holds any guard into the map (reported as
+    /// `reentrant_access`).
     #[track_caller]
     #[inline]
     pub fn iter_mut(&'a self) -> IterMut<'a, K, V, S> {
@@ -415,7 +431,9 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 
     /// Keeps the pairs for which `f` returns true, shard by shard under write locks.
-    /// A map-wide write, and the safe way to remove while "iterating".
+    /// A map-wide write, and the safe way to remove while "iterating". Any call on the
+    /// map from `f`, or while this thread holds a guard into it, deadlocks (reported
+    /// as `reentrant_access`).
     #[track_caller]
     #[inline]
     pub fn retain(&self, f: impl FnMut(&K, &mut V) -> bool) {
@@ -442,7 +460,9 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         self.inner.is_empty()
     }
 
-    /// Removes every pair. A map-wide write.
+    /// Removes every pair, write-locking each shard in turn. A map-wide write.
+    /// Deadlocks if this thread holds any guard into the map (reported as
+    /// `reentrant_access`).
     #[track_caller]
     #[inline]
     pub fn clear(&self) {
@@ -458,7 +478,8 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         self.inner.shrink_to_fit()
     }
 
-    /// The capacity (read-locks every shard in turn). Not checked.
+    /// The capacity (read-locks every shard in turn). Not checked: deadlocks,
+    /// unreported, if this thread holds a write guard into the map.
     #[inline]
     pub fn capacity(&self) -> usize {
         self.inner.capacity()
@@ -492,6 +513,7 @@ impl<K: Eq + Hash + fmt::Debug, V: fmt::Debug, S: BuildHasher + Clone> fmt::Debu
 
 impl<K: Eq + Hash + Clone, V: Clone, S: Clone> Clone for DashMap<K, V, S> {
     /// A copy of the contents, with the same name and settings and no history.
+    /// O(n): read-locks each shard in turn; not checked.
     fn clone(&self) -> Self {
         DashMap {
             inner: self.inner.clone(),

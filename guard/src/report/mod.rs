@@ -206,15 +206,19 @@ pub(crate) fn say(msg: std::fmt::Arguments<'_>) {
 ///
 /// Blocks the caller for as long as the sinks take; a sink that never returns
 /// makes this never return (see [`flush_timeout`]). Call it before a normal exit:
-/// findings still queued when the process exits are lost. Returns at once if
-/// nothing was ever reported in this process (a forked child has no reporter until
-/// it installs a `Config`). Calling it from a sink or callback does nothing.
+/// findings still queued when the process exits are lost. Returns at once if no
+/// finding has been made in this process yet (the first one starts the reporter; a
+/// forked child has none until it installs a `Config`). Calling it from a sink, a
+/// callback or a thread-local destructor does nothing.
 pub fn flush() {
     flush_timeout(Duration::MAX);
 }
 
-/// Like [`flush`], waiting at most `timeout`. Returns true if everything reached
-/// the sinks in time.
+/// Like [`flush`], blocking at most `timeout` (`Duration::MAX`: no limit). Returns
+/// true if the sinks flushed in time or there was nothing to wait for (also from a
+/// sink, callback or thread-local destructor, where it does nothing), false on
+/// timeout or if the reporter thread could not be started. A flush that timed out still runs
+/// later, when the reporter gets to it.
 pub fn flush_timeout(timeout: Duration) -> bool {
     if crate::thread::is_busy() || !reporter::started() {
         return true;
@@ -242,7 +246,8 @@ pub fn flush_timeout(timeout: Duration) -> bool {
 #[derive(Debug)]
 pub struct FlushGuard(());
 
-/// Returns a [`FlushGuard`].
+/// Returns a [`FlushGuard`]. Free; the guard blocks only when it drops, for at most
+/// 5 s.
 pub fn flush_on_drop() -> FlushGuard {
     FlushGuard(())
 }
@@ -257,8 +262,10 @@ impl Drop for FlushGuard {
     }
 }
 
-/// Counters since the process started. Cheap to call (it sums per-thread counters
-/// and scans the dedup table under short locks); never blocks on the reporter.
+/// Counters since the process started. [`stats`] sums the per-thread counters under
+/// the thread registry's mutex (shared with thread start and exit, held briefly) and
+/// reads the dedup table's 16384 slots (about 256 KiB of relaxed loads, no lock);
+/// it never waits for the reporter or the sinks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Guarded map operations checked while the guard was on.
@@ -281,7 +288,7 @@ pub struct Stats {
     pub sink_errors: u64,
 }
 
-/// Returns the current [`Stats`].
+/// Returns the current [`Stats`] (cost: see [`Stats`]).
 pub fn stats() -> Stats {
     let (findings, duplicates) = seen::totals();
     Stats {

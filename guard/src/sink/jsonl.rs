@@ -9,8 +9,11 @@ use crate::finding::Finding;
 /// describes it. A repeat summary is the same finding again with a higher
 /// `occurrences`, so the last line per `fingerprint` holds the total.
 ///
-/// The file is created with mode 0600 (on Unix) because findings name source files
-/// and threads of the service. Writes are buffered and flushed after each batch.
+/// A file it creates gets mode 0600 (on Unix) because findings name source files
+/// and threads of the service; an existing file keeps its mode. Writes are buffered
+/// and flushed (into the OS, no `fsync`) after each batch, on the reporter thread: a
+/// write that blocks (a full disk, a FIFO without a reader, a hung mount) stalls the
+/// reporter, and so [`crate::flush`], never a map operation.
 #[derive(Debug)]
 pub struct JsonLines {
     path: PathBuf,

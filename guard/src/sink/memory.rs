@@ -7,8 +7,10 @@ use crate::finding::{Finding, FindingKind};
 /// Keeps findings in memory, for tests. Clone it before handing it to
 /// [`crate::Config::sink`]; every clone sees the same findings.
 ///
-/// Each finding is kept once; repeat summaries update its `occurrences`. Reading
-/// takes a mutex shared only with the reporter thread.
+/// Each finding is kept once; repeat summaries update its `occurrences`. It keeps
+/// every finding until [`Memory::clear`]: meant for tests. All clones and the
+/// reporter thread share one mutex: a read holds it while it copies, and the reporter
+/// waits for it to deliver.
 #[derive(Clone, Debug, Default)]
 pub struct Memory {
     findings: Arc<Mutex<Vec<Finding>>>,
@@ -21,12 +23,12 @@ impl Memory {
     }
 
     /// Every finding that arrived, in arrival order. Call [`crate::flush`] first to
-    /// be sure the queue has drained.
+    /// be sure the queue has drained. Clones each finding under the shared mutex.
     pub fn findings(&self) -> Vec<Finding> {
         self.lock().clone()
     }
 
-    /// The findings on the map named `map`.
+    /// The findings on the map named `map` (clones them under the shared mutex).
     pub fn on_map(&self, map: &str) -> Vec<Finding> {
         self.lock()
             .iter()
@@ -35,7 +37,8 @@ impl Memory {
             .collect()
     }
 
-    /// The findings of `kind` on the map named `map`.
+    /// The findings of `kind` on the map named `map` (clones them under the shared
+    /// mutex).
     pub fn of(&self, kind: FindingKind, map: &str) -> Vec<Finding> {
         self.lock()
             .iter()

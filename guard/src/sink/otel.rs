@@ -71,7 +71,11 @@ pub const DUPLICATES: &str = "mapguard.duplicate_findings";
 /// a counter; with the SDK's batch processors and periodic reader these only queue
 /// in memory. With a `SimpleLogProcessor` the export runs on the reporter thread and
 /// delays other findings (never map operations); findings that then overflow the
-/// queue are counted as dropped.
+/// queue are counted as dropped. Each report, summary and flush also looks up the
+/// global meter provider (a read lock and an `Arc` clone), and each flush reads
+/// [`crate::stats`]. With the feature compiled in, each thread's first guarded call
+/// registers a thread-local next to OpenTelemetry's context (so a finding made at
+/// thread exit is safe), whether or not an `Otel` sink is installed.
 pub struct Otel {
     events: Events,
     instruments: Option<Instruments>,

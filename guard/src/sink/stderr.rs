@@ -6,7 +6,9 @@ use crate::finding::{Access, Finding};
 /// Writes a human-readable block per finding to stderr, like a Go race report:
 /// the kind, the map, and for each access the thread, the operation, the call site
 /// and how long before the last one it was. Repeats get one line per summary.
-/// The default sink. Each report is one `write` of the whole block.
+/// The default sink. Each report is one `write_all` of the whole block under std's
+/// stderr lock (shared with the program's `eprintln!`), on the reporter thread: a
+/// stderr that blocks (a full pipe) stalls the reporter, never a map operation.
 #[derive(Debug, Default)]
 pub struct Stderr {
     _private: (),
