@@ -317,3 +317,34 @@ fn a_cloned_iterator_is_a_live_iteration_of_its_own() {
     on("writer-2", || m.insert(4, 4));
     assert_eq!(found(WriteDuringIteration, "api-iter-clone").len(), 1);
 }
+
+#[test]
+fn maps_built_by_collect_are_told_apart() {
+    // collect() calls from_iter from std's own source: every such map used to be
+    // named after that one line of std, so two of them shared a name (and their
+    // findings a fingerprint).
+    memory();
+    let a: DashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
+    let b: DashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
+    let s: HashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
+    for m in [a.name(), b.name(), s.name()] {
+        assert!(m.starts_with("unnamed map "), "{m}");
+        assert!(m.contains("with_name"), "{m}");
+    }
+    assert_ne!(a.name(), b.name());
+    let (a, b) = (
+        a.with_clock(ManualClock::new()),
+        b.with_clock(ManualClock::new()),
+    );
+    let (na, nb) = (a.name().to_owned(), b.name().to_owned());
+    for m in [&a, &b] {
+        on("a", || m.insert(1, 1));
+        on("b", || m.insert(1, 2));
+    }
+    assert_eq!(found(ConcurrentWrite, &na).len(), 1);
+    assert_eq!(found(ConcurrentWrite, &nb).len(), 1);
+    // A map built by a call in the user's code keeps its file:line.
+    let at = here();
+    let c: HashMap<u64, u64> = HashMap::from_iter([(1, 1)]);
+    assert_eq!(c.name(), format!("{}:{}", at.0, at.1 + 1));
+}

@@ -240,6 +240,23 @@ pub(crate) struct MapState {
     extras: OnceLock<Box<Extras>>,
 }
 
+/// The name of a map built without one: its construction site, `file:line`. A map
+/// built through std (`collect()`, whose `from_iter` call std makes) would get a line
+/// of std's own source, the same for every such map, so it is told apart by its
+/// number instead, with a word on how to name it.
+fn default_name(caller: &Location<'_>, id: u64) -> String {
+    let file = caller.file();
+    let in_std = file.starts_with("/rustc/")
+        || ["core", "alloc", "std"]
+            .iter()
+            .any(|lib| file.contains(&format!("/library/{lib}/src/")));
+    if in_std {
+        format!("unnamed map {id} (built by collect(): name it with with_name)")
+    } else {
+        format!("{file}:{}", caller.line())
+    }
+}
+
 // Unwind safety, as std's maps have it: a panic out of a checked call (a callback's
 // is caught; reaction `panic`'s comes before the map is touched) leaves the state as
 // consistent as any other moment does: atomics and records stored whole. Only the
@@ -249,9 +266,10 @@ impl std::panic::RefUnwindSafe for MapState {}
 
 impl MapState {
     pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
-        let name = name.unwrap_or_else(|| format!("{}:{}", caller.file(), caller.line()).into());
+        let id = NEXT_MAP_ID.fetch_add(1, Relaxed);
+        let name = name.unwrap_or_else(|| default_name(caller, id).into());
         MapState {
-            id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+            id,
             name_hash: crate::finding::fnv1a(&[name.as_bytes()]),
             name,
             over: Overrides::default(),
