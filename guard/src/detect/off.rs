@@ -24,6 +24,11 @@ impl MapState {
         MapState
     }
     #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn collected() -> Self {
+        MapState
+    }
+    #[inline(always)]
     pub(crate) fn fresh_copy(&self) -> Self {
         MapState
     }

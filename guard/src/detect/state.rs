@@ -244,16 +244,17 @@ pub(crate) struct MapState {
 /// built through std (`collect()`, whose `from_iter` call std makes) would get a line
 /// of std's own source, the same for every such map, so it is told apart by its
 /// number instead, with a word on how to name it.
-fn default_name(caller: &Location<'_>, id: u64) -> String {
-    let file = caller.file();
-    let in_std = file.starts_with("/rustc/")
-        || ["core", "alloc", "std"]
-            .iter()
-            .any(|lib| file.contains(&format!("/library/{lib}/src/")));
-    if in_std {
-        format!("unnamed map {id} (built by collect(): name it with with_name)")
-    } else {
-        format!("{file}:{}", caller.line())
+/// `None`: a site that is not the user's (rayon's `collect`).
+fn default_name(caller: Option<&Location<'_>>, id: u64) -> String {
+    let in_std = |file: &str| {
+        file.starts_with("/rustc/")
+            || ["core", "alloc", "std"]
+                .iter()
+                .any(|lib| file.contains(&format!("/library/{lib}/src/")))
+    };
+    match caller {
+        Some(c) if !in_std(c.file()) => format!("{}:{}", c.file(), c.line()),
+        _ => format!("unnamed map {id} (built by collect(): name it with with_name)"),
     }
 }
 
@@ -266,6 +267,17 @@ impl std::panic::RefUnwindSafe for MapState {}
 
 impl MapState {
     pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
+        Self::build(name, Some(caller))
+    }
+
+    /// The state of a map collected by code other than the user's (rayon), whose
+    /// construction site says nothing: named `unnamed map N`.
+    #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
+    pub(crate) fn collected() -> Self {
+        Self::build(None, None)
+    }
+
+    fn build(name: Option<MapName>, caller: Option<&'static Location<'static>>) -> Self {
         let id = NEXT_MAP_ID.fetch_add(1, Relaxed);
         let name = name.unwrap_or_else(|| default_name(caller, id).into());
         MapState {

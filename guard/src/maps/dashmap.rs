@@ -8,6 +8,8 @@ use std::hash::{BuildHasher, Hash};
 use std::ops::{BitAnd, BitOr, Deref, DerefMut, Shl, Shr, Sub};
 use std::panic::Location;
 
+#[cfg(feature = "rayon")]
+pub use super::dashmap_rayon::{ParIter, ParIterMut};
 pub use dashmap::mapref::multiple::{RefMulti, RefMutMulti};
 use dashmap::mapref::one as done;
 pub use dashmap::try_result::TryResult;
@@ -179,6 +181,16 @@ impl<K, V, S> DashMap<K, V, S> {
         DashMap {
             inner,
             guard: MapState::new(name, Location::caller()),
+        }
+    }
+
+    /// `inner` guarded, named `unnamed map N`: built by code whose site says
+    /// nothing (rayon's `collect`).
+    #[cfg(feature = "rayon")]
+    pub(super) fn wrap_collected(inner: dashmap::DashMap<K, V, S>) -> Self {
+        DashMap {
+            inner,
+            guard: MapState::collected(),
         }
     }
 

@@ -2,6 +2,8 @@
 
 pub mod btree_map;
 pub mod dashmap;
+#[cfg(feature = "rayon")]
+mod dashmap_rayon;
 mod dashmap_safe;
 pub mod hash_map;
 pub mod snapshot;
