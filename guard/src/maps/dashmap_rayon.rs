@@ -29,10 +29,9 @@ pub struct ParIter<'a, K, V> {
 impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIter<'a, K, V> {
     type Item = RefMulti<'a, K, V>;
     fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
-        let ParIter { inner, guard } = self;
-        let result = inner.drive_unindexed(consumer);
-        drop(guard);
-        result
+        // The iteration stays live until the drive returns.
+        let ParIter { inner, guard: _live } = self;
+        inner.drive_unindexed(consumer)
     }
 }
 
@@ -47,10 +46,9 @@ pub struct ParIterMut<'a, K, V> {
 impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIterMut<'a, K, V> {
     type Item = RefMutMulti<'a, K, V>;
     fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
-        let ParIterMut { inner, guard } = self;
-        let result = inner.drive_unindexed(consumer);
-        drop(guard);
-        result
+        // The iteration stays live until the drive returns.
+        let ParIterMut { inner, guard: _live } = self;
+        inner.drive_unindexed(consumer)
     }
 }
 
