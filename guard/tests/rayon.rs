@@ -46,7 +46,7 @@ fn par_iter_mut_is_a_map_wide_write() {
     let f = found(ConcurrentWrite, "rayon-iter-mut");
     assert_eq!(f.len(), 1, "{f:#?}");
     let last = f[0].accesses.last().unwrap();
-    assert_eq!((last.op, last.site.line), (Op::IterMut, at.1 + 1));
+    assert_eq!((last.op, last.site.line), (Op::IterMut, at.1 + 2));
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn par_extend_is_one_write_at_its_call() {
         "one finding for the call, none for its inserts: {f:#?}"
     );
     let last = f[0].accesses.last().unwrap();
-    assert_eq!((last.op, last.site.line), (Op::Extend, at.1 + 1));
+    assert_eq!((last.op, last.site.line), (Op::Extend, at.1 + 2));
 }
 
 #[test]

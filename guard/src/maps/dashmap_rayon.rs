@@ -30,7 +30,10 @@ impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIte
     type Item = RefMulti<'a, K, V>;
     fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
         // The iteration stays live until the drive returns.
-        let ParIter { inner, guard: _live } = self;
+        let ParIter {
+            inner,
+            guard: _live,
+        } = self;
         inner.drive_unindexed(consumer)
     }
 }
@@ -47,7 +50,10 @@ impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIte
     type Item = RefMutMulti<'a, K, V>;
     fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
         // The iteration stays live until the drive returns.
-        let ParIterMut { inner, guard: _live } = self;
+        let ParIterMut {
+            inner,
+            guard: _live,
+        } = self;
         inner.drive_unindexed(consumer)
     }
 }
