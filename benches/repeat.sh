@@ -5,10 +5,14 @@
 #
 #   benches/repeat.sh CASE ...          N=7 by default
 #   N=11 benches/repeat.sh hot_get
+#   FEATURES=compile-out benches/repeat.sh compiled_out_cold_get   # the A/A check
+#   (a FEATURES build replaces target/release/overhead: build it again without)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-7}
-cargo build --release -q -p mapguard-benches --bin overhead
+feat=()
+[ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
+cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
 bin=target/release/overhead
 for c in "$@"; do
   for _ in $(seq "$n"); do
