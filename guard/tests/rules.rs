@@ -497,6 +497,39 @@ fn read_write_in_key_scope_sees_a_keyed_write() {
 }
 
 #[test]
+fn read_write_in_key_scope_compares_the_same_keys_in_either_order() {
+    // The write side used to compare against the last read whatever its key, so a
+    // read of key 1 then a write of key 2 was reported while the mirror order was
+    // not.
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("rw-key-order")
+        .with_clock(clock.clone())
+        .with_scope(Scope::Key)
+        .with_mode(Mode::Accesses);
+    on("reader", || map.get(&1).map(|r| *r));
+    on("writer", || map.insert(2, 2));
+    assert!(found(ReadWrite, "rw-key-order").is_empty());
+    on("writer", || map.insert(1, 1));
+    let f = found(ReadWrite, "rw-key-order");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].accesses[0].op, f[0].accesses[1].op, f[0].same_key),
+        (Op::Get, Op::Insert, true)
+    );
+    // A map-wide read against a keyed write still counts.
+    clock.advance(Duration::from_millis(500));
+    on("walker", || map.iter().count());
+    on("writer", || map.insert(9, 9));
+    let f = found(ReadWrite, "rw-key-order");
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(
+        (f[1].accesses[0].op, f[1].accesses[1].op),
+        (Op::Iter, Op::Insert)
+    );
+}
+
+#[test]
 fn a_finding_while_unwinding_is_reported_not_a_second_panic() {
     memory();
     let map: DashMap<u64, u64> = DashMap::named("unwinding")

@@ -895,7 +895,10 @@ impl MapState {
         if ctx.eff & MODE_ACCESSES != 0 && ctx.has(FindingKind::ReadWrite) {
             let last_read = &self.extras().last_read;
             let r = last_read.load();
-            if self.conflicts(ctx, &r) {
+            // In key scope, as on the read side: the same key, or a map-wide access
+            // on either side.
+            let related = !key_scope || r.key == 0 || r.key == key;
+            if related && self.conflicts(ctx, &r) {
                 let same = key != 0 && r.key == key;
                 let prev = Earlier::from_seen(&r, last_read);
                 self.found(ctx, FindingKind::ReadWrite, key, same, &[prev]);
