@@ -356,6 +356,50 @@ fn write_during_iteration_silent_after_the_iterator_is_dropped() {
     assert!(found(WriteDuringIteration, "wdi-silent").is_empty());
 }
 
+#[test]
+fn write_during_iteration_silent_once_the_iterator_is_exhausted() {
+    // An iterator that has returned its last item can no longer see or miss a
+    // write, even before it is dropped; it still holds the last shard's read lock, so
+    // its own thread writing is still reentrancy.
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("wdi-exhausted")
+        .with_clock(ManualClock::new())
+        .with_rules(Rules::ALL.without(ConcurrentWrite));
+    map.insert(1, 1);
+    let mut it = map.iter();
+    assert!(it.next().is_some());
+    assert!(it.next().is_none());
+    on("writer", || map.insert(2, 2));
+    assert!(found(WriteDuringIteration, "wdi-exhausted").is_empty());
+    drop(it);
+    let mut it_mut = map.iter_mut();
+    while it_mut.next().is_some() {}
+    on("writer", || map.insert(3, 3));
+    assert!(found(WriteDuringIteration, "wdi-exhausted").is_empty());
+    drop(it_mut);
+    // Not done: live, as before.
+    let mut live = map.iter();
+    assert!(live.next().is_some());
+    on("writer", || map.insert(4, 4));
+    assert_eq!(found(WriteDuringIteration, "wdi-exhausted").len(), 1);
+    drop(live);
+    assert!(found(ReentrantAccess, "wdi-exhausted").is_empty());
+    // The exhausted iterator's own thread writing: still a reentrant_access (the
+    // last shard stays read-locked until the drop), stopped before the lock.
+    let held: DashMap<u64, u64> = DashMap::named("wdi-exhausted-held")
+        .with_clock(ManualClock::new())
+        .with_rules(Rules::NONE.with(ReentrantAccess))
+        .with_reaction(Reaction::Panic);
+    held.insert(1, 1);
+    must_panic("insert under an exhausted iterator", || {
+        let mut it = held.iter();
+        while it.next().is_some() {}
+        held.insert(1, 2);
+        drop(it);
+    });
+    assert_eq!(found(ReentrantAccess, "wdi-exhausted-held").len(), 1);
+}
+
 /// Hashes a `u64` key to itself, so a test can choose a key's shard: dashmap
 /// takes the shard from bits 56.. of the hash (`(hash << 7) >> shift`).
 #[derive(Clone, Default)]

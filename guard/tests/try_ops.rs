@@ -104,4 +104,16 @@ fn a_try_calls_callback_waits_for_its_guard_to_let_go_of_the_lock() {
         MAP.insert(1, 4);
         assert_eq!(called("reentrant"), 0);
     });
+    // A guard whose callbacks wait for its drop, downgraded: a read under it is a
+    // read under a read guard, no reentrant_access (the waiting hold was not
+    // rewritten before).
+    after_a_write_elsewhere(|| {
+        let before = called("try_get_mut");
+        let r = MAP.try_get_mut(&1).unwrap().downgrade();
+        assert_eq!(called("try_get_mut"), before, "still waiting for the drop");
+        assert!(MAP.contains_key(&1));
+        assert_eq!(called("reentrant"), 0);
+        drop(r);
+        assert!(called("try_get_mut") > before);
+    });
 }

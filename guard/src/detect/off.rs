@@ -94,6 +94,8 @@ pub(crate) struct IterGuard<'a>(PhantomData<&'a ()>);
 
 impl<'a> IterGuard<'a> {
     #[inline(always)]
+    pub(crate) fn iteration_done(&mut self) {}
+    #[inline(always)]
     pub(crate) fn again(&self, _: SiteRef) -> IterGuard<'a> {
         IterGuard(PhantomData)
     }

@@ -1144,14 +1144,27 @@ impl HeldGuard {
 
     /// This guard, downgraded at `site` from a write guard to a read guard: from now
     /// on a read under it is no `reentrant_access` (readers share the lock). A guard
-    /// moved to another thread, or waiting on a `try_*` callback, keeps what it was:
-    /// at worst a read under it is reported.
+    /// moved to another thread keeps what it was: at worst a read under it is
+    /// reported.
     pub(crate) fn downgraded(self, site: SiteRef) -> Self {
-        if self.0 != 0 {
+        if self.0 == 0 {
+            return self;
+        }
+        // A try_* guard whose callbacks wait for its drop keeps its own hold with
+        // them ([`HeldGuard::after_try`]).
+        let own = if self.0 >> TOKEN_BITS == thread::NO_THREAD {
+            let ticket = self.0 & TOKEN_MASK;
+            lock_waiting()
+                .iter()
+                .find(|w| w.ticket == ticket)
+                .map_or(0, |w| w.own)
+        } else {
+            self.0
+        };
+        if own != 0 {
             thread::with_local(|t| {
-                if t.me_bits() == self.0 >> TOKEN_BITS {
-                    t.detect
-                        .rewrite_held(self.0 & TOKEN_MASK, Op::Downgrade, site);
+                if t.me_bits() == own >> TOKEN_BITS {
+                    t.detect.rewrite_held(own & TOKEN_MASK, Op::Downgrade, site);
                 }
             });
         }
@@ -1303,6 +1316,16 @@ impl std::fmt::Debug for IterGuard<'_> {
 }
 
 impl<'a> IterGuard<'a> {
+    /// The iterator returned its last item: it can no longer see or miss a write,
+    /// so it stops counting as a live iteration. Its hold stays until it is dropped
+    /// (dashmap's iterator keeps the last shard's read lock until then).
+    #[inline]
+    pub(crate) fn iteration_done(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.fetch_sub(1, Relaxed);
+        }
+    }
+
     /// The guard of a new iteration of the same map (`Iter::clone`, which starts
     /// over), checked and recorded as an `iter` at `site`.
     pub(crate) fn again(&self, site: SiteRef) -> IterGuard<'a> {

@@ -1189,7 +1189,12 @@ impl<'a, K: Eq + Hash, V, S: 'a + BuildHasher + Clone> Iterator for Iter<'a, K, 
     type Item = RefMulti<'a, K, V>;
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next()
+        let next = self.inner.next();
+        if next.is_none() {
+            // Done: no longer a live iteration (the hold stays until the drop).
+            self._guard.iteration_done();
+        }
+        next
     }
 }
 
@@ -1217,6 +1222,11 @@ impl<'a, K: Eq + Hash, V, S: 'a + BuildHasher + Clone> Iterator for IterMut<'a, 
     type Item = RefMutMulti<'a, K, V>;
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.inner.next()
+        let next = self.inner.next();
+        if next.is_none() {
+            // Done: no longer a live iteration (the hold stays until the drop).
+            self._guard.iteration_done();
+        }
+        next
     }
 }
