@@ -359,10 +359,13 @@ fn write_during_iteration_silent_after_the_iterator_is_dropped() {
 #[test]
 fn write_during_iteration_silent_once_the_iterator_is_exhausted() {
     // An iterator that has returned its last item can no longer see or miss a
-    // write, even before it is dropped; it still holds the last shard's read lock, so
-    // its own thread writing is still reentrancy.
+    // write, even before it is dropped; it still holds the last shard's lock, so
+    // its own thread writing is still reentrancy. Eight shards: keys below 1 << 56
+    // are in shard 0, key 1 << 56 in shard 1, and an exhausted iterator holds shard
+    // 7's lock, so the other thread's writes here never wait for it.
     memory();
-    let map: DashMap<u64, u64> = DashMap::named("wdi-exhausted")
+    let map: DashMap<u64, u64, Identity> = DashMap::with_hasher_and_shard_amount(Identity, 8)
+        .with_name("wdi-exhausted")
         .with_clock(ManualClock::new())
         .with_rules(Rules::ALL.without(ConcurrentWrite));
     map.insert(1, 1);
@@ -377,15 +380,15 @@ fn write_during_iteration_silent_once_the_iterator_is_exhausted() {
     on("writer", || map.insert(3, 3));
     assert!(found(WriteDuringIteration, "wdi-exhausted").is_empty());
     drop(it_mut);
-    // Not done: live, as before.
+    // Not done (holding shard 0): live, as before.
     let mut live = map.iter();
     assert!(live.next().is_some());
-    on("writer", || map.insert(4, 4));
+    on("writer", || map.insert(1 << 56, 4));
     assert_eq!(found(WriteDuringIteration, "wdi-exhausted").len(), 1);
     drop(live);
     assert!(found(ReentrantAccess, "wdi-exhausted").is_empty());
     // The exhausted iterator's own thread writing: still a reentrant_access (the
-    // last shard stays read-locked until the drop), stopped before the lock.
+    // last shard stays locked until the drop), stopped before the lock.
     let held: DashMap<u64, u64> = DashMap::named("wdi-exhausted-held")
         .with_clock(ManualClock::new())
         .with_rules(Rules::NONE.with(ReentrantAccess))
