@@ -120,8 +120,8 @@ fn init_from_env() -> u32 {
 /// the child (the parent's sinks did not come with the fork): until then it stays
 /// off and a line says so. Never waits for map operations. It takes the process-wide
 /// install lock, so it waits behind a concurrent [`Config::install`] (which holds it
-/// for up to about 5 s, plus the time its files take to open); the first call in the
-/// process also reads the `MAPGUARD*` variables, as the first guarded operation would.
+/// for up to about 5 s; its files are opened before); the first call in the process
+/// also reads the `MAPGUARD*` variables, as the first guarded operation would.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
     // the install lock itself.

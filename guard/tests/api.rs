@@ -75,6 +75,7 @@ fn a_declared_field_iterates_compares_and_defaults_as_the_map_does() {
     for (k, v) in &a.std {
         seen.push((*k, *v));
     }
+    #[allow(clippy::for_kv_map)] // the loop is the test: `&mut Guarded: IntoIterator`
     for (_, v) in &mut a.tree {
         *v += 1;
     }
@@ -308,9 +309,9 @@ fn a_cloned_iterator_is_a_live_iteration_of_its_own() {
     drop(second);
     let f = found(WriteDuringIteration, "api-iter-clone");
     assert_eq!(f.len(), 1, "{f:#?}");
-    // The clone keeps the iteration live after the original is gone; the finding
-    // names the iteration that started it (overlapping iterations share one holder,
-    // see the README's limits).
+    // The clone keeps the iteration live after the original is gone. The finding
+    // names the iteration that started it, not the clone: a known limitation
+    // (overlapping iterations share one holder record, see the README's limits).
     let live = f[0].accesses.iter().find(|a| a.op == Op::Iter).unwrap();
     assert_eq!(live.site.line, at.1 + 1, "{f:#?}");
     // Every clone was counted out again: a write now finds no live iteration.
@@ -319,30 +320,41 @@ fn a_cloned_iterator_is_a_live_iteration_of_its_own() {
 }
 
 #[test]
-fn maps_built_by_collect_are_told_apart() {
+fn maps_built_by_collect_are_named_by_their_type() {
     // collect() calls from_iter from std's own source: every such map used to be
-    // named after that one line of std, so two of them shared a name (and their
-    // findings a fingerprint).
+    // named after that one line of std, whatever its type, so their findings
+    // counted as one another's repeats. They are named by their type now: stable
+    // across runs, as a site is, and shared by the maps of one type built that way,
+    // as a site is by the maps built at one line.
     memory();
     let a: DashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
     let b: DashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
     let s: HashMap<u64, u64> = (0..2).map(|i| (i, i)).collect();
-    for m in [a.name(), b.name(), s.name()] {
-        assert!(m.starts_with("unnamed map "), "{m}");
-        assert!(m.contains("with_name"), "{m}");
-    }
-    assert_ne!(a.name(), b.name());
-    let (a, b) = (
-        a.with_clock(ManualClock::new()),
-        b.with_clock(ManualClock::new()),
+    let t: BTreeMap<u64, u32> = (0..2).map(|i| (i, 0)).collect();
+    assert_eq!(
+        a.name(),
+        "unnamed DashMap<u64, u64> built inside std or rayon (name it with with_name)"
     );
-    let (na, nb) = (a.name().to_owned(), b.name().to_owned());
-    for m in [&a, &b] {
-        on("a", || m.insert(1, 1));
-        on("b", || m.insert(1, 2));
-    }
-    assert_eq!(found(ConcurrentWrite, &na).len(), 1);
-    assert_eq!(found(ConcurrentWrite, &nb).len(), 1);
+    assert_eq!(a.name(), b.name());
+    assert!(
+        s.name().starts_with("unnamed HashMap<u64, u64> "),
+        "{}",
+        s.name()
+    );
+    assert!(
+        t.name().starts_with("unnamed BTreeMap<u64, u32> "),
+        "{}",
+        t.name()
+    );
+    let a = a.with_clock(ManualClock::new());
+    let s = RwLock::new(s.with_clock(ManualClock::new()));
+    on("a", || a.insert(1, 1));
+    on("b", || a.insert(1, 2));
+    on("a", || s.write().unwrap().insert(1, 1));
+    on("b", || s.write().unwrap().insert(1, 2));
+    assert_eq!(found(ConcurrentWrite, a.name()).len(), 1);
+    let sn = s.read().unwrap().name().to_owned();
+    assert_eq!(found(ConcurrentWrite, &sn).len(), 1);
     // A map built by a call in the user's code keeps its file:line.
     let at = here();
     let c: HashMap<u64, u64> = HashMap::from_iter([(1, 1)]);

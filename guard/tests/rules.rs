@@ -717,6 +717,9 @@ fn reentrant_access_is_silent_for_reads_under_read_guards_even_with_a_writer_wai
         while !started.load(std::sync::atomic::Ordering::SeqCst) {
             std::thread::yield_now();
         }
+        // Best effort, so that the writer is queued on the lock by the reads below
+        // (the test passes either way; it cannot observe the queue).
+        std::thread::sleep(std::time::Duration::from_millis(20));
         let view = map.view(&1, |_, v| *v);
         let again = map.get(&1).map(|g| *g);
         let cloned = map.get_cloned(&1);

@@ -226,8 +226,15 @@ impl PerThread {
     }
 
     /// A guard this thread holds (`token`: its slot bits) is now of `op`, taken at
-    /// `site`: a `RefMut` downgraded to a `Ref` holds a read lock from there on.
-    pub(crate) fn rewrite_held(&self, token: u64, op: Op, site: SiteRef) {
+    /// `site` in `function`: a `RefMut` downgraded to a `Ref` holds a read lock from
+    /// there on. It keeps the time it was first taken.
+    pub(crate) fn rewrite_held(
+        &self,
+        token: u64,
+        op: Op,
+        site: SiteRef,
+        function: Option<FunctionRef>,
+    ) {
         self.settle();
         let live = u64::from(self.held_live.get()) & ((1 << HELD) - 1);
         let mut bits = token & live;
@@ -237,6 +244,7 @@ impl PerThread {
             let stamp = Stamp(self.held.stamp[i].get()).with_op(op);
             self.held.stamp[i].set(stamp.0);
             self.held.site[i].set(Some(site));
+            self.held.function[i].set(function);
         }
     }
 

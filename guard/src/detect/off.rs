@@ -20,12 +20,12 @@ pub(crate) struct MapState;
 #[allow(clippy::unused_self)]
 impl MapState {
     #[inline(always)]
-    pub(crate) fn new(_name: Option<MapName>, _caller: SiteRef) -> Self {
+    pub(crate) fn new(_name: Option<MapName>, _caller: SiteRef, _ty: &'static str) -> Self {
         MapState
     }
     #[inline(always)]
     #[allow(dead_code)]
-    pub(crate) fn collected() -> Self {
+    pub(crate) fn collected(_ty: &'static str) -> Self {
         MapState
     }
     #[inline(always)]

@@ -241,11 +241,12 @@ pub(crate) struct MapState {
 }
 
 /// The name of a map built without one: its construction site, `file:line`. A map
-/// built through std (`collect()`, whose `from_iter` call std makes) would get a line
-/// of std's own source, the same for every such map, so it is told apart by its
-/// number instead, with a word on how to name it.
-/// `None`: a site that is not the user's (rayon's `collect`).
-fn default_name(caller: Option<&Location<'_>>, id: u64) -> String {
+/// built inside std (`collect()`, whose `from_iter` call std makes) or rayon would get
+/// a line of their source; it is named by its type instead (`ty`, the wrapper's
+/// `type_name`), with a word on how to name it: stable across runs, as a site is,
+/// and shared by the maps of one type built that way, as a site is by the maps built
+/// at one line.
+fn default_name(caller: Option<&Location<'_>>, ty: &str) -> String {
     let in_std = |file: &str| {
         file.starts_with("/rustc/")
             || ["core", "alloc", "std"]
@@ -254,8 +255,28 @@ fn default_name(caller: Option<&Location<'_>>, id: u64) -> String {
     };
     match caller {
         Some(c) if !in_std(c.file()) => format!("{}:{}", c.file(), c.line()),
-        _ => format!("unnamed map {id} (built by collect(): name it with with_name)"),
+        _ => format!(
+            "unnamed {} built inside std or rayon (name it with with_name)",
+            short_type(ty)
+        ),
     }
+}
+
+/// `a::b::C<d::E, u64>` as `C<E, u64>`.
+fn short_type(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut path = String::new();
+    for c in ty.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            path.push(c);
+        } else {
+            out.push_str(path.rsplit("::").next().unwrap_or_default());
+            path.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(path.rsplit("::").next().unwrap_or_default());
+    out
 }
 
 // Unwind safety, as std's maps have it: a panic out of a checked call (a callback's
@@ -266,20 +287,29 @@ impl std::panic::UnwindSafe for MapState {}
 impl std::panic::RefUnwindSafe for MapState {}
 
 impl MapState {
-    pub(crate) fn new(name: Option<MapName>, caller: &'static Location<'static>) -> Self {
-        Self::build(name, Some(caller))
+    /// `ty`: the wrapper's type name, for a map built inside std ([`default_name`]).
+    pub(crate) fn new(
+        name: Option<MapName>,
+        caller: &'static Location<'static>,
+        ty: &'static str,
+    ) -> Self {
+        Self::build(name, Some(caller), ty)
     }
 
     /// The state of a map collected by code other than the user's (rayon), whose
-    /// construction site says nothing: named `unnamed map N`.
+    /// construction site says nothing: named by its type.
     #[cfg_attr(not(feature = "rayon"), allow(dead_code))]
-    pub(crate) fn collected() -> Self {
-        Self::build(None, None)
+    pub(crate) fn collected(ty: &'static str) -> Self {
+        Self::build(None, None, ty)
     }
 
-    fn build(name: Option<MapName>, caller: Option<&'static Location<'static>>) -> Self {
+    fn build(
+        name: Option<MapName>,
+        caller: Option<&'static Location<'static>>,
+        ty: &'static str,
+    ) -> Self {
         let id = NEXT_MAP_ID.fetch_add(1, Relaxed);
-        let name = name.unwrap_or_else(|| default_name(caller, id).into());
+        let name = name.unwrap_or_else(|| default_name(caller, ty).into());
         MapState {
             id,
             name_hash: crate::finding::fnv1a(&[name.as_bytes()]),
@@ -1164,7 +1194,8 @@ impl HeldGuard {
         if own != 0 {
             thread::with_local(|t| {
                 if t.me_bits() == own >> TOKEN_BITS {
-                    t.detect.rewrite_held(own & TOKEN_MASK, Op::Downgrade, site);
+                    t.detect
+                        .rewrite_held(own & TOKEN_MASK, Op::Downgrade, site, t.function());
                 }
             });
         }
@@ -1347,6 +1378,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn short_type_drops_paths_inside_and_out() {
+        assert_eq!(
+            short_type("mapguard::maps::dashmap::DashMap<u64, alloc::string::String>"),
+            "DashMap<u64, String>"
+        );
+        assert_eq!(short_type("u64"), "u64");
+        assert_eq!(short_type("a::B<c::D<e::F>, [g::H; 2]>"), "B<D<F>, [H; 2]>");
+    }
+
+    #[test]
     fn local_key_ignores_order_and_separates_kinds() {
         let a = identity(Some(Location::caller()), None);
         let b = identity(Some(site_b()), None);
@@ -1370,7 +1411,7 @@ mod tests {
     #[test]
     fn a_map_window_is_brought_into_the_accepted_range() {
         let window = |d| {
-            let mut m = MapState::new(None, Location::caller());
+            let mut m = MapState::new(None, Location::caller(), "test");
             m.set_window(d);
             m.window()
         };

@@ -56,7 +56,7 @@ impl<K, V> BTreeMap<K, V> {
     fn wrap(inner: Std<K, V>, name: Option<MapName>) -> Self {
         BTreeMap {
             inner,
-            guard: MapState::new(name, Location::caller()),
+            guard: MapState::new(name, Location::caller(), std::any::type_name::<Self>()),
         }
     }
 

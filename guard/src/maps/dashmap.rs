@@ -180,17 +180,17 @@ impl<K, V, S> DashMap<K, V, S> {
     fn wrap(inner: dashmap::DashMap<K, V, S>, name: Option<MapName>) -> Self {
         DashMap {
             inner,
-            guard: MapState::new(name, Location::caller()),
+            guard: MapState::new(name, Location::caller(), std::any::type_name::<Self>()),
         }
     }
 
-    /// `inner` guarded, named `unnamed map N`: built by code whose site says
-    /// nothing (rayon's `collect`).
+    /// `inner` guarded, named by its type: built by code whose site says nothing
+    /// (rayon's `collect`).
     #[cfg(feature = "rayon")]
     pub(super) fn wrap_collected(inner: dashmap::DashMap<K, V, S>) -> Self {
         DashMap {
             inner,
-            guard: MapState::collected(),
+            guard: MapState::collected(std::any::type_name::<Self>()),
         }
     }
 
@@ -1179,7 +1179,8 @@ impl<'a, K: Eq + Hash, V> VacantEntry<'a, K, V> {
     }
 }
 
-/// An iterator of read guards ([`RefMulti`]), tracked as a live iteration until dropped.
+/// An iterator of read guards ([`RefMulti`]), tracked as a live iteration until
+/// `next()` returns `None` or it is dropped, and as a held guard until dropped.
 pub struct Iter<'a, K, V, S = RandomState> {
     inner: dashmap::iter::Iter<'a, K, V, S, dashmap::DashMap<K, V, S>>,
     _guard: IterGuard<'a>,
@@ -1212,7 +1213,7 @@ impl<'a, K: Clone + Eq + Hash, V: Clone, S: 'a + BuildHasher + Clone> Clone for 
 }
 
 /// An iterator of write guards ([`RefMutMulti`]), tracked as a live iteration until
-/// dropped.
+/// `next()` returns `None` or it is dropped, and as a held guard until dropped.
 pub struct IterMut<'a, K, V, S = RandomState> {
     inner: dashmap::iter::IterMut<'a, K, V, S, dashmap::DashMap<K, V, S>>,
     _guard: IterGuard<'a>,

@@ -16,11 +16,12 @@ use crate::detect::IterGuard;
 /// `rayon::map::Iter`, tracked as a live iteration until it has been driven (by
 /// `for_each`, `sum`, `collect`, ...) or dropped.
 ///
-/// A write to the map while it runs, from any thread but the one that drives it, is a
-/// `write_during_iteration`; one from the driving thread (which runs items too when
-/// it is a rayon worker) a `reentrant_access`. Each worker holds a shard's read lock
-/// while it runs items of that shard, so a write from inside the closure can deadlock
-/// with another worker's shard.
+/// The iteration belongs to the thread that called `par_iter`: a write to the map
+/// while it runs is a `write_during_iteration` from any other thread (rayon's workers
+/// included), a `reentrant_access` from that one. Each worker holds the read lock of
+/// the shard it visits while it runs the closure on its items, so a write from the
+/// closure to a key of that shard deadlocks the worker on itself (reported first, as
+/// `write_during_iteration`, or with reaction `panic` stopped before the lock).
 pub struct ParIter<'a, K, V> {
     inner: dashmap::rayon::map::Iter<'a, K, V>,
     guard: IterGuard<'a>,
@@ -151,8 +152,9 @@ where
     }
 }
 
-/// A map of the pairs, built in parallel. Its name is `unnamed map N` (rayon calls
-/// this, so the site is rayon's): name it with `with_name`.
+/// A map of the pairs, built in parallel. Its name is its type's (`unnamed DashMap<K,
+/// V> built inside std or rayon ...`; rayon calls this, so the site is rayon's):
+/// name it with `with_name`.
 impl<K, V, S> FromParallelIterator<(K, V)> for DashMap<K, V, S>
 where
     K: Send + Sync + Eq + Hash,

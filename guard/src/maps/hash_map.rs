@@ -81,7 +81,7 @@ impl<K, V, S> HashMap<K, V, S> {
     fn wrap(inner: Std<K, V, S>, name: Option<MapName>) -> Self {
         HashMap {
             inner,
-            guard: MapState::new(name, Location::caller()),
+            guard: MapState::new(name, Location::caller(), std::any::type_name::<Self>()),
         }
     }
 
