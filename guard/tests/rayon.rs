@@ -87,4 +87,8 @@ fn collected_in_parallel_and_consumed_in_parallel() {
     let mut c: DashMap<u64, u64> = DashMap::named("rayon-owned-extend");
     c.par_extend(b.into_par_iter());
     assert_eq!(c.len(), 100);
+    (&mut c)
+        .into_par_iter()
+        .for_each(|mut r| *r.value_mut() += 1);
+    assert_eq!(*c.get(&7).unwrap(), 8);
 }

@@ -108,6 +108,21 @@ where
     }
 }
 
+/// `(&mut map).into_par_iter()`, as dashmap's (for the default hasher, as there):
+/// `&mut`, so no other thread can be in the map; not checked, like [`Extend`].
+impl<'a, K, V> IntoParallelIterator for &'a mut DashMap<K, V>
+where
+    K: Send + Sync + Eq + Hash,
+    V: Send + Sync,
+{
+    type Iter = dashmap::rayon::map::IterMut<'a, K, V>;
+    type Item = RefMutMulti<'a, K, V>;
+    #[inline]
+    fn into_par_iter(self) -> Self::Iter {
+        (&mut self.inner).into_par_iter()
+    }
+}
+
 /// The pairs, by value, in parallel, consuming the map (owned: nothing to check).
 impl<K, V, S> IntoParallelIterator for DashMap<K, V, S>
 where
