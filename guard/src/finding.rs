@@ -307,24 +307,13 @@ impl Op {
         }
     }
 
-    /// Ops that take a shard's write lock (one shard, or each in turn): the ones that
-    /// wait for a guard this thread holds, whatever its kind. The others take read
-    /// locks, and dashmap's lock lets a reader in while other readers hold it, even
-    /// with a writer waiting: they wait only for a write guard. Spelled out for every
-    /// op, so a new op must be decided here.
-    pub(crate) const fn locks_exclusive(self) -> bool {
-        use Op::*;
-        match self {
-            Insert | GetMut | TryGetMut | Remove | RemoveIf | Entry | Alter | AlterAll
-            | IterMut | Retain | Clear | ShrinkToFit | Extend | ValuesMut | Drain | Append
-            | SplitOff | PopFirst | PopLast | RangeMut | Reserve | Update | Compute
-            | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry | FirstEntry | LastEntry => {
-                true
-            }
-            Get | TryGet | ContainsKey | Iter | Len | IsEmpty | View | Keys | Values | Range
-            | GetCloned | GetOrDefault | Snapshot | GetKeyValue | FirstKeyValue | LastKeyValue
-            | Downgrade => false,
-        }
+    /// Ops that take a shard's write lock (one shard, or each in turn): the writes,
+    /// and `shrink_to_fit`/`reserve`. They wait for a guard this thread holds,
+    /// whatever its kind. The others take read locks, and dashmap's lock lets a
+    /// reader in while other readers hold it, even with a writer waiting: they wait
+    /// only for a write guard.
+    pub(crate) fn locks_exclusive(self) -> bool {
+        self.is_write() || matches!(self, Op::ShrinkToFit | Op::Reserve)
     }
 
     /// Writes that also hand the value they leave back to the caller

@@ -249,9 +249,13 @@ pub(crate) struct MapState {
 fn default_name(caller: Option<&Location<'_>>, ty: &str) -> String {
     let in_std = |file: &str| {
         file.starts_with("/rustc/")
-            || ["core", "alloc", "std"]
-                .iter()
-                .any(|lib| file.contains(&format!("/library/{lib}/src/")))
+            || [
+                "/library/core/src/",
+                "/library/alloc/src/",
+                "/library/std/src/",
+            ]
+            .iter()
+            .any(|lib| file.contains(lib))
     };
     match caller {
         Some(c) if !in_std(c.file()) => format!("{}:{}", c.file(), c.line()),

@@ -9,7 +9,7 @@ use std::ops::{BitAnd, BitOr, Deref, DerefMut, Shl, Shr, Sub};
 use std::panic::Location;
 
 #[cfg(feature = "rayon")]
-pub use super::dashmap_rayon::{ParIter, ParIterMut};
+pub use super::dashmap_rayon::{LiveParIter, ParIter, ParIterMut};
 pub use dashmap::mapref::multiple::{RefMulti, RefMutMulti};
 use dashmap::mapref::one as done;
 pub use dashmap::try_result::TryResult;

@@ -12,46 +12,33 @@ use super::dashmap::{DashMap, RefMulti, RefMutMulti};
 use crate::Op;
 use crate::detect::IterGuard;
 
-/// A parallel iterator of read guards ([`RefMulti`]) over a guarded map: dashmap's
-/// `rayon::map::Iter`, tracked as a live iteration until it has been driven (by
-/// `for_each`, `sum`, `collect`, ...) or dropped.
+/// A parallel iterator over a guarded map: dashmap's (`I`), tracked as a live
+/// iteration until it has been driven (by `for_each`, `sum`, `collect`, ...) or
+/// dropped. [`ParIter`] and [`ParIterMut`] name the two kinds.
 ///
 /// The iteration belongs to the thread that called `par_iter`: a write to the map
 /// while it runs is a `write_during_iteration` from any other thread (rayon's workers
-/// included), a `reentrant_access` from that one. Each worker holds the read lock of
-/// the shard it visits while it runs the closure on its items, so a write from the
+/// included), a `reentrant_access` from that one. Each worker holds the lock of the
+/// shard it visits while it runs the closure on its items, so a write from the
 /// closure to a key of that shard deadlocks the worker on itself (reported first, as
 /// `write_during_iteration`, or with reaction `panic` stopped before the lock).
-pub struct ParIter<'a, K, V> {
-    inner: dashmap::rayon::map::Iter<'a, K, V>,
+pub struct LiveParIter<'a, I> {
+    inner: I,
     guard: IterGuard<'a>,
 }
 
-impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIter<'a, K, V> {
-    type Item = RefMulti<'a, K, V>;
+/// Read guards ([`RefMulti`]) in parallel: [`DashMap::par_iter`].
+pub type ParIter<'a, K, V> = LiveParIter<'a, dashmap::rayon::map::Iter<'a, K, V>>;
+
+/// Write guards ([`RefMutMulti`]) in parallel, a map-wide write:
+/// [`DashMap::par_iter_mut`].
+pub type ParIterMut<'a, K, V> = LiveParIter<'a, dashmap::rayon::map::IterMut<'a, K, V>>;
+
+impl<I: ParallelIterator> ParallelIterator for LiveParIter<'_, I> {
+    type Item = I::Item;
     fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
         // The iteration stays live until the drive returns.
-        let ParIter {
-            inner,
-            guard: _live,
-        } = self;
-        inner.drive_unindexed(consumer)
-    }
-}
-
-/// A parallel iterator of write guards ([`RefMutMulti`]): dashmap's
-/// `rayon::map::IterMut`, a map-wide write and a live iteration until driven or
-/// dropped (see [`ParIter`]).
-pub struct ParIterMut<'a, K, V> {
-    inner: dashmap::rayon::map::IterMut<'a, K, V>,
-    guard: IterGuard<'a>,
-}
-
-impl<'a, K: Send + Sync + Eq + Hash, V: Send + Sync> ParallelIterator for ParIterMut<'a, K, V> {
-    type Item = RefMutMulti<'a, K, V>;
-    fn drive_unindexed<C: UnindexedConsumer<Self::Item>>(self, consumer: C) -> C::Result {
-        // The iteration stays live until the drive returns.
-        let ParIterMut {
+        let LiveParIter {
             inner,
             guard: _live,
         } = self;
@@ -71,7 +58,7 @@ where
     #[track_caller]
     #[inline]
     pub fn par_iter(&self) -> ParIter<'_, K, V> {
-        ParIter {
+        LiveParIter {
             guard: self.guard.iterate(Op::Iter, Location::caller(), true),
             inner: (&self.inner).into_par_iter(),
         }
@@ -84,7 +71,7 @@ where
     #[track_caller]
     #[inline]
     pub fn par_iter_mut(&self) -> ParIterMut<'_, K, V> {
-        ParIterMut {
+        LiveParIter {
             guard: self.guard.iterate(Op::IterMut, Location::caller(), true),
             inner: self.inner.par_iter_mut(),
         }
