@@ -308,14 +308,17 @@ impl FromIterator<FindingKind> for Rules {
 }
 
 /// Parses `all`, `none`, or a comma-separated list of rule names
-/// (`concurrent_write,lost_update`).
+/// (`concurrent_write,lost_update`). An empty or blank value is an error, not
+/// `none`: `MAPGUARD_RULES=${RULES}` with `RULES` unset would otherwise switch every
+/// check off without a word.
 impl FromStr for Rules {
     type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let s = s.trim();
+    fn from_str(given: &str) -> Result<Self, ConfigError> {
+        let s = given.trim();
         match s {
             "all" => return Ok(Rules::ALL),
-            "none" | "" => return Ok(Rules::NONE),
+            "none" => return Ok(Rules::NONE),
+            "" => return Err(ConfigError::invalid("MAPGUARD_RULES", given, RULE_NAMES)),
             _ => {}
         }
         s.split(',')
@@ -865,6 +868,17 @@ mod tests {
             ("MAPGUARD_SCOPE", "shard", "map, key"),
             ("MAPGUARD_MODE", "reads", "writes, accesses"),
             ("MAPGUARD_RULES", "concurrent_write,races", "lost_update"),
+            ("MAPGUARD_RULES", "", "all, none, or a comma-separated list"),
+            (
+                "MAPGUARD_RULES",
+                "  ",
+                "all, none, or a comma-separated list",
+            ),
+            (
+                "MAPGUARD_RULES",
+                "lost_update,",
+                "all, none, or a comma-separated list",
+            ),
             ("MAPGUARD_BACKTRACE", "full", "off, on_finding, always"),
             ("MAPGUARD_OUTPUT", "file:/tmp/x", "jsonl:PATH"),
             ("MAPGUARD_OUTPUT", "jsonl:", "jsonl:PATH"),
