@@ -4,23 +4,29 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{ItemFn, ReturnType};
 
+use crate::options::{self, Options, Place};
+
 pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     // parse + validate
     let mut errors = Vec::new();
-    if !args.is_empty() {
-        let written = crate::as_written(&quote!(guarded(#args)));
-        errors.push(syn::Error::new_spanned(
-            &args,
-            format!("`#[{written}]` on a fn takes no options: accepted `#[guarded]`"),
-        ));
-    }
+    let mut soft = Vec::new();
+    let opts = if args.is_empty() {
+        Options::default()
+    } else {
+        let written = format!("#[{}]", crate::as_written(&quote!(guarded(#args))));
+        options::parse(args, Place::Fn, &written).unwrap_or_else(|e| {
+            soft.push(e);
+            Options::default()
+        })
+    };
+    let krate = opts.krate();
     if let Some(c) = &item.sig.constness {
         errors.push(syn::Error::new_spanned(
             c,
             "`#[guarded]` cannot attribute a `const fn`: accepted `fn` and `async fn`",
         ));
     }
-    if let Some(out) = crate::unexpanded(&item, errors) {
+    if let Some(out) = crate::unexpanded(&item, errors, &soft) {
         return out;
     }
     // expand
@@ -33,14 +39,18 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     let name = syn::ext::IdentExt::unraw(&sig.ident).to_string();
     let stmts = &block.stmts;
     let function = quote! {
-        static __MAPGUARD_FUNCTION: ::mapguard::__private::Function =
-            ::mapguard::__private::Function::new(::core::concat!(::core::module_path!(), "::", #name));
+        static __MAPGUARD_FUNCTION: #krate::__private::Function =
+            #krate::__private::Function::new(::core::concat!(::core::module_path!(), "::", #name));
     };
     let body = if sig.asyncness.is_some() {
         // The attribution follows the future: each poll of the body enters the scope.
         let ret = match &sig.output {
             ReturnType::Default => Some(quote!(())),
-            ReturnType::Type(_, t) if !mentions_impl(t) => Some(t.to_token_stream()),
+            // `-> !` cannot be named in a `let` on stable Rust; like `impl Trait`, it
+            // needs no hint (a body that never returns coerces to anything).
+            ReturnType::Type(_, t) if !mentions_impl(t) && !matches!(**t, syn::Type::Never(_)) => {
+                Some(t.to_token_stream())
+            }
             ReturnType::Type(..) => None,
         };
         let inner = match ret {
@@ -62,14 +72,14 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
             {
                 #function
                 let __mapguard_body = ::core::pin::pin!(#inner);
-                ::mapguard::__private::attribute(&__MAPGUARD_FUNCTION, __mapguard_body).await
+                #krate::__private::attribute(&__MAPGUARD_FUNCTION, __mapguard_body).await
             }
         }
     } else {
         quote! {
             {
                 #function
-                let __mapguard_scope = ::mapguard::__private::FunctionScope::enter(&__MAPGUARD_FUNCTION);
+                let __mapguard_scope = #krate::__private::FunctionScope::enter(&__MAPGUARD_FUNCTION);
                 #(#stmts)*
             }
         }
@@ -77,14 +87,15 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     let (inner_attrs, outer_attrs): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
-    quote! {
+    let out = quote! {
         #(#outer_attrs)*
         #vis #sig
         {
             #(#inner_attrs)*
             #body
         }
-    }
+    };
+    crate::with_errors(out, soft)
 }
 
 /// True if a return type contains `impl Trait`, which a `let` cannot name.

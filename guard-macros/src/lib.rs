@@ -2,10 +2,13 @@
 //! `mapguard::guarded`; mapguard pins this crate to its own version.
 //!
 //! Each form is parse -> validate -> expand. Parsing and validation collect every
-//! error with the token it points at; on error the expansion is the item as written
-//! (minus the `#[guard]` helpers) plus those errors, so one mistake gives one error
-//! and not a cascade from code that no longer type-checks. With feature
-//! `compile-out` (set by mapguard's `compile-out`) every expansion is the plain code.
+//! error with the token it points at. A mistake in an option (a bad value, an
+//! unknown option) still expands the item, with that option left at its global
+//! setting, plus the error; a mistake in the item itself (a type that is no map) gives
+//! the item as written (minus the `#[guard]` helpers) plus the error. Either way one
+//! mistake gives one error, not a cascade from code that no longer type-checks. With
+//! feature `compile-out` (set by mapguard's `compile-out`) every expansion is the
+//! plain code.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -33,7 +36,9 @@ use quote::ToTokens;
 /// Options (on `#[guard(...)]` and on a static): `name = "..."`,
 /// `scope = "map" | "key"`, `mode = "writes" | "accesses"`, `window_ms = N`,
 /// `backtrace = "off" | "on_finding" | "always"`, `reaction = "report" | "panic"`;
-/// `#[guard(skip)]` leaves a field as written.
+/// `#[guard(skip)]` leaves a field as written. On a struct, a static or a fn,
+/// `crate = "path"` names where mapguard is when it is not `::mapguard` (a renamed
+/// dependency, a facade crate that re-exports it), as serde's `crate` does.
 ///
 /// Costs: on a struct, nothing beyond the maps; on a static, the map is built on
 /// first access (as a `LazyLock`: threads arriving then wait for it); on a fn, each
@@ -57,6 +62,17 @@ fn expand(args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         syn::Item::Struct(s) => structs::expand(args, s),
         syn::Item::Static(s) => statics::expand(args, s),
         syn::Item::Fn(f) => function::expand(args, f),
+        // A fn with no body (a trait's required method) parses as verbatim tokens.
+        syn::Item::Verbatim(v) if has_fn_token(&v) => {
+            let e = syn::Error::new_spanned(
+                &v,
+                "`#[guarded]` needs a fn with a body: attribute the method in each impl, \
+                 or give the trait's method a default body",
+            );
+            let mut out = v;
+            out.extend(e.to_compile_error());
+            out
+        }
         other => {
             let e = syn::Error::new_spanned(
                 item_keyword(&other),
@@ -84,17 +100,35 @@ fn item_keyword(item: &syn::Item) -> TokenStream2 {
     }
 }
 
-/// Joins errors into one `syn::Error` (each keeps its own span).
+/// True if verbatim item tokens are a fn's (`fn name(...);`, no body).
+fn has_fn_token(tokens: &TokenStream2) -> bool {
+    tokens
+        .clone()
+        .into_iter()
+        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "fn"))
+}
+
 /// What to emit instead of an expansion, if anything: the item as written plus every
-/// error (the fallback expansion, so one mistake gives one error, not a cascade),
-/// or, with feature `compile-out`, the item as written. `None`: expand.
-fn unexpanded(item: &impl quote::ToTokens, errors: Vec<syn::Error>) -> Option<TokenStream2> {
-    if let Some(e) = combine(errors) {
-        let mut out = item.to_token_stream();
-        out.extend(e.to_compile_error());
-        return Some(out);
+/// error (`errors` are mistakes in the item itself, which no expansion can mend), or,
+/// with feature `compile-out`, the item as written plus the option errors `soft`.
+/// `None`: expand (and add `soft` with [`with_errors`]).
+fn unexpanded(
+    item: &impl quote::ToTokens,
+    errors: Vec<syn::Error>,
+    soft: &[syn::Error],
+) -> Option<TokenStream2> {
+    if !errors.is_empty() {
+        return Some(with_errors(item.to_token_stream(), errors));
     }
-    cfg!(feature = "compile-out").then(|| item.to_token_stream())
+    cfg!(feature = "compile-out").then(|| with_errors(item.to_token_stream(), soft.to_vec()))
+}
+
+/// `out` followed by every error, each at its own token.
+fn with_errors(mut out: TokenStream2, errors: Vec<syn::Error>) -> TokenStream2 {
+    if let Some(e) = combine(errors) {
+        out.extend(e.to_compile_error());
+    }
+    out
 }
 
 /// The zero-sized marker type that carries a declaration's name and options, and
@@ -118,6 +152,7 @@ fn marker_type(
     }
 }
 
+/// Joins errors into one `syn::Error` (each keeps its own span).
 fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
     errors.into_iter().reduce(|mut a, b| {
         a.combine(b);

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
 use syn::{Expr, ItemStatic};
 
-use crate::options::{self, Place};
+use crate::options::{self, Options, Place};
 use crate::types;
 
 pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
@@ -16,13 +16,13 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     };
     // parse + validate
     let mut errors = Vec::new();
-    let opts = match options::parse(args, Place::Static, &written) {
-        Ok(o) => Some(o),
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    // A mistake in an option still expands, with that option at its global setting.
+    let mut soft = Vec::new();
+    let opts = options::parse(args, Place::Static, &written).unwrap_or_else(|e| {
+        soft.push(e);
+        Options::default()
+    });
+    let krate = opts.krate();
     let marker = format_ident!(
         "__mapguard_static_{}",
         syn::ext::IdentExt::unraw(&item.ident)
@@ -30,7 +30,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     let cell = types::outer_is(&item.ty, types::CELLS);
     let wrapped = cell
         .as_ref()
-        .and_then(|_| types::wrap(&item.ty, &marker, types::CELLS))
+        .and_then(|_| types::wrap(&item.ty, &marker, types::CELLS, &krate))
         // In a static only a map directly in the cell: its initialiser is rewritten.
         .filter(|_| direct_map(&item.ty));
     if wrapped.is_none() {
@@ -70,11 +70,11 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
         }
         _ => None,
     };
-    if let Some(out) = crate::unexpanded(&item, errors) {
+    if let Some(out) = crate::unexpanded(&item, errors, &soft) {
         return out;
     }
     // expand
-    let (Some(opts), Some(ty)) = (opts, wrapped) else {
+    let Some(ty) = wrapped else {
         return item.into_token_stream();
     };
     item.ty = Box::new(ty);
@@ -83,16 +83,18 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     }
     let ident = syn::ext::IdentExt::unraw(&item.ident).to_string();
     let declaration = opts.declaration(
+        &krate,
         &marker,
         quote!(::core::concat!(::core::module_path!(), "::", #ident)),
     );
     let vis = &item.vis;
     let doc = format!("The declaration of the static `{ident}` (`#[guarded]`).");
     let marker = crate::marker_type(vis, &marker, &doc, &[], declaration);
-    quote! {
+    let out = quote! {
         #item
         #marker
-    }
+    };
+    crate::with_errors(out, soft)
 }
 
 /// True if the cell's first type argument is a map itself (no lock in between).

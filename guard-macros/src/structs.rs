@@ -14,56 +14,65 @@ struct Marked {
 }
 
 pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
+    // Mistakes in the item (a field that is no map): emit it as written.
     let mut errors = Vec::new();
-    if !args.is_empty() {
-        let written = crate::as_written(&quote!(guarded(#args)));
-        errors.push(syn::Error::new_spanned(
-            &args,
-            format!(
-                "`#[{written}]` on a struct takes no options: accepted `#[guarded]`, with the options on each field, like `#[guard(scope = \"key\")]`"
-            ),
-        ));
-    }
+    // Mistakes in options: expand anyway, with the option at its global setting.
+    let mut soft = Vec::new();
+    let written = format!("#[{}]", crate::as_written(&quote!(guarded(#args))));
+    let item_opts = if args.is_empty() {
+        Options::default()
+    } else {
+        options::parse(args, Place::Struct, &written).unwrap_or_else(|e| {
+            soft.push(e);
+            Options::default()
+        })
+    };
+    let krate = item_opts.krate();
     // parse + validate
-    let mut marked = Vec::new();
+    let mut marked: Vec<Marked> = Vec::new();
     for (index, field) in fields(&item).enumerate() {
-        for attr in field.attrs.iter().filter(|a| a.path().is_ident("guard")) {
-            match field_options(attr) {
-                Ok(opts) => {
-                    if marked.iter().any(|m: &Marked| m.index == index) {
-                        errors.push(syn::Error::new_spanned(
-                            attr,
-                            format!(
-                                "duplicate `#[{}]` on one field: accepted one `#[guard(...)]` per field",
-                                crate::as_written(&attr.meta.to_token_stream())
-                            ),
-                        ));
-                        continue;
-                    }
-                    if !opts.skip && types::wrap(&field.ty, &format_ident!("M"), &[]).is_none() {
-                        let ty = &field.ty;
-                        errors.push(syn::Error::new_spanned(
-                            ty,
-                            format!(
-                                "`#[{}]` cannot guard a field of type `{}`: accepted DashMap, HashMap and BTreeMap (matched by the type's last path segment), also inside Arc, RwLock or Mutex",
-                                crate::as_written(&attr.meta.to_token_stream()),
-                                crate::as_written(&ty.to_token_stream())
-                            ),
-                        ));
-                        continue;
-                    }
-                    marked.push(Marked { index, opts });
-                }
-                Err(e) => errors.push(e),
+        for attr in field.attrs.iter() {
+            if let Some(e) = guard_in_cfg_attr(attr) {
+                soft.push(e);
             }
+        }
+        for attr in field.attrs.iter().filter(|a| a.path().is_ident("guard")) {
+            if marked.iter().any(|m| m.index == index) {
+                soft.push(syn::Error::new_spanned(
+                    attr,
+                    format!(
+                        "duplicate `#[{}]` on one field: accepted one `#[guard(...)]` per field",
+                        crate::as_written(&attr.meta.to_token_stream())
+                    ),
+                ));
+                continue;
+            }
+            let opts = field_options(attr).unwrap_or_else(|e| {
+                soft.push(e);
+                Options::default()
+            });
+            if !opts.skip && types::wrap(&field.ty, &format_ident!("M"), &[], &krate).is_none() {
+                let ty = &field.ty;
+                errors.push(syn::Error::new_spanned(
+                    ty,
+                    format!(
+                        "`#[{}]` cannot guard a field of type `{}`: accepted DashMap, HashMap and BTreeMap (matched by the type's last path segment), also inside Arc, RwLock or Mutex",
+                        crate::as_written(&attr.meta.to_token_stream()),
+                        crate::as_written(&ty.to_token_stream())
+                    ),
+                ));
+                continue;
+            }
+            marked.push(Marked { index, opts });
         }
     }
     strip_guard_attrs(&mut item);
-    if let Some(out) = crate::unexpanded(&item, errors) {
+    if let Some(out) = crate::unexpanded(&item, errors, &soft) {
         return out;
     }
     // expand
-    let struct_name = item.ident.to_string();
+    // `r#match` is named `match`, as fields and statics are.
+    let struct_name = syn::ext::IdentExt::unraw(&item.ident).to_string();
     let vis = item.vis.clone();
     let mut extra = TokenStream::new();
     let fields: Vec<&mut syn::Field> = match &mut item.fields {
@@ -91,12 +100,12 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
             field_name.len(),
             field_name
         );
-        let Some(ty) = types::wrap(&field.ty, &marker, &[]) else {
+        let Some(ty) = types::wrap(&field.ty, &marker, &[], &krate) else {
             continue;
         };
         field.ty = ty;
         let name = format!("{struct_name}.{field_name}");
-        let declaration = m.opts.declaration(&marker, quote!(#name));
+        let declaration = m.opts.declaration(&krate, &marker, quote!(#name));
         let doc = format!("The declaration of `{name}` (`#[guard]`).");
         // A field compiled only under a `cfg` (two alternatives of one field are
         // common) has its marker under the same `cfg`.
@@ -109,7 +118,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     }
     let mut out = item.into_token_stream();
     out.extend(extra);
-    out
+    crate::with_errors(out, soft)
 }
 
 fn fields(item: &ItemStruct) -> impl Iterator<Item = &syn::Field> {
@@ -131,8 +140,56 @@ fn field_options(attr: &Attribute) -> Result<Options, syn::Error> {
     }
 }
 
+/// An error for `#[cfg_attr(pred, guard...)]`: `#[guarded]` runs before `cfg_attr`
+/// is expanded, so it cannot see that `#[guard]`, and rustc would later fail on it as
+/// an unknown attribute.
+fn guard_in_cfg_attr(attr: &Attribute) -> Option<syn::Error> {
+    if !attr.path().is_ident("cfg_attr") {
+        return None;
+    }
+    let list = attr.meta.require_list().ok()?;
+    let nested = list
+        .parse_args_with(syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated)
+        .ok()?;
+    let guard = nested.iter().skip(1).find(|m| m.path().is_ident("guard"))?;
+    Some(syn::Error::new_spanned(
+        guard,
+        format!(
+            "`#[guarded]` cannot see a `#[guard]` inside `#[{}]` (it runs before `cfg_attr` is expanded): write `#[{}]` on the field itself; to build without the checks, use mapguard's feature `compile-out`, or put two versions of the field under `#[cfg]`",
+            crate::as_written(&attr.meta.to_token_stream()),
+            crate::as_written(&guard.to_token_stream()),
+        ),
+    ))
+}
+
+/// Removes the `#[guard]` helpers, also from inside a `cfg_attr` (reported by
+/// [`guard_in_cfg_attr`]; left there, rustc would add an "unknown attribute" error).
 fn strip_guard_attrs(item: &mut ItemStruct) {
     for f in item.fields.iter_mut() {
         f.attrs.retain(|a| !a.path().is_ident("guard"));
+        f.attrs.retain_mut(|a| {
+            if !a.path().is_ident("cfg_attr") {
+                return true;
+            }
+            let Ok(list) = a.meta.require_list() else {
+                return true;
+            };
+            let Ok(nested) = list.parse_args_with(
+                syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated,
+            ) else {
+                return true;
+            };
+            let mut kept = nested.into_iter();
+            let Some(predicate) = kept.next() else {
+                return true;
+            };
+            let rest: Vec<Meta> = kept.filter(|m| !m.path().is_ident("guard")).collect();
+            if rest.is_empty() {
+                return false;
+            }
+            let path = list.path.clone();
+            a.meta = syn::parse_quote!(#path(#predicate, #(#rest),*));
+            true
+        });
     }
 }

@@ -33,10 +33,16 @@ fn map_of(ty: &Type) -> Option<&'static str> {
 /// (that is `mapguard::Guarded<mapguard::Map<..>, marker>`),
 /// looking through `Arc`, `RwLock` and `Mutex` (and `outer`, the cells of a static,
 /// at the top level only). `None` if there is no map where one is accepted.
-pub(crate) fn wrap(ty: &Type, marker: &syn::Ident, outer: &[&str]) -> Option<Type> {
+/// `krate` is the path to mapguard.
+pub(crate) fn wrap(
+    ty: &Type,
+    marker: &syn::Ident,
+    outer: &[&str],
+    krate: &TokenStream,
+) -> Option<Type> {
     match ty {
-        Type::Paren(p) => wrap(&p.elem, marker, outer),
-        Type::Group(g) => wrap(&g.elem, marker, outer),
+        Type::Paren(p) => wrap(&p.elem, marker, outer, krate),
+        Type::Group(g) => wrap(&g.elem, marker, outer, krate),
         Type::Path(p) => {
             if map_of(ty).is_some() {
                 // The type as written, resolved through a trait: the user's import
@@ -44,7 +50,7 @@ pub(crate) fn wrap(ty: &Type, marker: &syn::Ident, outer: &[&str]) -> Option<Typ
                 // `HashMap`) fails with "`Guard` is not implemented" instead of
                 // silently becoming mapguard's.
                 let t: TokenStream = quote_spanned!(ty.span()=>
-                    <#ty as ::mapguard::__private::Guard<#marker>>::Guarded);
+                    <#ty as #krate::__private::Guard<#marker>>::Guarded);
                 return syn::parse2(t).ok();
             }
             let last = p.path.segments.last()?;
@@ -61,7 +67,7 @@ pub(crate) fn wrap(ty: &Type, marker: &syn::Ident, outer: &[&str]) -> Option<Typ
                 GenericArgument::Type(t) => Some(t),
                 _ => None,
             })?;
-            *first = wrap(first, marker, &[])?;
+            *first = wrap(first, marker, &[], krate)?;
             Some(Type::Path(out))
         }
         _ => None,

@@ -257,6 +257,50 @@ impl<M: PartialEq, D> PartialEq for Guarded<M, D> {
 
 impl<M: Eq, D> Eq for Guarded<M, D> {}
 
+/// Orders by the contents, as the map does (`BTreeMap`; not checked).
+impl<M: PartialOrd, D> PartialOrd for Guarded<M, D> {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        self.map.partial_cmp(&other.map)
+    }
+}
+
+/// Orders by the contents, as the map does (`BTreeMap`; not checked).
+impl<M: Ord, D> Ord for Guarded<M, D> {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.map.cmp(&other.map)
+    }
+}
+
+/// Hashes the contents, as the map does (`BTreeMap`; not checked).
+impl<M: std::hash::Hash, D> std::hash::Hash for Guarded<M, D> {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.map.hash(state);
+    }
+}
+
+/// `DashMap`'s operator shorthands on a `#[guard]` field (operators do not deref):
+/// each is the guarded map's, checked at the caller's line as the call it stands for.
+macro_rules! forward_operator {
+    ($($op:ident $method:ident $symbol:literal),*) => {$(
+        #[doc = concat!("`&field ", $symbol, " rhs`: the map's `", $symbol, "`, checked as it is.")]
+        impl<'a, M, D, R> std::ops::$op<R> for &'a Guarded<M, D>
+        where
+            &'a M: std::ops::$op<R>,
+        {
+            type Output = <&'a M as std::ops::$op<R>>::Output;
+            #[track_caller]
+            #[inline]
+            fn $method(self, rhs: R) -> Self::Output {
+                std::ops::$op::$method(&self.map, rhs)
+            }
+        }
+    )*};
+}
+forward_operator!(Shl shl "<<", Shr shr ">>", BitOr bitor "|", Sub sub "-", BitAnd bitand "&");
+
 impl<M: fmt::Debug, D> fmt::Debug for Guarded<M, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.map.fmt(f)

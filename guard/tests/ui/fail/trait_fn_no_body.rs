@@ -1,0 +1,6 @@
+trait Shop {
+    #[mapguard::guarded]
+    fn place_order(&self);
+}
+
+fn main() {}
