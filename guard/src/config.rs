@@ -103,7 +103,10 @@ fn init_from_env() -> u32 {
         let outcome = Config::from_env().and_then(|c| c.install_as(true));
         if let Err(e) = outcome {
             crate::report::say(format_args!("{e}; the guard stays off"));
-            let _ = SETTINGS.compare_exchange(UNREAD | ENABLED, 0, Relaxed, Relaxed);
+            // Off, with the default settings: a later `set_enabled(true)` checks
+            // with them, not with no rule at all.
+            let _ =
+                SETTINGS.compare_exchange(UNREAD | ENABLED, Config::new().word(), Relaxed, Relaxed);
         }
     });
     let s = SETTINGS.load(Relaxed);
@@ -111,7 +114,8 @@ fn init_from_env() -> u32 {
     if s & UNREAD != 0 { 0 } else { s }
 }
 
-/// Turns the guard on or off at run time, keeping every other setting.
+/// Turns the guard on or off at run time, keeping every other setting (after a bad
+/// `MAPGUARD*` value, which leaves the guard off, those are the defaults).
 ///
 /// Takes effect for each thread at its next guarded operation. Turning it on starts
 /// the clock thread if it is not running (if that fails the guard stays off and a line

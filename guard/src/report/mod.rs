@@ -7,7 +7,7 @@ mod seen;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
@@ -95,6 +95,8 @@ fn queue() -> Arc<Queue> {
 pub(crate) fn forget_parent_queue() {
     QUEUED.store(0, Relaxed);
     PENDING_LEN.store(0, Relaxed);
+    #[cfg(not(feature = "compile-out"))]
+    seen::forget_all();
 }
 
 fn send(msg: Msg) -> bool {
@@ -110,11 +112,15 @@ pub(crate) fn submit(c: Candidate) {
     if !reserve(&QUEUED, CAPACITY.load(Relaxed), &DROPPED, c.local_key) {
         return;
     }
+    let local_key = c.local_key;
     let sent =
         q.tx.as_ref()
             .is_some_and(|tx| tx.send(Msg::Candidate(Box::new(c))).is_ok());
     if !sent {
+        // No reporter to take it: dropped, and offered again by a later occurrence,
+        // as a finding the full queue refused is.
         QUEUED.fetch_sub(1, Relaxed);
+        seen::defer(local_key);
         DROPPED.fetch_add(1, Relaxed);
     }
 }
@@ -217,20 +223,51 @@ pub fn flush() {
 /// Like [`flush`], blocking at most `timeout` (`Duration::MAX`: no limit). Returns
 /// true if the sinks flushed in time or there was nothing to wait for (also from a
 /// sink, callback or thread-local destructor, where it does nothing), false on
-/// timeout or if the reporter thread could not be started. A flush that timed out still runs
-/// later, when the reporter gets to it.
+/// timeout or if there is no reporter to deliver this process's findings (its
+/// thread could not be started: those findings were counted as dropped). A flush
+/// that timed out still runs later, when the reporter gets to it.
 pub fn flush_timeout(timeout: Duration) -> bool {
-    if crate::thread::is_busy() || !reporter::started() {
-        return true;
+    flush_within(timeout) == Flushed::Done
+}
+
+/// What a flush came to.
+#[derive(PartialEq, Eq)]
+enum Flushed {
+    Done,
+    TimedOut,
+    NoReporter,
+}
+
+fn flush_within(timeout: Duration) -> Flushed {
+    if crate::thread::is_busy() {
+        return Flushed::Done;
+    }
+    if !reporter::started() {
+        // Nothing was queued, unless findings were made and the thread to take them
+        // could not be started.
+        let pid = std::process::id();
+        let failed = QUEUE
+            .load_full()
+            .is_some_and(|q| q.pid == pid && q.tx.is_none());
+        return if failed {
+            Flushed::NoReporter
+        } else {
+            Flushed::Done
+        };
     }
     let (ack, done) = mpsc::sync_channel(1);
     if !send(Msg::Flush(ack)) {
-        return false;
+        return Flushed::NoReporter;
     }
-    if timeout == Duration::MAX {
-        done.recv().is_ok()
+    let answered = if timeout == Duration::MAX {
+        done.recv().map_err(|_| RecvTimeoutError::Disconnected)
     } else {
-        done.recv_timeout(timeout).is_ok()
+        done.recv_timeout(timeout)
+    };
+    match answered {
+        Ok(()) => Flushed::Done,
+        Err(RecvTimeoutError::Timeout) => Flushed::TimedOut,
+        Err(RecvTimeoutError::Disconnected) => Flushed::NoReporter,
     }
 }
 
@@ -254,10 +291,14 @@ pub fn flush_on_drop() -> FlushGuard {
 
 impl Drop for FlushGuard {
     fn drop(&mut self) {
-        if !flush_timeout(Duration::from_secs(5)) {
-            say(format_args!(
+        match flush_within(Duration::from_secs(5)) {
+            Flushed::Done => {}
+            Flushed::TimedOut => say(format_args!(
                 "sinks did not finish within 5 s at exit; some findings may be lost"
-            ));
+            )),
+            Flushed::NoReporter => say(format_args!(
+                "no reporter thread at exit; findings it did not take are lost"
+            )),
         }
     }
 }
@@ -274,8 +315,10 @@ pub struct Stats {
     pub findings: u64,
     /// Unique findings handed to the sinks.
     pub reported: u64,
-    /// Occurrences not reported on their own because they repeat an earlier finding
-    /// (they are counted in the repeat summaries).
+    /// Occurrences not reported on their own because they repeat an earlier finding.
+    /// The sinks hear of them in the repeat summaries, for the findings the reporter
+    /// still keeps (the latest 4096, each with up to 16 aliases); the rest are
+    /// counted only here.
     pub duplicates: u64,
     /// Times a new finding was held back because the reporter's queue or its backlog
     /// of rate-limited findings was full: usually before its stack was captured,

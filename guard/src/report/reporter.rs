@@ -65,6 +65,18 @@ struct Known {
     /// Other dedup keys with the same fingerprint: the same call sites compiled
     /// into several places (generic or inlined code), each counted in its own slot.
     aliases: Vec<u64>,
+    /// Handed to the sinks' `report` (until then it waits for the rate limit and
+    /// summaries skip it).
+    released: bool,
+}
+
+impl Known {
+    fn total(&self) -> u64 {
+        (seen::count(self.local_key)
+            + self.aliases.iter().map(|a| seen::count(*a)).sum::<u64>()
+            + self.extra)
+            .max(1)
+    }
 }
 
 /// Aliases kept per finding; past this, an alias's occurrences so far are added to
@@ -83,6 +95,8 @@ struct Reporter {
     rate: f64,
     tokens: f64,
     refilled: Instant,
+    /// A panic outside the sinks was caught (and said) once.
+    recovered: bool,
 }
 
 impl Reporter {
@@ -96,6 +110,7 @@ impl Reporter {
             order: VecDeque::new(),
             stacks: HashMap::new(),
             pending: VecDeque::new(),
+            recovered: false,
             interval: Duration::from_secs(10),
             next_summary: Instant::now() + Duration::from_secs(10),
             rate: 100.0,
@@ -114,25 +129,33 @@ impl Reporter {
                 } else {
                     Duration::from_millis(10)
                 });
-            match rx.recv_timeout(wait) {
-                Ok(msg) => {
+            let msg = match rx.recv_timeout(wait) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // Sinks run under `catch_unwind` each; this is the net under the rest,
+            // so that no panic ends the thread and with it every later report.
+            let round = catch_unwind(AssertUnwindSafe(|| {
+                if let Some(msg) = msg {
                     self.handle(msg);
                     // Take whatever else is queued before flushing the sinks.
                     while let Ok(msg) = rx.try_recv() {
                         self.handle(msg);
                     }
-                    self.release_pending(false);
-                    self.each_sink(|s| s.flush());
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.release_pending(false);
-                    self.each_sink(|s| s.flush());
+                self.release_pending(false);
+                self.each_sink(|s| s.flush());
+                if Instant::now() >= self.next_summary {
+                    self.summarize();
+                    self.next_summary = Instant::now() + self.interval;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if Instant::now() >= self.next_summary {
-                self.summarize();
-                self.next_summary = Instant::now() + self.interval;
+            }));
+            if round.is_err() && !self.recovered {
+                self.recovered = true;
+                super::say(format_args!(
+                    "the reporter recovered from a panic and goes on (said once)"
+                ));
             }
         }
     }
@@ -163,7 +186,7 @@ impl Reporter {
     }
 
     fn apply(&mut self, settings: super::ReporterSettings) {
-        self.sinks = settings
+        let new: Vec<SinkSlot> = settings
             .sinks
             .into_iter()
             .map(|sink| SinkSlot {
@@ -171,6 +194,12 @@ impl Reporter {
                 complained: false,
             })
             .collect();
+        for old in std::mem::replace(&mut self.sinks, new) {
+            if catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
+                SINK_ERRORS.fetch_add(1, Relaxed);
+                super::say(format_args!("a replaced sink panicked when dropped"));
+            }
+        }
         self.interval = settings.summary_interval;
         self.next_summary = Instant::now() + self.interval;
         self.rate = settings.rate_limit as f64;
@@ -240,6 +269,7 @@ impl Reporter {
                 extra,
                 local_key: c.local_key,
                 aliases: Vec::new(),
+                released: false,
             },
         );
         self.pending.push_back((finding, origin));
@@ -257,9 +287,16 @@ impl Reporter {
                 break;
             }
             self.tokens = (self.tokens - 1.0).max(0.0);
-            let Some((f, origin)) = self.pending.pop_front() else {
+            let Some((mut f, origin)) = self.pending.pop_front() else {
                 break;
             };
+            if let Some(k) = self.known.get_mut(&f.fingerprint) {
+                let total = k.total();
+                k.told = total;
+                k.finding.occurrences = total;
+                k.released = true;
+                f.occurrences = total;
+            }
             super::PENDING_LEN.store(self.pending.len(), Relaxed);
             REPORTED.fetch_add(1, Relaxed);
             // The sinks see the span the finding was made in as current (feature otel).
@@ -271,11 +308,8 @@ impl Reporter {
     /// Tells the sinks about occurrences counted since the last summary.
     fn summarize(&mut self) {
         let mut repeats = Vec::new();
-        for k in self.known.values_mut() {
-            let total = (seen::count(k.local_key)
-                + k.aliases.iter().map(|a| seen::count(*a)).sum::<u64>()
-                + k.extra)
-                .max(1);
+        for k in self.known.values_mut().filter(|k| k.released) {
+            let total = k.total();
             if total > k.told {
                 let new = total - k.told;
                 k.told = total;
@@ -308,9 +342,10 @@ impl Reporter {
             SINK_ERRORS.fetch_add(1, Relaxed);
             if !slot.complained {
                 slot.complained = true;
+                let name = catch_unwind(AssertUnwindSafe(|| slot.sink.name().to_owned()))
+                    .unwrap_or_else(|_| "(name panicked)".into());
                 super::say(format_args!(
-                    "sink {} {problem}; the other sinks go on (said once)",
-                    slot.sink.name()
+                    "sink {name} {problem}; the other sinks go on (said once)"
                 ));
             }
         }

@@ -144,6 +144,14 @@ impl Table {
         }
     }
 
+    fn forget_all(&self) {
+        for s in &self.slots {
+            s.key.store(0, Relaxed);
+            s.count.store(0, Relaxed);
+        }
+        self.overflow.store(0, Relaxed);
+    }
+
     fn totals(&self) -> (u64, u64) {
         let mut all = self.overflow.load(Relaxed);
         let mut repeats = 0;
@@ -181,6 +189,12 @@ pub(crate) fn count(key: u64) -> u64 {
 /// occurrences stay counted, and a later one that finds room offers it again.
 pub(crate) fn defer(key: u64) {
     TABLE.defer(key)
+}
+
+/// Empties the table: in a forked child, before its guard comes on, so that the
+/// findings its parent made are new to the child's own reporter.
+pub(crate) fn forget_all() {
+    TABLE.forget_all()
 }
 
 /// (all occurrences, occurrences that repeated a known finding).

@@ -1,5 +1,5 @@
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::Sink;
@@ -14,13 +14,25 @@ use crate::finding::Finding;
 /// and flushed (into the OS, no `fsync`) after each batch, on the reporter thread: a
 /// write that blocks (a full disk, a FIFO without a reader, a hung mount) stalls the
 /// reporter, and so [`crate::flush`], never a map operation.
+///
+/// Only whole lines enter the buffer, and what a failed write (a full disk) left
+/// unwritten, down to the rest of a line, is written first by the next flush: the
+/// file never holds a cut-off object run into the next one. Up to 1 MiB waits so;
+/// past that a finding is refused (the write's error, counted in
+/// `stats().sink_errors`) rather than kept.
 #[derive(Debug)]
 pub struct JsonLines {
     path: PathBuf,
     /// None until opened: a sink named by `MAPGUARD_OUTPUT` opens on the reporter
     /// thread, at its first write ([`JsonLines::deferred`]).
-    out: Option<BufWriter<File>>,
+    out: Option<File>,
+    /// Whole lines not yet written; `buf[..written]` has been.
+    buf: Vec<u8>,
+    written: usize,
 }
+
+/// What may wait for a full disk before findings are refused.
+const MAX_WAITING: usize = 1 << 20;
 
 impl JsonLines {
     /// Opens `path` for appending, creating it (mode 0600) if needed. Blocks for as
@@ -28,7 +40,12 @@ impl JsonLines {
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let out = Some(Self::open(&path)?);
-        Ok(JsonLines { path, out })
+        Ok(JsonLines {
+            path,
+            out,
+            buf: Vec::new(),
+            written: 0,
+        })
     }
 
     /// A sink for `path` that opens it at its first write, on the reporter thread:
@@ -36,10 +53,15 @@ impl JsonLines {
     /// must never wait for a file. An open that fails is that write's error (the
     /// reporter says so once and counts it); the next write tries again.
     pub(crate) fn deferred(path: PathBuf) -> Self {
-        JsonLines { path, out: None }
+        JsonLines {
+            path,
+            out: None,
+            buf: Vec::new(),
+            written: 0,
+        }
     }
 
-    fn open(path: &Path) -> io::Result<BufWriter<File>> {
+    fn open(path: &Path) -> io::Result<File> {
         let mut opts = OpenOptions::new();
         opts.create(true).append(true);
         #[cfg(unix)]
@@ -47,24 +69,63 @@ impl JsonLines {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let file = opts
-            .open(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot open it: {e}")))?;
-        Ok(BufWriter::new(file))
-    }
-
-    fn out(&mut self) -> io::Result<&mut BufWriter<File>> {
-        let out = match self.out.take() {
-            Some(out) => out,
-            None => Self::open(&self.path)?,
-        };
-        Ok(self.out.insert(out))
+        opts.open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open it: {e}")))
     }
 
     fn line(&mut self, finding: &Finding) -> io::Result<()> {
-        let out = self.out()?;
-        serde_json::to_writer(&mut *out, finding)?;
-        out.write_all(b"\n")
+        if self.out.is_none() {
+            self.out = Some(Self::open(&self.path)?);
+        }
+        let line = serde_json::to_vec(finding)?;
+        if self.buf.len() - self.written + line.len() + 1 > MAX_WAITING {
+            // The disk has taken nothing for a while: try, then refuse this one.
+            self.write_out()?;
+            if self.buf.len() + line.len() + 1 > MAX_WAITING {
+                return Err(io::Error::other(format!(
+                    "{} bytes of findings wait for the file; this one is not written",
+                    self.buf.len()
+                )));
+            }
+        }
+        self.buf.extend_from_slice(&line);
+        self.buf.push(b'\n');
+        if self.buf.len() >= 8 << 10 {
+            self.write_out()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what waits, as far as the file takes it; the rest (down to part of a
+    /// line) stays for the next call.
+    fn write_out(&mut self) -> io::Result<()> {
+        let Some(file) = &mut self.out else {
+            return Ok(());
+        };
+        while self.written < self.buf.len() {
+            match file.write(&self.buf[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Keep the unwritten part only.
+                    self.buf.drain(..self.written);
+                    self.written = 0;
+                    return Err(e);
+                }
+            }
+        }
+        self.buf.clear();
+        self.written = 0;
+        Ok(())
+    }
+}
+
+impl Drop for JsonLines {
+    /// Writes what waits (a sink replaced by a new `Config`, or the process ending
+    /// through [`crate::FlushGuard`], has flushed before; this is for the rest).
+    fn drop(&mut self) {
+        let _ = self.write_out();
     }
 }
 
@@ -78,10 +139,7 @@ impl Sink for JsonLines {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.out {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
+        self.write_out()
     }
 
     fn name(&self) -> &str {

@@ -45,8 +45,9 @@ use crate::finding::Finding;
 /// A destination for findings. Called only from mapguard's reporter thread, one
 /// call at a time, never from the user's threads: a slow sink delays other findings'
 /// delivery but never a map operation. It does delay the calls that wait for the
-/// reporter: [`crate::flush`] (without limit), [`crate::flush_timeout`], a dropping
-/// [`crate::FlushGuard`] and [`crate::Config::install`] (up to 5 s each).
+/// reporter: [`crate::flush`] (without limit), [`crate::flush_timeout`] (up to its
+/// timeout), a dropping [`crate::FlushGuard`] and [`crate::Config::install`] (up to
+/// 5 s each).
 ///
 /// A sink that returns an error or panics is reported once on stderr and the other
 /// sinks go on; it keeps being called. Map accesses a sink makes are not checked, so

@@ -79,9 +79,6 @@ pub const DUPLICATES: &str = "mapguard.duplicate_findings";
 pub struct Otel {
     events: Events,
     instruments: Option<Instruments>,
-    /// `stats()` counters already added to the dropped / duplicates counters.
-    seen_dropped: u64,
-    seen_duplicates: u64,
 }
 
 enum Events {
@@ -128,8 +125,6 @@ impl Otel {
         Otel {
             events: Events::Tracing,
             instruments: None,
-            seen_dropped: 0,
-            seen_duplicates: 0,
         }
     }
 
@@ -164,9 +159,15 @@ impl Otel {
 
     /// Adds to the dropped / duplicates counters what `stats()` counted since.
     fn follow_stats(&mut self) {
+        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+        // Shared by every Otel sink of the process (all on the reporter thread):
+        // what has been added to the global counters already.
+        static EXPORTED_DROPPED: AtomicU64 = AtomicU64::new(0);
+        static EXPORTED_DUPLICATES: AtomicU64 = AtomicU64::new(0);
         let s = crate::stats();
         let (dropped, duplicates) = (s.dropped, s.duplicates);
-        let (seen_dropped, seen_duplicates) = (self.seen_dropped, self.seen_duplicates);
+        let seen_dropped = EXPORTED_DROPPED.fetch_max(dropped, Relaxed);
+        let seen_duplicates = EXPORTED_DUPLICATES.fetch_max(duplicates, Relaxed);
         let i = self.instruments();
         if dropped > seen_dropped {
             i.dropped.add(dropped - seen_dropped, &[]);
@@ -174,8 +175,6 @@ impl Otel {
         if duplicates > seen_duplicates {
             i.duplicates.add(duplicates - seen_duplicates, &[]);
         }
-        self.seen_dropped = seen_dropped.max(dropped);
-        self.seen_duplicates = seen_duplicates.max(duplicates);
     }
 }
 

@@ -1,0 +1,69 @@
+//! A child forked after its parent made a finding starts with an empty dedup table:
+//! once the child installs its own `Config`, the same finding made in the child is
+//! new to the child's reporter and reaches the child's sinks.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory};
+
+fn install(m: &Memory) {
+    Config::new()
+        .outputs(vec![])
+        .sink(m.clone())
+        .backtrace(BacktraceMode::Off)
+        .install()
+        .unwrap();
+}
+
+/// The same finding (kind, map name, call sites) wherever it is called.
+fn conflict() {
+    common::conflict(&DashMap::named("shared-cache").with_clock(ManualClock::new()));
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_fork_after_finding() {
+    let parent = Memory::new();
+    install(&parent);
+    conflict();
+    assert!(mapguard::flush_timeout(Duration::from_secs(60)));
+    println!("parent findings={}", parent.findings().len());
+    std::io::stdout().flush().unwrap();
+    // SAFETY: one test thread; the parent's finding was flushed.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let child = Memory::new();
+        install(&child);
+        conflict();
+        conflict();
+        let flushed = mapguard::flush_timeout(Duration::from_secs(60));
+        println!(
+            "child findings={} flush={flushed} stats={:?}",
+            child.findings().len(),
+            mapguard::stats()
+        );
+        std::io::stdout().flush().unwrap();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+#[test]
+fn a_child_reports_a_finding_its_parent_had_made() {
+    let o = common::output_within(
+        common::child_command("child_fork_after_finding"),
+        Duration::from_secs(120),
+        "the forked child hung",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("parent findings=1"), "{out}");
+    assert!(out.contains("child findings=1 flush=true"), "{out}");
+}
