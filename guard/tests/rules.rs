@@ -577,6 +577,154 @@ fn read_write_in_key_scope_compares_the_same_keys_in_either_order() {
 }
 
 #[test]
+fn read_write_in_key_scope_sees_a_keyed_write_from_a_map_wide_read() {
+    // The mirror of the last case: a keyed write, then another thread's `iter`.
+    memory();
+    let map: DashMap<u64, u64> = DashMap::named("rw-key-then-iter")
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key)
+        .with_mode(Mode::Accesses);
+    on("writer", || map.insert(9, 9));
+    on("walker", || map.iter().count());
+    let f = found(ReadWrite, "rw-key-then-iter");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].accesses[0].op, f[0].accesses[1].op, f[0].same_key),
+        (Op::Insert, Op::Iter, false)
+    );
+    assert_eq!(f[0].accesses[0].thread_name.as_deref(), Some("writer"));
+}
+
+#[test]
+fn len_and_is_empty_are_map_wide_reads_for_read_write() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("rw-len")
+        .with_clock(clock.clone())
+        .with_mode(Mode::Accesses);
+    on("writer", || map.insert(1, 1));
+    on("metrics", || map.len());
+    clock.advance(ms(500));
+    on("metrics", || map.is_empty());
+    on("writer", || map.insert(1, 2));
+    let f = found(ReadWrite, "rw-len");
+    let ops: Vec<_> = f
+        .iter()
+        .map(|f| (f.accesses[0].op, f.accesses[1].op))
+        .collect();
+    assert_eq!(ops, [(Op::Insert, Op::Len), (Op::IsEmpty, Op::Insert)]);
+    // Mode `writes` (the default) does not look at reads at all.
+    let quiet: DashMap<u64, u64> = DashMap::named("rw-len-writes").with_clock(ManualClock::new());
+    on("writer", || quiet.insert(1, 1));
+    on("metrics", || quiet.len());
+    assert!(all_on("rw-len-writes").is_empty());
+}
+
+#[test]
+fn key_scope_map_wide_and_keyed_writes_conflict_in_either_order() {
+    memory();
+    let clock = ManualClock::new();
+    let map: DashMap<u64, u64> = DashMap::named("cw-key-wide")
+        .with_clock(clock.clone())
+        .with_scope(Scope::Key);
+    // A keyed write, then another thread's clear: one concurrent_write.
+    on("a", || map.insert(1, 1));
+    on("cleaner", || map.clear());
+    let f = found(ConcurrentWrite, "cw-key-wide");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].accesses[0].op, f[0].accesses[1].op),
+        (Op::Insert, Op::Clear)
+    );
+    // A clear, then another thread's keyed write: a second one.
+    clock.advance(ms(500));
+    on("cleaner", || map.clear());
+    on("a", || map.insert(7, 7));
+    let f = found(ConcurrentWrite, "cw-key-wide");
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(
+        (f[1].accesses[0].op, f[1].accesses[1].op),
+        (Op::Clear, Op::Insert)
+    );
+    // Outside the window, or from the same thread: nothing more.
+    clock.advance(ms(500));
+    on("cleaner", || map.clear());
+    clock.advance(ms(500));
+    on("a", || map.insert(7, 8));
+    clock.advance(ms(500));
+    on("b", || {
+        map.clear();
+        map.insert(3, 3);
+        map.insert(4, 4);
+        map.retain(|_, _| true);
+    });
+    let f = found(ConcurrentWrite, "cw-key-wide");
+    assert_eq!(f.len(), 2, "{f:#?}");
+}
+
+#[test]
+fn a_map_wide_write_between_read_and_write_is_a_lost_update_in_both_scopes() {
+    memory();
+    for (scope, op) in [
+        (Scope::Map, Op::AlterAll),
+        (Scope::Key, Op::AlterAll),
+        (Scope::Map, Op::Retain),
+        (Scope::Key, Op::Clear),
+    ] {
+        let name = format!("lu-wide-{scope:?}-{}", op.name());
+        let prices: DashMap<u64, u64> = DashMap::named(name.clone())
+            .with_clock(ManualClock::new())
+            .with_scope(scope)
+            .with_rules(Rules::ALL.without(ConcurrentWrite));
+        prices.insert(1, 10);
+        prices.insert(2, 20);
+        interleave(
+            "a",
+            || prices.get_cloned(&1).unwrap(),
+            "b",
+            || match op {
+                Op::AlterAll => prices.alter_all(|_, v| v * 2),
+                Op::Retain => prices.retain(|k, _| *k != 1),
+                _ => prices.clear(),
+            },
+            |seen| {
+                prices.insert(1, seen + 1);
+            },
+        );
+        let f = found(LostUpdate, &name);
+        assert_eq!(f.len(), 1, "{scope:?} {op:?}: {:#?}", all_on(&name));
+        let ops: Vec<Op> = f[0].accesses.iter().map(|a| a.op).collect();
+        assert_eq!(ops, [Op::GetCloned, op, Op::Insert], "{scope:?}");
+    }
+}
+
+#[test]
+fn a_map_wide_write_before_the_read_or_by_the_same_thread_is_no_lost_update() {
+    memory();
+    for scope in [Scope::Map, Scope::Key] {
+        let name = format!("lu-wide-quiet-{scope:?}");
+        let map: DashMap<u64, u64> = DashMap::named(name.clone())
+            .with_clock(ManualClock::new())
+            .with_scope(scope)
+            .with_rules(Rules::ALL.without(ConcurrentWrite));
+        map.insert(1, 1);
+        // Another thread's map-wide write before the read: the read saw it.
+        on("b", || map.alter_all(|_, v| v + 1));
+        on("a", || {
+            let v = map.get_cloned(&1).unwrap();
+            map.insert(1, v + 1);
+        });
+        // The reader's own map-wide write in between.
+        on("a", || {
+            let v = map.get_cloned(&1).unwrap();
+            map.retain(|_, _| true);
+            map.insert(1, v + 1);
+        });
+        assert!(all_on(&name).is_empty(), "{scope:?}: {:#?}", all_on(&name));
+    }
+}
+
+#[test]
 fn a_finding_while_unwinding_is_reported_not_a_second_panic() {
     memory();
     let map: DashMap<u64, u64> = DashMap::named("unwinding")

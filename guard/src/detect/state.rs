@@ -674,6 +674,8 @@ impl MapState {
                 }
                 Class::WriteAll | Class::IterateMut => self.on_write(l, &ctx, 0),
                 Class::Iterate => self.on_read_all(&ctx),
+                // `len` and `is_empty` read every shard: map-wide reads.
+                Class::Lock if matches!(op, Op::Len | Op::IsEmpty) => self.on_read_all(&ctx),
                 Class::Lock => {}
             }
             if hold {
@@ -871,6 +873,10 @@ impl MapState {
                 earlier = Some((w, &self.last_write));
             }
         }
+        if earlier.is_none() && ctx.eff & SCOPE_KEY != 0 && ctx.key == 0 {
+            // A map-wide read in key scope against the keyed writes, in their slots.
+            earlier = self.latest_keyed_conflict(ctx);
+        }
         if let Some((w, record)) = earlier {
             let same = w.key != 0 && w.key == ctx.key;
             let prev = Earlier::from_seen(&w, record);
@@ -891,20 +897,28 @@ impl MapState {
     fn on_write(&self, l: &PerThread, ctx: &Ctx, key: u64) {
         let record = self.record_for(ctx.eff, key);
         let prev = record.load();
+        // Where `prev` was first stored, for its stack: a map-wide write copied into
+        // the key slots (key scope) keeps its stack in `last_write`.
+        let prev_record = if prev.key == 0 {
+            &self.last_write
+        } else {
+            record
+        };
         let mut reported = false;
 
-        // Rule 3: this thread read the key, another wrote it since, and now this
-        // thread writes it without looking again.
+        // Rule 3: this thread read the key, another wrote it since (the key itself,
+        // or the whole map: `alter_all`, `retain`, `clear`), and now this thread
+        // writes it without looking again.
         if key != 0 && ctx.has(FindingKind::LostUpdate) {
             if let Some(read) = l.take_read(self.id, key) {
                 if blind_write(ctx.op)
                     && ctx.now.saturating_sub(read.access.stamp.ms()) <= self.window()
-                    && prev.key == key
+                    && (prev.key == key || prev.key == 0)
                     && prev.stamp.0 != read.snapshot
                     && self.conflicts(ctx, &prev)
                 {
                     let r = Earlier::local(RawAccess::mine(&read.access));
-                    let w = Earlier::from_seen(&prev, record);
+                    let w = Earlier::from_seen(&prev, prev_record);
                     self.found(ctx, FindingKind::LostUpdate, key, true, &[r, w]);
                     reported = true;
                 }
@@ -912,17 +926,25 @@ impl MapState {
         }
 
         // Rule 1: two writes from different threads within the window (in key
-        // scope, to the same key).
+        // scope, to the same key; a map-wide write writes every key).
         let key_scope = ctx.eff & SCOPE_KEY != 0 && key != 0;
-        if !reported
-            && ctx.has(FindingKind::ConcurrentWrite)
-            && self.conflicts(ctx, &prev)
-            && (!key_scope || prev.key == key)
-        {
-            let same = key != 0 && prev.key == key;
-            let w = Earlier::from_seen(&prev, record);
-            let k = if key != 0 { key } else { prev.key };
-            self.found(ctx, FindingKind::ConcurrentWrite, k, same, &[w]);
+        let wide_in_key_scope = ctx.eff & SCOPE_KEY != 0 && key == 0;
+        if !reported && ctx.has(FindingKind::ConcurrentWrite) {
+            let earlier =
+                if self.conflicts(ctx, &prev) && (!key_scope || prev.key == key || prev.key == 0) {
+                    Some((prev, prev_record))
+                } else if wide_in_key_scope {
+                    // A map-wide write in key scope against the keyed writes.
+                    self.latest_keyed_conflict(ctx)
+                } else {
+                    None
+                };
+            if let Some((w, from)) = earlier {
+                let same = key != 0 && w.key == key;
+                let k = if key != 0 { key } else { w.key };
+                let w = Earlier::from_seen(&w, from);
+                self.found(ctx, FindingKind::ConcurrentWrite, k, same, &[w]);
+            }
         }
 
         // Rule 2, write side: this write against the last read.
@@ -960,6 +982,37 @@ impl MapState {
             })));
         }
         record.store(&prev, stamp, key, ctx.site, ctx.function);
+        if wide_in_key_scope {
+            // In key scope a map-wide write is the last write of every key: each
+            // key's slot gets it, so that a keyed write or a lost update sees it as
+            // it sees a write to its key (one pass over the slots, 1024 by default).
+            for slot in self.slots() {
+                let seen = slot.0.load();
+                slot.0.store(&seen, stamp, 0, ctx.site, ctx.function);
+            }
+        }
+    }
+
+    /// The latest keyed write in the key slots (key scope) that conflicts with this
+    /// map-wide access, with its slot. One pass over the slots' stamps; the slots
+    /// are not allocated before a keyed access in key scope, and then none is.
+    fn latest_keyed_conflict(&self, ctx: &Ctx) -> Option<(Seen, &Record)> {
+        let slots = self.slots_if_allocated()?;
+        let mut best: Option<(Seen, &Record)> = None;
+        for slot in slots {
+            let st = slot.0.stamp();
+            if st.is_empty() || st.who() == ctx.me {
+                continue;
+            }
+            if best.is_some_and(|(b, _)| b.stamp.ms() >= st.ms()) {
+                continue;
+            }
+            let seen = slot.0.load();
+            if seen.key != 0 && self.conflicts(ctx, &seen) {
+                best = Some((seen, &slot.0));
+            }
+        }
+        best
     }
 
     /// A finding: dedup on this thread, capture a stack for a new one, queue it,
