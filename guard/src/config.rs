@@ -239,7 +239,9 @@ pub enum Reaction {
     Report,
     /// Queue it, then panic on the thread that made it, at every occurrence (repeats
     /// included). For tests and CI. For a `reentrant_access` finding the panic comes
-    /// before the lock, not a deadlock.
+    /// before the lock, not a deadlock. Inside the closure of `alter`/`alter_all`,
+    /// where dashmap aborts the process on a panic, the thread first waits (up to
+    /// 5 s) for the finding to reach the sinks.
     Panic,
     /// Queue it, then call this function on the thread that made it, with the finding
     /// (stacks unresolved), at every occurrence (repeats included). Each call builds

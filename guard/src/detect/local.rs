@@ -211,6 +211,14 @@ impl PerThread {
         live & 1 == 0 || live & BORROW_MASK == 0
     }
 
+    /// True if this thread is inside a call that holds a guard of an `op` for which
+    /// `is` says yes, in any map (settled first).
+    pub(crate) fn holds_op(&self, is: impl Fn(Op) -> bool) -> bool {
+        debug_assert!(self.settled());
+        let live = self.held_live.get();
+        (0..HELD).any(|i| live & (1 << i) != 0 && is(Stamp(self.held.stamp[i].get()).op()))
+    }
+
     /// The guard this thread holds into `map` that it took first; with
     /// `write_locks_only`, the first of those that hold a write lock
     /// ([`crate::finding::Op::locks_exclusive`]).

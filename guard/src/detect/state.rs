@@ -182,6 +182,9 @@ struct Ctx {
     key: u64,
     site: SiteRef,
     function: Option<FunctionRef>,
+    /// Inside the closure of dashmap's `alter`/`alter_all`, where a panic aborts
+    /// the process (reaction `panic` delivers the finding first).
+    in_alter: bool,
 }
 
 impl Ctx {
@@ -648,7 +651,7 @@ impl MapState {
         let hold = s & HOLD != 0;
         let s = s & !HOLD;
         thread::with_local(|t| {
-            let Some(ctx) = self.begin(t, s, op, key, site) else {
+            let Some(mut ctx) = self.begin(t, s, op, key, site) else {
                 return HeldGuard::NONE;
             };
             let l = &t.detect;
@@ -656,6 +659,7 @@ impl MapState {
                 // The rules read the held table and change the reads: nothing may be
                 // borrowed (only a guard that is still held can be).
                 l.settle();
+                ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
                 // Guards this thread took but another dropped: forget them, so that
                 // the thread gets back to the fast path.
                 local::reconcile(l, ctx.me, ctx.counters);
@@ -695,12 +699,13 @@ impl MapState {
             map: self,
         };
         thread::with_local(|t| {
-            let Some(ctx) = self.begin(t, s, op, 0, site) else {
+            let Some(mut ctx) = self.begin(t, s, op, 0, site) else {
                 return none();
             };
             let l = &t.detect;
             if l.holds_any() {
                 l.settle();
+                ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
                 local::reconcile(l, ctx.me, ctx.counters);
                 self.reentrant(l, &ctx);
             }
@@ -771,6 +776,7 @@ impl MapState {
             key,
             site,
             function: t.function(),
+            in_alter: false,
         })
     }
 
@@ -1106,6 +1112,14 @@ impl MapState {
                 let msg = candidate.summary();
                 if new {
                     crate::report::submit(candidate);
+                }
+                if ctx.in_alter {
+                    // dashmap aborts the process on a panic in alter's closure: the
+                    // finding would die queued. Deliver it first (at most 5 s).
+                    crate::report::flush_before_abort();
+                    crate::report::say(format_args!(
+                        "the panic below is raised inside the closure of alter or alter_all, where dashmap aborts the process"
+                    ));
                 }
                 panic!("{msg}");
             }

@@ -238,8 +238,20 @@ enum Flushed {
     NoReporter,
 }
 
+/// Delivers what is queued, up to 5 s, from a finding about to abort the process
+/// (reaction `panic` inside dashmap's `alter`): mapguard's own code runs on this
+/// thread, which [`flush`] takes for a sink or callback and skips.
+#[cfg(not(feature = "compile-out"))]
+pub(crate) fn flush_before_abort() {
+    flush_within_checked(Duration::from_secs(5), false);
+}
+
 fn flush_within(timeout: Duration) -> Flushed {
-    if crate::thread::is_busy() {
+    flush_within_checked(timeout, true)
+}
+
+fn flush_within_checked(timeout: Duration, skip_if_busy: bool) -> Flushed {
+    if skip_if_busy && crate::thread::is_busy() {
         return Flushed::Done;
     }
     if !reporter::started() {

@@ -1,0 +1,60 @@
+//! Reaction `panic` inside the closure of dashmap's `alter`: dashmap aborts the
+//! process on a panic there, so the finding would die in the queue. mapguard
+//! delivers it to the sinks first and says why the process is about to abort.
+#![cfg(unix)]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::time::Duration;
+
+use mapguard::{BacktraceMode, Config, DashMap, FindingKind, JsonLines, ManualClock, Reaction};
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_reentrant_read_in_alter() {
+    let path = std::env::var("MAPGUARD_TEST_JSONL").unwrap();
+    Config::new()
+        .outputs(vec![])
+        .sink(JsonLines::create(&path).unwrap())
+        .backtrace(BacktraceMode::Off)
+        .reaction(Reaction::Panic)
+        .install()
+        .unwrap();
+    let m: DashMap<u64, u64> = DashMap::named("alter-panic")
+        .with_clock(ManualClock::new())
+        .with_rules(mapguard::Rules::NONE.with(FindingKind::ReentrantAccess));
+    m.insert(1, 1);
+    m.alter(&1, |_, v| {
+        // A read of the map under alter's write lock: a self-deadlock if it meets
+        // the same shard; reaction panic panics here, and dashmap aborts.
+        let _ = m.get_cloned(&2);
+        v
+    });
+    println!("not reached");
+}
+
+#[test]
+fn a_panic_reaction_inside_alter_delivers_the_finding_before_the_abort() {
+    let path = common::scratch_file("panic-in-alter");
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = common::child_command("child_reentrant_read_in_alter");
+    cmd.env("MAPGUARD_TEST_JSONL", &path);
+    let o = common::output_within(cmd, Duration::from_secs(120), "the child hung");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.signal(), Some(6), "aborted\n{out}\n{err}");
+    assert!(!out.contains("not reached"), "{out}");
+    assert!(
+        err.contains("inside the closure of alter or alter_all, where dashmap aborts"),
+        "{err}"
+    );
+    let lines = std::fs::read_to_string(&path).unwrap_or_default();
+    let findings: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(findings.len(), 1, "{lines}\n{err}");
+    assert_eq!(findings[0]["kind"], "reentrant_access");
+    assert_eq!(findings[0]["map"], "alter-panic");
+}
