@@ -13,11 +13,8 @@ pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     let opts = if args.is_empty() {
         Options::default()
     } else {
-        let written = format!("#[{}]", crate::as_written(&quote!(guarded(#args))));
-        options::parse(args, Place::Fn, &written).unwrap_or_else(|e| {
-            soft.push(e);
-            Options::default()
-        })
+        let written = crate::written_attribute(&args);
+        crate::or_default(options::parse(args, Place::Fn, &written), &mut soft)
     };
     let krate = opts.krate();
     if let Some(c) = &item.sig.constness {

@@ -100,12 +100,31 @@ fn item_keyword(item: &syn::Item) -> TokenStream2 {
     }
 }
 
-/// True if verbatim item tokens are a fn's (`fn name(...);`, no body).
+/// True if verbatim item tokens are a fn's (`fn name(...);`, no body): after any
+/// attributes, visibility and qualifiers (`pub(crate)`, `const`, `async`, `unsafe`,
+/// `extern "C"`, `default`), the keyword `fn`.
 fn has_fn_token(tokens: &TokenStream2) -> bool {
-    tokens
-        .clone()
-        .into_iter()
-        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "fn"))
+    use proc_macro2::TokenTree;
+    let mut it = tokens.clone().into_iter();
+    while let Some(t) = it.next() {
+        match &t {
+            // `#[attr]`: the bracketed group follows.
+            TokenTree::Punct(p) if p.as_char() == '#' => {
+                it.next();
+            }
+            // `pub(crate)`'s group, `extern "C"`'s literal.
+            TokenTree::Group(_) | TokenTree::Literal(_) => {}
+            TokenTree::Ident(i) if i == "fn" => return true,
+            TokenTree::Ident(i)
+                if [
+                    "pub", "const", "async", "unsafe", "extern", "default", "safe",
+                ]
+                .iter()
+                .any(|q| i == q) => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// What to emit instead of an expansion, if anything: the item as written plus every
@@ -121,6 +140,27 @@ fn unexpanded(
         return Some(with_errors(item.to_token_stream(), errors));
     }
     cfg!(feature = "compile-out").then(|| with_errors(item.to_token_stream(), soft.to_vec()))
+}
+
+/// The options parsed, or the defaults with the error kept in `soft`: a mistake in
+/// an option still expands the item, with that option at its global setting.
+fn or_default(
+    parsed: Result<options::Options, syn::Error>,
+    soft: &mut Vec<syn::Error>,
+) -> options::Options {
+    parsed.unwrap_or_else(|e| {
+        soft.push(e);
+        options::Options::default()
+    })
+}
+
+/// `#[guarded(args)]` as the user wrote it, for messages.
+fn written_attribute(args: &TokenStream2) -> String {
+    if args.is_empty() {
+        "#[guarded]".to_owned()
+    } else {
+        format!("#[{}]", as_written(&quote::quote!(guarded(#args))))
+    }
 }
 
 /// `out` followed by every error, each at its own token.

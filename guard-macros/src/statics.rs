@@ -5,23 +5,16 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
 use syn::{Expr, ItemStatic};
 
-use crate::options::{self, Options, Place};
+use crate::options::{self, Place};
 use crate::types;
 
 pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
-    let written = if args.is_empty() {
-        "#[guarded]".to_owned()
-    } else {
-        format!("#[{}]", crate::as_written(&quote!(guarded(#args))))
-    };
+    let written = crate::written_attribute(&args);
     // parse + validate
     let mut errors = Vec::new();
     // A mistake in an option still expands, with that option at its global setting.
     let mut soft = Vec::new();
-    let opts = options::parse(args, Place::Static, &written).unwrap_or_else(|e| {
-        soft.push(e);
-        Options::default()
-    });
+    let opts = crate::or_default(options::parse(args, Place::Static, &written), &mut soft);
     let krate = opts.krate();
     let marker = format_ident!(
         "__mapguard_static_{}",

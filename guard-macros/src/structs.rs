@@ -18,14 +18,11 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     let mut errors = Vec::new();
     // Mistakes in options: expand anyway, with the option at its global setting.
     let mut soft = Vec::new();
-    let written = format!("#[{}]", crate::as_written(&quote!(guarded(#args))));
     let item_opts = if args.is_empty() {
         Options::default()
     } else {
-        options::parse(args, Place::Struct, &written).unwrap_or_else(|e| {
-            soft.push(e);
-            Options::default()
-        })
+        let written = crate::written_attribute(&args);
+        crate::or_default(options::parse(args, Place::Struct, &written), &mut soft)
     };
     let krate = item_opts.krate();
     // parse + validate
@@ -47,10 +44,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
                 ));
                 continue;
             }
-            let opts = field_options(attr).unwrap_or_else(|e| {
-                soft.push(e);
-                Options::default()
-            });
+            let opts = crate::or_default(field_options(attr), &mut soft);
             if !opts.skip && types::wrap(&field.ty, &format_ident!("M"), &[], &krate).is_none() {
                 let ty = &field.ty;
                 errors.push(syn::Error::new_spanned(
@@ -144,14 +138,8 @@ fn field_options(attr: &Attribute) -> Result<Options, syn::Error> {
 /// is expanded, so it cannot see that `#[guard]`, and rustc would later fail on it as
 /// an unknown attribute.
 fn guard_in_cfg_attr(attr: &Attribute) -> Option<syn::Error> {
-    if !attr.path().is_ident("cfg_attr") {
-        return None;
-    }
-    let list = attr.meta.require_list().ok()?;
-    let nested = list
-        .parse_args_with(syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated)
-        .ok()?;
-    let guard = nested.iter().skip(1).find(|m| m.path().is_ident("guard"))?;
+    let (_, attrs) = cfg_attr_parts(attr)?;
+    let guard = attrs.iter().find(|m| m.path().is_ident("guard"))?;
     Some(syn::Error::new_spanned(
         guard,
         format!(
@@ -168,28 +156,34 @@ fn strip_guard_attrs(item: &mut ItemStruct) {
     for f in item.fields.iter_mut() {
         f.attrs.retain(|a| !a.path().is_ident("guard"));
         f.attrs.retain_mut(|a| {
-            if !a.path().is_ident("cfg_attr") {
-                return true;
-            }
-            let Ok(list) = a.meta.require_list() else {
+            let Some((predicate, attrs)) = cfg_attr_parts(a) else {
                 return true;
             };
-            let Ok(nested) = list.parse_args_with(
-                syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated,
-            ) else {
-                return true;
-            };
-            let mut kept = nested.into_iter();
-            let Some(predicate) = kept.next() else {
-                return true;
-            };
-            let rest: Vec<Meta> = kept.filter(|m| !m.path().is_ident("guard")).collect();
+            let rest: Vec<Meta> = attrs
+                .into_iter()
+                .filter(|m| !m.path().is_ident("guard"))
+                .collect();
             if rest.is_empty() {
                 return false;
             }
-            let path = list.path.clone();
-            a.meta = syn::parse_quote!(#path(#predicate, #(#rest),*));
+            a.meta = syn::parse_quote!(cfg_attr(#predicate, #(#rest),*));
             true
         });
     }
+}
+
+/// `#[cfg_attr(predicate, attrs...)]` taken apart; `None` for any other attribute.
+fn cfg_attr_parts(attr: &Attribute) -> Option<(Meta, Vec<Meta>)> {
+    if !attr.path().is_ident("cfg_attr") {
+        return None;
+    }
+    let nested = attr
+        .meta
+        .require_list()
+        .ok()?
+        .parse_args_with(syn::punctuated::Punctuated::<Meta, syn::Token![,]>::parse_terminated)
+        .ok()?;
+    let mut parts = nested.into_iter();
+    let predicate = parts.next()?;
+    Some((predicate, parts.collect()))
 }

@@ -324,6 +324,18 @@ impl Op {
         matches!(self, Op::GetOrInsertWith)
     }
 
+    /// Map-wide writes that may write any key: `clear`, `retain`, `alter_all`,
+    /// `drain`, `iter_mut`, `values_mut`. They are an intervening write for every
+    /// key (`lost_update`) and, in key scope, a write of every key. The other
+    /// map-wide writes (`extend`, `append`, `split_off`, `pop_first`, `pop_last`,
+    /// `range_mut`) write keys of their own and are not.
+    pub(crate) const fn writes_every_key(self) -> bool {
+        matches!(
+            self,
+            Op::Clear | Op::Retain | Op::AlterAll | Op::Drain | Op::IterMut | Op::ValuesMut
+        )
+    }
+
     pub(crate) fn is_write(self) -> bool {
         matches!(
             self.class(),

@@ -231,3 +231,27 @@ fn async_attribution_follows_the_future_to_another_thread() {
     assert_eq!(last.function.as_deref(), Some("attribute::async_place"));
     assert_eq!(f[0].accesses[0].function, None);
 }
+
+#[mapguard::guarded]
+#[derive(Default)]
+struct OperatorShop {
+    #[guard(name = "operator-shop")]
+    cache: dashmap::DashMap<u64, u64>,
+}
+
+#[test]
+fn a_fields_operators_are_checked_at_the_callers_line() {
+    memory();
+    let s = OperatorShop::default();
+    let s = OperatorShop {
+        cache: s.cache.with(|m| m.with_clock(ManualClock::new())),
+    };
+    let line = line!() + 1;
+    on("a", || &s.cache << (1, 1));
+    on("b", || &s.cache << (1, 2));
+    let f = found(FindingKind::ConcurrentWrite, "operator-shop");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    let site = &f[0].accesses[0].site;
+    assert!(site.file.ends_with("attribute.rs"), "{site:?}");
+    assert_eq!(site.line, line);
+}

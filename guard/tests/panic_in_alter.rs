@@ -8,7 +8,9 @@ mod common;
 use std::os::unix::process::ExitStatusExt as _;
 use std::time::Duration;
 
-use mapguard::{BacktraceMode, Config, DashMap, FindingKind, JsonLines, ManualClock, Reaction};
+use mapguard::{
+    BacktraceMode, Config, DashMap, FindingKind, JsonLines, ManualClock, Reaction, Rules,
+};
 
 #[test]
 #[ignore = "run as a child by the test in this file"]
@@ -57,4 +59,44 @@ fn a_panic_reaction_inside_alter_delivers_the_finding_before_the_abort() {
     assert_eq!(findings.len(), 1, "{lines}\n{err}");
     assert_eq!(findings[0]["kind"], "reentrant_access");
     assert_eq!(findings[0]["map"], "alter-panic");
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_other_map_in_alter_without_reentrant_access() {
+    let path = std::env::var("MAPGUARD_TEST_JSONL").unwrap();
+    Config::new()
+        .outputs(vec![])
+        .sink(JsonLines::create(&path).unwrap())
+        .backtrace(BacktraceMode::Off)
+        .reaction(Reaction::Panic)
+        .rules(Rules::ALL.without(FindingKind::ReentrantAccess))
+        .install()
+        .unwrap();
+    let outer: DashMap<u64, u64> = DashMap::named("outer").with_clock(ManualClock::new());
+    let inner: DashMap<u64, u64> = DashMap::named("inner").with_clock(ManualClock::new());
+    outer.insert(1, 1);
+    common::on("other", || inner.insert(7, 1));
+    outer.alter(&1, |_, v| {
+        // Another map's concurrent_write, inside alter, with reentrant_access off.
+        inner.insert(7, 2);
+        v
+    });
+    println!("not reached");
+}
+
+#[test]
+fn the_finding_is_delivered_whatever_the_rules_of_the_altered_map() {
+    let path = common::scratch_file("panic-in-alter-rules");
+    let _ = std::fs::remove_file(&path);
+    let mut cmd = common::child_command("child_other_map_in_alter_without_reentrant_access");
+    cmd.env("MAPGUARD_TEST_JSONL", &path);
+    let o = common::output_within(cmd, Duration::from_secs(120), "the child hung");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.signal(), Some(6), "aborted\n{err}");
+    let lines = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        lines.contains("\"kind\":\"concurrent_write\"") && lines.contains("\"map\":\"inner\""),
+        "file: {lines:?}\nstderr: {err}"
+    );
 }

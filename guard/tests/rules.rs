@@ -725,6 +725,93 @@ fn a_map_wide_write_before_the_read_or_by_the_same_thread_is_no_lost_update() {
 }
 
 #[test]
+fn key_scope_bulk_writes_of_their_own_keys_do_not_write_every_key() {
+    // `pop_first`, `extend` write keys of their own: in key scope they are no
+    // concurrent_write against another key, and no intervening write of it.
+    memory();
+    let ops = |f: &[mapguard::Finding]| -> Vec<(mapguard::FindingKind, Vec<Op>)> {
+        f.iter()
+            .map(|f| (f.kind, f.accesses.iter().map(|a| a.op).collect()))
+            .collect()
+    };
+    let queue = Mutex::new(
+        mapguard::BTreeMap::<u64, u64>::named("key-pop-first")
+            .with_clock(ManualClock::new())
+            .with_scope(Scope::Key),
+    );
+    queue.lock().unwrap().insert(1, 1);
+    on("consumer", || queue.lock().unwrap().pop_first());
+    on("producer", || queue.lock().unwrap().insert(2, 2));
+    assert!(
+        all_on("key-pop-first").is_empty(),
+        "{:?}",
+        ops(&all_on("key-pop-first"))
+    );
+
+    let m = Mutex::new(
+        HashMap::<u64, u64>::named("key-extend")
+            .with_clock(ManualClock::new())
+            .with_scope(Scope::Key)
+            .with_rules(Rules::ALL.without(ConcurrentWrite)),
+    );
+    on("b", || m.lock().unwrap().extend([(100, 1), (101, 1)]));
+    on("a", || m.lock().unwrap().insert(1, 2));
+    interleave(
+        "a",
+        || *m.lock().unwrap().get(&1).unwrap(),
+        "b",
+        || m.lock().unwrap().extend([(100, 2)]),
+        |seen| {
+            m.lock().unwrap().insert(1, seen + 1);
+        },
+    );
+    assert!(
+        all_on("key-extend").is_empty(),
+        "{:?}",
+        ops(&all_on("key-extend"))
+    );
+    // In map scope too, an extend is no intervening write of another key.
+    let m = Mutex::new(
+        HashMap::<u64, u64>::named("map-extend-lu")
+            .with_clock(ManualClock::new())
+            .with_rules(Rules::ALL.without(ConcurrentWrite)),
+    );
+    m.lock().unwrap().insert(1, 10);
+    interleave(
+        "a",
+        || *m.lock().unwrap().get(&1).unwrap(),
+        "b",
+        || m.lock().unwrap().extend([(100, 1)]),
+        |seen| {
+            m.lock().unwrap().insert(1, seen + 1);
+        },
+    );
+    assert!(
+        all_on("map-extend-lu").is_empty(),
+        "{:?}",
+        ops(&all_on("map-extend-lu"))
+    );
+}
+
+#[test]
+fn a_clear_before_the_key_slots_exist_is_the_last_write_of_every_key() {
+    // Key scope allocates its key slots at the first keyed access; a clear made
+    // before that is still seen by the first keyed write of another thread.
+    memory();
+    let m: DashMap<u64, u64> = DashMap::named("key-clear-first")
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key);
+    on("cleaner", || m.clear());
+    on("writer", || m.insert(5, 5));
+    let f = found(ConcurrentWrite, "key-clear-first");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].accesses[0].op, f[0].accesses[1].op),
+        (Op::Clear, Op::Insert)
+    );
+}
+
+#[test]
 fn a_finding_while_unwinding_is_reported_not_a_second_panic() {
     memory();
     let map: DashMap<u64, u64> = DashMap::named("unwinding")

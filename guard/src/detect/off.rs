@@ -64,6 +64,10 @@ impl MapState {
         HeldGuard
     }
     #[inline(always)]
+    pub(crate) fn alter_hold<Q: Hash + ?Sized>(&self, _: &Q, _: SiteRef) -> HeldGuard {
+        HeldGuard
+    }
+    #[inline(always)]
     pub(crate) fn hash_if_on<Q: Hash + ?Sized>(&self, _: &Q) -> u64 {
         0
     }

@@ -482,6 +482,19 @@ impl MapState {
         }
     }
 
+    /// [`MapState::keyed_hold`] for `alter`, whose closure runs where dashmap aborts
+    /// the process on a panic: held whatever the rules, so that reaction `panic`
+    /// inside it delivers its finding first. Always the general path.
+    #[inline(always)]
+    pub(crate) fn alter_hold<Q: Hash + ?Sized>(&self, key: &Q, site: SiteRef) -> HeldGuard {
+        let s = config::word();
+        if s & ENABLED != 0 {
+            self.general(s | HOLD, Op::Alter, key_hash(key), site)
+        } else {
+            HeldGuard::NONE
+        }
+    }
+
     /// A read that returns a guard, recorded in the caller's code: [`MapState::fast`]
     /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]
@@ -655,18 +668,7 @@ impl MapState {
                 return HeldGuard::NONE;
             };
             let l = &t.detect;
-            if l.holds_any() {
-                // The rules read the held table and change the reads: nothing may be
-                // borrowed (only a guard that is still held can be).
-                l.settle();
-                ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
-                // Guards this thread took but another dropped: forget them, so that
-                // the thread gets back to the fast path.
-                local::reconcile(l, ctx.me, ctx.counters);
-                if op.may_block() {
-                    self.reentrant(l, &ctx);
-                }
-            }
+            self.guards_held(l, &mut ctx);
             match op.class() {
                 Class::Read => self.on_read(l, &ctx),
                 Class::Write => {
@@ -703,12 +705,7 @@ impl MapState {
                 return none();
             };
             let l = &t.detect;
-            if l.holds_any() {
-                l.settle();
-                ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
-                local::reconcile(l, ctx.me, ctx.counters);
-                self.reentrant(l, &ctx);
-            }
+            self.guards_held(l, &mut ctx);
             if op.is_write() {
                 self.on_write(l, &ctx, 0);
             } else {
@@ -786,7 +783,18 @@ impl MapState {
                 Some(r) if r.key_slots != 0 => r.key_slots,
                 _ => config::key_slots(),
             };
-            (0..n).map(|_| Slot::default()).collect()
+            let slots: Box<[Slot]> = (0..n).map(|_| Slot::default()).collect();
+            // A write of every key made before the slots existed (it is in
+            // `last_write`) is the last write of each key.
+            let last = self.last_write.load();
+            if let (0, Some(site), true) = (last.key, last.site, last.stamp.op().writes_every_key())
+            {
+                for slot in &slots {
+                    let empty = slot.0.load();
+                    slot.0.store(&empty, last.stamp, 0, site, last.function);
+                }
+            }
+            slots
         })
     }
 
@@ -807,12 +815,29 @@ impl MapState {
         }
     }
 
+    /// Books a guard as held: for `reentrant_access`, and for `alter`/`alter_all`
+    /// whatever the rules (see [`Ctx::in_alter`]).
     #[inline]
     fn hold(&self, l: &PerThread, ctx: &Ctx) -> HeldGuard {
-        if !ctx.has(FindingKind::ReentrantAccess) {
+        if !ctx.has(FindingKind::ReentrantAccess) && !matches!(ctx.op, Op::Alter | Op::AlterAll) {
             return HeldGuard::NONE;
         }
         HeldGuard::new(ctx.me, l.hold(&ctx.mine(self.id)))
+    }
+
+    /// Before the rules, if this thread holds guards: settles the held table (the
+    /// rules read it and change the reads: nothing may be borrowed, and only a guard
+    /// still held can be), forgets the guards another thread dropped (so that the
+    /// thread gets back to the fast path), notes whether it is inside `alter`, and
+    /// checks rule 5.
+    fn guards_held(&self, l: &PerThread, ctx: &mut Ctx) {
+        if !l.holds_any() {
+            return;
+        }
+        l.settle();
+        local::reconcile(l, ctx.me, ctx.counters);
+        ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
+        self.reentrant(l, ctx);
     }
 
     /// Rule 5: a locking call while this thread holds a guard into the same map, where
@@ -919,7 +944,7 @@ impl MapState {
             if let Some(read) = l.take_read(self.id, key) {
                 if blind_write(ctx.op)
                     && ctx.now.saturating_sub(read.access.stamp.ms()) <= self.window()
-                    && (prev.key == key || prev.key == 0)
+                    && (prev.key == key || (prev.key == 0 && prev.stamp.op().writes_every_key()))
                     && prev.stamp.0 != read.snapshot
                     && self.conflicts(ctx, &prev)
                 {
@@ -934,12 +959,12 @@ impl MapState {
         // Rule 1: two writes from different threads within the window (in key
         // scope, to the same key; a map-wide write writes every key).
         let key_scope = ctx.eff & SCOPE_KEY != 0 && key != 0;
-        let wide_in_key_scope = ctx.eff & SCOPE_KEY != 0 && key == 0;
+        let every_key = ctx.eff & SCOPE_KEY != 0 && key == 0 && ctx.op.writes_every_key();
         if !reported && ctx.has(FindingKind::ConcurrentWrite) {
             let earlier =
                 if self.conflicts(ctx, &prev) && (!key_scope || prev.key == key || prev.key == 0) {
                     Some((prev, prev_record))
-                } else if wide_in_key_scope {
+                } else if every_key {
                     // A map-wide write in key scope against the keyed writes.
                     self.latest_keyed_conflict(ctx)
                 } else {
@@ -988,11 +1013,12 @@ impl MapState {
             })));
         }
         record.store(&prev, stamp, key, ctx.site, ctx.function);
-        if wide_in_key_scope {
-            // In key scope a map-wide write is the last write of every key: each
-            // key's slot gets it, so that a keyed write or a lost update sees it as
-            // it sees a write to its key (one pass over the slots, 1024 by default).
-            for slot in self.slots() {
+        if every_key {
+            // In key scope a write of every key (`clear`, `retain`, ...) is the last
+            // write of each: each key's slot gets it, so that a keyed write or a lost
+            // update sees it as it sees a write to its key (one pass over the slots,
+            // 1024 by default; slots allocated later start from it).
+            for slot in self.slots_if_allocated().unwrap_or_default() {
                 let seen = slot.0.load();
                 slot.0.store(&seen, stamp, 0, ctx.site, ctx.function);
             }
@@ -1000,8 +1026,8 @@ impl MapState {
     }
 
     /// The latest keyed write in the key slots (key scope) that conflicts with this
-    /// map-wide access, with its slot. One pass over the slots' stamps; the slots
-    /// are not allocated before a keyed access in key scope, and then none is.
+    /// map-wide access, with its slot. One pass over the slots' stamps; before a
+    /// keyed access in key scope allocates them, there is none.
     fn latest_keyed_conflict(&self, ctx: &Ctx) -> Option<(Seen, &Record)> {
         let slots = self.slots_if_allocated()?;
         let mut best: Option<(Seen, &Record)> = None;

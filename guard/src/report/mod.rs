@@ -112,15 +112,14 @@ pub(crate) fn submit(c: Candidate) {
     if !reserve(&QUEUED, CAPACITY.load(Relaxed), &DROPPED, c.local_key) {
         return;
     }
-    let local_key = c.local_key;
     let sent =
         q.tx.as_ref()
             .is_some_and(|tx| tx.send(Msg::Candidate(Box::new(c))).is_ok());
     if !sent {
-        // No reporter to take it: dropped, and offered again by a later occurrence,
-        // as a finding the full queue refused is.
+        // No reporter to take it (its thread could not be started): dropped. Not
+        // offered again, as a finding the full queue refused is: no later occurrence
+        // could be taken either, and each would capture a stack for nothing.
         QUEUED.fetch_sub(1, Relaxed);
-        seen::defer(local_key);
         DROPPED.fetch_add(1, Relaxed);
     }
 }
@@ -337,7 +336,8 @@ pub struct Stats {
     /// sometimes (a race for the last place) after. Its occurrences stay counted, and
     /// the first later occurrence that finds room offers it again; so a finding is
     /// lost only if it never happens again (and findings past the dedup table's
-    /// 16384 are sampled, see the README).
+    /// 16384 are sampled, see the README). Also counts the new findings made when
+    /// the reporter thread could not be started; those are not offered again.
     pub dropped: u64,
     /// Errors and panics from sinks.
     pub sink_errors: u64,

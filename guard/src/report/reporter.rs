@@ -145,11 +145,13 @@ impl Reporter {
                     }
                 }
                 self.release_pending(false);
-                self.each_sink(|s| s.flush());
                 if Instant::now() >= self.next_summary {
                     self.summarize();
                     self.next_summary = Instant::now() + self.interval;
                 }
+                // After the summary too, so that its lines do not wait in a sink's
+                // buffer for the next round.
+                self.each_sink(|s| s.flush());
             }));
             if round.is_err() && !self.recovered {
                 self.recovered = true;

@@ -18,7 +18,7 @@ use crate::finding::Finding;
 /// Only whole lines enter the buffer, and what a failed write (a full disk) left
 /// unwritten, down to the rest of a line, is written first by the next flush: the
 /// file never holds a cut-off object run into the next one. Up to 1 MiB waits so;
-/// past that a finding is refused (the write's error, counted in
+/// past that a finding is refused (an error naming the file's, counted in
 /// `stats().sink_errors`) rather than kept.
 #[derive(Debug)]
 pub struct JsonLines {
@@ -39,13 +39,8 @@ impl JsonLines {
     /// long as the open does (a FIFO without a reader, a hung network mount).
     pub fn create(path: impl AsRef<Path>) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let out = Some(Self::open(&path)?);
-        Ok(JsonLines {
-            path,
-            out,
-            buf: Vec::new(),
-            written: 0,
-        })
+        let out = Self::open(&path)?;
+        Ok(Self::with(path, Some(out)))
     }
 
     /// A sink for `path` that opens it at its first write, on the reporter thread:
@@ -53,9 +48,13 @@ impl JsonLines {
     /// must never wait for a file. An open that fails is that write's error (the
     /// reporter says so once and counts it); the next write tries again.
     pub(crate) fn deferred(path: PathBuf) -> Self {
+        Self::with(path, None)
+    }
+
+    fn with(path: PathBuf, out: Option<File>) -> Self {
         JsonLines {
             path,
-            out: None,
+            out,
             buf: Vec::new(),
             written: 0,
         }
@@ -78,21 +77,23 @@ impl JsonLines {
             self.out = Some(Self::open(&self.path)?);
         }
         let line = serde_json::to_vec(finding)?;
-        if self.buf.len() - self.written + line.len() + 1 > MAX_WAITING {
-            // The disk has taken nothing for a while: try, then refuse this one.
-            self.write_out()?;
-            if self.buf.len() + line.len() + 1 > MAX_WAITING {
-                return Err(io::Error::other(format!(
-                    "{} bytes of findings wait for the file; this one is not written",
-                    self.buf.len()
-                )));
+        let waiting = self.buf.len() - self.written;
+        if waiting > 0 && waiting + line.len() + 1 > MAX_WAITING {
+            // The file has taken nothing for a while: try, and refuse this one if
+            // it still takes nothing (one line alone is always taken in).
+            if let Err(e) = self.write_out() {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} bytes of findings wait for the file, this one is not written: {e}",
+                        self.buf.len() - self.written
+                    ),
+                ));
             }
         }
         self.buf.extend_from_slice(&line);
         self.buf.push(b'\n');
-        if self.buf.len() >= 8 << 10 {
-            self.write_out()?;
-        }
+        // Written at the flush that ends the reporter's batch.
         Ok(())
     }
 
@@ -144,5 +145,52 @@ impl Sink for JsonLines {
 
     fn name(&self) -> &str {
         self.path.to_str().unwrap_or("jsonl")
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::FindingKind;
+
+    fn finding(map: String) -> Finding {
+        Finding {
+            kind: FindingKind::ConcurrentWrite,
+            map,
+            scope: crate::Scope::Map,
+            key_hash: None,
+            same_key: false,
+            window_ms: 100,
+            gap_ms: 0,
+            accesses: Vec::new(),
+            fingerprint: "0123456789abcdef".into(),
+            occurrences: 1,
+            hint: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_file_that_takes_nothing_keeps_at_most_a_mebibyte_then_refuses() {
+        // Every write to /dev/full fails with ENOSPC.
+        let mut sink = JsonLines::create("/dev/full").unwrap();
+        let big = "m".repeat(100 << 10);
+        let mut refused = 0;
+        for _ in 0..30 {
+            match sink.report(&finding(big.clone())) {
+                Ok(()) => assert!(sink.flush().is_err(), "a flush to /dev/full failed"),
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.to_string().contains("wait for the file"), "{e}");
+                }
+            }
+            assert!(sink.buf.len() - sink.written <= MAX_WAITING + big.len() + 300);
+        }
+        assert!(refused >= 19, "refused {refused} of 30");
+        // One line alone is always taken in, whatever its size.
+        let mut sink = JsonLines::create("/dev/full").unwrap();
+        let huge = "m".repeat(2 << 20);
+        assert!(sink.report(&finding(huge)).is_ok());
+        // Dropping the sink tries once more and gives up quietly.
+        drop(sink);
     }
 }
