@@ -136,6 +136,7 @@ pub enum Op {
     FirstEntry,
     LastEntry,
     Downgrade,
+    ExtractIf,
 }
 
 /// How an op touches the map.
@@ -156,7 +157,7 @@ pub(crate) enum Class {
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 46] = [
+    pub(crate) const ALL: [Op; 47] = [
         Op::Insert,
         Op::Get,
         Op::GetMut,
@@ -203,6 +204,7 @@ impl Op {
         Op::FirstEntry,
         Op::LastEntry,
         Op::Downgrade,
+        Op::ExtractIf,
     ];
 
     pub(crate) fn from_bits(bits: u64) -> Op {
@@ -222,9 +224,8 @@ impl Op {
             | GetOrInsertWith | InsertIfAbsent | RemoveIfEq | TryEntry | FirstEntry | LastEntry => {
                 Class::Write
             }
-            AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast => {
-                Class::WriteAll
-            }
+            AlterAll | Retain | Clear | Extend | Drain | Append | SplitOff | PopFirst | PopLast
+            | ExtractIf => Class::WriteAll,
             Iter | Keys | Values | Range | Snapshot => Class::Iterate,
             IterMut | ValuesMut | RangeMut => Class::IterateMut,
             Len | IsEmpty | ShrinkToFit | Reserve => Class::Lock,
@@ -286,6 +287,7 @@ impl Op {
             FirstEntry => "first_entry",
             LastEntry => "last_entry",
             Downgrade => "downgrade",
+            ExtractIf => "extract_if",
         }
     }
 
@@ -303,7 +305,7 @@ impl Op {
             | ValuesMut | Drain | Append | SplitOff | PopFirst | PopLast | Range | RangeMut
             | Reserve | GetCloned | GetOrDefault | Update | Compute | GetOrInsertWith
             | InsertIfAbsent | RemoveIfEq | Snapshot | TryEntry | GetKeyValue | FirstKeyValue
-            | LastKeyValue | FirstEntry | LastEntry | Downgrade => false,
+            | LastKeyValue | FirstEntry | LastEntry | Downgrade | ExtractIf => false,
         }
     }
 
@@ -325,14 +327,20 @@ impl Op {
     }
 
     /// Map-wide writes that may write any key: `clear`, `retain`, `alter_all`,
-    /// `drain`, `iter_mut`, `values_mut`. They are an intervening write for every
+    /// `drain`, `iter_mut`, `values_mut`, `extract_if`. They are an intervening write for every
     /// key (`lost_update`) and, in key scope, a write of every key. The other
     /// map-wide writes (`extend`, `append`, `split_off`, `pop_first`, `pop_last`,
     /// `range_mut`) write keys of their own and are not.
     pub(crate) const fn writes_every_key(self) -> bool {
         matches!(
             self,
-            Op::Clear | Op::Retain | Op::AlterAll | Op::Drain | Op::IterMut | Op::ValuesMut
+            Op::Clear
+                | Op::Retain
+                | Op::AlterAll
+                | Op::Drain
+                | Op::IterMut
+                | Op::ValuesMut
+                | Op::ExtractIf
         )
     }
 

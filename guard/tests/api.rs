@@ -360,3 +360,38 @@ fn maps_built_by_collect_are_named_by_their_type() {
     let c: HashMap<u64, u64> = HashMap::from_iter([(1, 1)]);
     assert_eq!(c.name(), format!("{}:{}", at.0, at.1 + 1));
 }
+
+#[test]
+fn btree_extends_by_reference_as_std_does() {
+    let src = std::collections::BTreeMap::from([(1u8, 10u8), (2, 20)]);
+    let mut b: mapguard::BTreeMap<u8, u8> = mapguard::BTreeMap::named("btree-extend-ref");
+    b.extend(src.iter());
+    b.extend([(&3u8, &30u8)]);
+    assert_eq!(
+        b.inner(),
+        &std::collections::BTreeMap::from([(1, 10), (2, 20), (3, 30)])
+    );
+}
+
+/// std's `&mut self` methods newer than the crate's minimum Rust, where the compiler
+/// has them (no `DerefMut` reaches them unchecked).
+#[rustversion::since(1.91)]
+#[test]
+fn newer_std_methods_are_there_and_behave_as_std() {
+    let mut h: mapguard::HashMap<u8, u8> = mapguard::HashMap::named("std-newer");
+    h.insert(1, 10);
+    h.insert(2, 20);
+    if let [Some(a), Some(b)] = h.get_disjoint_mut([&1, &2]) {
+        std::mem::swap(a, b);
+    }
+    let mut out: Vec<(u8, u8)> = h.extract_if(|k, _| *k == 1).collect();
+    out.sort_unstable();
+    assert_eq!(out, [(1, 20)]);
+    assert_eq!(h.get(&2), Some(&10));
+    let mut b: mapguard::BTreeMap<u8, u8> = mapguard::BTreeMap::named("btree-newer");
+    b.insert(1, 1);
+    b.insert(2, 2);
+    let out: Vec<(u8, u8)> = b.extract_if(.., |k, _| *k == 2).collect();
+    assert_eq!(out, [(2, 2)]);
+    assert_eq!(b.len(), 1);
+}

@@ -621,6 +621,31 @@ fn len_and_is_empty_are_map_wide_reads_for_read_write() {
 }
 
 #[test]
+fn len_and_is_empty_of_the_std_maps_are_map_wide_reads_too() {
+    memory();
+    let h = RwLock::new(
+        HashMap::<u64, u64>::named("rw-std-len")
+            .with_clock(ManualClock::new())
+            .with_mode(Mode::Accesses),
+    );
+    on("writer", || h.write().unwrap().insert(1, 1));
+    on("metrics", || h.read().unwrap().len());
+    let f = found(ReadWrite, "rw-std-len");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].accesses[1].op, Op::Len);
+    let b = RwLock::new(
+        mapguard::BTreeMap::<u64, u64>::named("rw-btree-is-empty")
+            .with_clock(ManualClock::new())
+            .with_mode(Mode::Accesses),
+    );
+    on("writer", || b.write().unwrap().insert(1, 1));
+    on("metrics", || b.read().unwrap().is_empty());
+    let f = found(ReadWrite, "rw-btree-is-empty");
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].accesses[1].op, Op::IsEmpty);
+}
+
+#[test]
 fn key_scope_map_wide_and_keyed_writes_conflict_in_either_order() {
     memory();
     let clock = ManualClock::new();

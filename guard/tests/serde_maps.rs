@@ -33,3 +33,29 @@ fn guarded_maps_round_trip_like_the_plain_ones() {
     let back: BTreeMap<u8, String> = serde_json::from_str(&json).unwrap();
     assert_eq!(back.get(&2).map(String::as_str), Some("two"));
 }
+
+// dashmap 6 serialises its guards (`Ref`, `RefMut`, `MappedRef`, `MappedRefMut`) as
+// the value they point at; mapguard's guards do too.
+#[test]
+fn guards_serialise_as_dashmaps_do() {
+    let plain: dashmap::DashMap<u8, Vec<u8>> = dashmap::DashMap::new();
+    plain.insert(1, vec![1, 2]);
+    let m: DashMap<u8, Vec<u8>> = DashMap::named("rv-serde-guards");
+    m.insert(1, vec![1, 2]);
+    assert_eq!(
+        serde_json::to_string(&m.get(&1).unwrap()).unwrap(),
+        serde_json::to_string(&plain.get(&1).unwrap()).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&m.get_mut(&1).unwrap()).unwrap(),
+        serde_json::to_string(&plain.get_mut(&1).unwrap()).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&m.get(&1).unwrap().map(|v| &v[0])).unwrap(),
+        serde_json::to_string(&plain.get(&1).unwrap().map(|v| &v[0])).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&m.get_mut(&1).unwrap().map(|v| &mut v[1])).unwrap(),
+        serde_json::to_string(&plain.get_mut(&1).unwrap().map(|v| &mut v[1])).unwrap()
+    );
+}

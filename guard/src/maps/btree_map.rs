@@ -19,8 +19,11 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 
 /// A `std::collections::BTreeMap` whose accesses are checked by mapguard.
 ///
-/// Methods keep std's names and signatures, with one addition: methods that take a
-/// key also need `Hash` on it (to record a hash of the key, never the key itself).
+/// Methods keep std's names and signatures, with one addition: methods that take or
+/// find a key (`get`, `insert`, ..., and `first_key_value`, `last_key_value`,
+/// `first_entry`, `last_entry`) also need `Hash` on it (to
+/// record a hash of the key, never the key itself). `extract_if` needs Rust 1.91,
+/// as std's.
 /// Writes take `&mut self` as in std, so the map lives inside the program's own
 /// lock. `Deref` gives every other `&self` method of std's map, unchecked.
 ///
@@ -135,6 +138,23 @@ impl<K, V> BTreeMap<K, V> {
     pub fn clear(&mut self) {
         self.guard.whole(Op::Clear, Location::caller());
         self.inner.clear()
+    }
+
+    /// The number of pairs. A map-wide read (for `read_write`, mode `accesses`).
+    #[track_caller]
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.guard.whole(Op::Len, Location::caller());
+        self.inner.len()
+    }
+
+    /// True if the map has no pair. A map-wide read (for `read_write`, mode
+    /// `accesses`).
+    #[track_caller]
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.guard.whole(Op::IsEmpty, Location::caller());
+        self.inner.is_empty()
     }
 }
 
@@ -375,8 +395,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
 
 impl<K, V> Deref for BTreeMap<K, V> {
     type Target = Std<K, V>;
-    /// Every other `&self` method of std's map (`len`, `iter().next()`, ...),
-    /// unchecked.
+    /// Every other `&self` method of std's map, unchecked.
     #[inline]
     fn deref(&self) -> &Std<K, V> {
         &self.inner
@@ -480,6 +499,37 @@ impl<K: Ord, V> Extend<(K, V)> for BTreeMap<K, V> {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
         self.guard.whole(Op::Extend, Location::caller());
         self.inner.extend(iter)
+    }
+}
+
+impl<'a, K: Ord + Copy, V: Copy> Extend<(&'a K, &'a V)> for BTreeMap<K, V> {
+    /// Inserts a copy of every pair. A map-wide write.
+    #[track_caller]
+    #[inline]
+    fn extend<I: IntoIterator<Item = (&'a K, &'a V)>>(&mut self, iter: I) {
+        self.guard.whole(Op::Extend, Location::caller());
+        self.inner.extend(iter)
+    }
+}
+
+impl<K: Ord, V> BTreeMap<K, V> {
+    /// std's `extract_if` (Rust 1.91 and later): removes and yields the pairs in
+    /// `range` for which `pred` returns true, as the iterator is driven. A write of
+    /// every key, booked at the call.
+    #[rustversion::since(1.91)]
+    #[track_caller]
+    #[inline]
+    pub fn extract_if<F, R>(
+        &mut self,
+        range: R,
+        pred: F,
+    ) -> std_btree_map::ExtractIf<'_, K, V, R, F>
+    where
+        R: RangeBounds<K>,
+        F: FnMut(&K, &mut V) -> bool,
+    {
+        self.guard.whole(Op::ExtractIf, Location::caller());
+        self.inner.extract_if(range, pred)
     }
 }
 

@@ -677,6 +677,23 @@ where
 
 // ---- guards -------------------------------------------------------------------
 
+/// Serialises the guards as the value they point at, as dashmap's (feature `serde`).
+#[cfg(feature = "serde")]
+macro_rules! serialize_guard {
+    ($($guard:ident<$($p:ident),*> => $t:ident),*) => {$(
+        impl<K: Eq + Hash, $($p,)* > serde::Serialize for $guard<'_, K, $($p),*>
+        where
+            $t: serde::Serialize,
+        {
+            fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+                self.value().serialize(s)
+            }
+        }
+    )*};
+}
+#[cfg(feature = "serde")]
+serialize_guard!(Ref<V> => V, RefMut<V> => V, MappedRef<V, T> => T, MappedRefMut<V, T> => T);
+
 /// A read guard to one value: dashmap's `Ref`, tracked as held by this thread until
 /// dropped. Holds the shard's read lock.
 pub struct Ref<'a, K, V> {

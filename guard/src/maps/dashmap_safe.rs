@@ -115,7 +115,8 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// value computed from it, after another thread wrote the key, is still a lost
     /// update; use [`DashMap::update`] for read-modify-write).
     ///
-    /// **Cost:** the shard's read lock for the time of one `V::clone`.
+    /// **Cost:** the shard's read lock for the time of one `V::clone` (which runs
+    /// under it: a `Clone` impl that writes this map would deadlock, unreported).
     ///
     /// **Locking behaviour:** may deadlock if called when holding a mutable
     /// reference into the map (reported as `reentrant_access`).
@@ -285,7 +286,9 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// The atomic check-then-insert: replaces `if !map.contains_key(&k) {
     /// map.insert(k, v) }`, which two threads can both pass. Never a `lost_update`.
     ///
-    /// A write. **Cost:** the shard's write lock for one lookup (and an insert).
+    /// A write. **Cost:** the shard's write lock for one lookup (and an insert); a
+    /// rejected `value` is dropped under it (a `Drop` that calls this map would
+    /// deadlock, unreported).
     ///
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map (reported as `reentrant_access`).
@@ -306,9 +309,11 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// `remove(key, value)`).
     ///
     /// The atomic compare-and-remove: a key read earlier (from a [`Snapshot`], say)
-    /// is removed only if no other thread changed it since. Never a `lost_update`.
+    /// is removed only if its value still compares equal (a change and a change
+    /// back in between is not seen). Never a `lost_update`.
     ///
-    /// A write. **Cost:** the shard's write lock for one lookup and one `==`.
+    /// A write. **Cost:** the shard's write lock for one lookup and one `==` (which
+    /// runs under it: a `PartialEq` that calls this map would deadlock, unreported).
     ///
     /// **Locking behaviour:** may deadlock if called when holding any sort of
     /// reference into the map (reported as `reentrant_access`).

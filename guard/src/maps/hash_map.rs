@@ -176,9 +176,57 @@ impl<K, V, S> HashMap<K, V, S> {
         self.guard.whole(Op::Clear, Location::caller());
         self.inner.clear()
     }
+
+    /// The number of pairs. A map-wide read (for `read_write`, mode `accesses`).
+    #[track_caller]
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.guard.whole(Op::Len, Location::caller());
+        self.inner.len()
+    }
+
+    /// True if the map has no pair. A map-wide read (for `read_write`, mode
+    /// `accesses`).
+    #[track_caller]
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.guard.whole(Op::IsEmpty, Location::caller());
+        self.inner.is_empty()
+    }
+
+    /// std's `extract_if` (Rust 1.88 and later): removes and yields the pairs for
+    /// which `pred` returns true, as the iterator is driven. A write of every key,
+    /// booked at the call.
+    #[rustversion::since(1.88)]
+    #[track_caller]
+    #[inline]
+    pub fn extract_if<F>(&mut self, pred: F) -> std_hash_map::ExtractIf<'_, K, V, F>
+    where
+        F: FnMut(&K, &mut V) -> bool,
+    {
+        self.guard.whole(Op::ExtractIf, Location::caller());
+        self.inner.extract_if(pred)
+    }
 }
 
 impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
+    /// std's `get_disjoint_mut` (Rust 1.86 and later): the values of `N` keys,
+    /// mutably (panics, as std's, if two keys are equal). A write of each key, as
+    /// `get_mut`.
+    #[rustversion::since(1.86)]
+    #[track_caller]
+    #[inline]
+    pub fn get_disjoint_mut<Q, const N: usize>(&mut self, ks: [&Q; N]) -> [Option<&mut V>; N]
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        for k in ks {
+            self.guard.keyed(Op::GetMut, k, Location::caller());
+        }
+        self.inner.get_disjoint_mut(ks)
+    }
+
     /// Inserts a pair, returning the old value. A write.
     #[track_caller]
     #[inline]
@@ -315,7 +363,7 @@ impl<K, V, S> HashMap<K, V, S> {
 
 impl<K, V, S> Deref for HashMap<K, V, S> {
     type Target = Std<K, V, S>;
-    /// Every other `&self` method of std's map (`len`, `capacity`, `hasher`, ...),
+    /// Every other `&self` method of std's map (`capacity`, `hasher`, ...),
     /// unchecked.
     #[inline]
     fn deref(&self) -> &Std<K, V, S> {

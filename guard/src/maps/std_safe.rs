@@ -128,9 +128,11 @@ macro_rules! std_safe_methods {
 
         /// Removes `key` only if its value equals `value`; returns true if it did
         /// (Java's `remove(key, value)`): a value read under an earlier lock is
-        /// removed only if nobody changed it since.
+        /// removed only if it still compares equal (a change and a change back in
+        /// between is not seen).
         ///
-        /// Never a `lost_update`. **Cost:** one lookup and one `==`. Never blocks.
+        /// Never a `lost_update`. **Cost:** one lookup and one `==`, and a second
+        /// lookup to remove. Never blocks.
         #[track_caller]
         pub fn remove_if_eq<Q>(&mut self, key: &Q, value: &V) -> bool
         where
