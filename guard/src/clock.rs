@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often the ticker thread advances the shared clock while the guard is on.
+/// While it is off the ticker parks until [`wake`]: nothing reads the clock then,
+/// and a ticker that slept on (it used to wake every 100 ms) left the clock frozen
+/// after the switch came back on, so that writes far apart looked simultaneous.
 const TICK: Duration = Duration::from_millis(1);
-/// How often it wakes while the guard is switched off at run time (nothing reads
-/// the clock then; switching on again refreshes it at once).
-const IDLE_TICK: Duration = Duration::from_millis(100);
 
 /// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
 static NOW_MS: AtomicU64 = AtomicU64::new(1);
@@ -113,12 +113,20 @@ pub(crate) fn start() -> bool {
         .spawn(move || {
             loop {
                 NOW_MS.store(elapsed_ms(&epoch), Relaxed);
-                let on = crate::config::word() & crate::config::ENABLED != 0;
-                std::thread::sleep(if on { TICK } else { IDLE_TICK });
+                if crate::config::word() & crate::config::ENABLED != 0 {
+                    std::thread::park_timeout(TICK);
+                } else {
+                    IDLE.store(true, Relaxed);
+                    // Until the switch comes on ([`wake`]); a wake that came first
+                    // makes this return at once.
+                    std::thread::park();
+                    IDLE.store(false, Relaxed);
+                }
             }
         });
     match spawned {
-        Ok(_) => {
+        Ok(handle) => {
+            *TICKER.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.thread().clone());
             NOW_MS.store(elapsed_ms(&epoch), Relaxed);
             TICKER_PID.store(std::process::id(), Relaxed);
             true
@@ -130,6 +138,26 @@ pub(crate) fn start() -> bool {
             false
         }
     }
+}
+
+/// This process's ticker thread, for [`wake`].
+static TICKER: Mutex<Option<std::thread::Thread>> = Mutex::new(None);
+/// True while the ticker is parked with the guard off.
+static IDLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// After the settings word says "on": a ticker parked while the guard was off
+/// ticks again at once. Takes a short lock; never on a map operation.
+pub(crate) fn wake() {
+    if running_here() {
+        if let Some(t) = &*TICKER.lock().unwrap_or_else(|p| p.into_inner()) {
+            t.unpark();
+        }
+    }
+}
+
+/// Whether the ticker is parked, the guard off (for tests).
+pub(crate) fn idle() -> bool {
+    IDLE.load(Relaxed)
 }
 
 /// The clock a map reads: the shared ticked clock, or a [`ManualClock`].

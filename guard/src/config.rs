@@ -146,6 +146,7 @@ pub fn set_enabled(on: bool) {
         s & !ENABLED
     };
     SETTINGS.store(next, Relaxed);
+    crate::clock::wake();
 }
 
 /// Switches the guard off in a forked child (see [`crate::clock::running_here`]),
@@ -777,7 +778,9 @@ impl Config {
         if from_env && SETTINGS.load(Relaxed) & UNREAD == 0 {
             return Ok(());
         }
-        crate::report::configure(crate::report::ReporterSettings {
+        // Settings this replaces before the reporter took them: dropped (their sinks'
+        // `Drop` may call `set_enabled` or `install`) once the lock is released.
+        let replaced = crate::report::configure(crate::report::ReporterSettings {
             sinks,
             queue_capacity: self.queue_capacity,
             summary_interval: self.summary_interval,
@@ -790,8 +793,18 @@ impl Config {
             Reaction::Call(f) => Some(f.clone()),
             _ => None,
         });
-        let on = self.enabled && crate::clock::start();
+        // In a child forked from a process whose guard was on, the clock starts even
+        // for a config that is off: that claims the child as configured, so that a
+        // later `set_enabled(true)` may switch on.
+        let on = if self.enabled || crate::clock::forked_before_start() {
+            crate::clock::start() && self.enabled
+        } else {
+            false
+        };
         SETTINGS.store(word | if on { ENABLED } else { 0 }, Relaxed);
+        crate::clock::wake();
+        drop(_g);
+        drop(replaced);
         Ok(())
     }
 }

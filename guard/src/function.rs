@@ -53,6 +53,14 @@ impl FunctionScope {
 
     #[inline(never)]
     fn enter_on(function: &'static Function) -> FunctionScope {
+        // Before the environment is read the word says "on" (it is read here, once,
+        // as by the first guarded operation): enter only if it switched the guard on.
+        if crate::config::settings() & crate::config::ENABLED == 0 {
+            return FunctionScope {
+                entered: false,
+                previous: None,
+            };
+        }
         match crate::thread::with_local(|l| l.replace_function(Some(function))) {
             Some(previous) => FunctionScope {
                 entered: true,

@@ -104,6 +104,16 @@ pub use mapguard_macros::guarded;
 pub mod __private {
     pub use crate::declare::{Declaration, Declare, Declared, Guard};
     pub use crate::function::{Attributed, Function, FunctionScope, attribute};
+
+    /// Whether the clock thread is parked, the guard off (for mapguard's tests).
+    pub fn clock_idle() -> bool {
+        crate::clock::idle()
+    }
+
+    /// The shared clock's reading in ms (for mapguard's tests).
+    pub fn clock_ms() -> u64 {
+        crate::clock::ticked_ms()
+    }
 }
 pub use config::{
     BacktraceMode, Config, ConfigError, KeyHash, Mode, Output, Reaction, Rules, Scope, is_enabled,

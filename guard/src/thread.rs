@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Accessor ids fit in this many bits of a packed access stamp.
 pub(crate) const ID_BITS: u32 = 16;
@@ -13,8 +14,10 @@ const ID_MASK: u64 = (1 << ID_BITS) - 1;
 /// own, so a guard owned by it always takes the cold path at its drop.
 pub(crate) const NO_THREAD: u64 = ID_MASK;
 
-/// Names of exited threads kept for reports that arrive after the thread is gone.
-const EXITED_KEPT: usize = 256;
+/// An exited thread's id is handed out again only after this long: longer than the
+/// widest window (an hour), so that no finding pairs an access of the old thread with
+/// the name of a new one that got its id. Its name is kept as long, for reports.
+const ID_REUSE_AFTER: Duration = Duration::from_secs(3600 + 60);
 
 /// The identity of whoever makes an access: today the OS thread.
 ///
@@ -62,12 +65,15 @@ pub(crate) fn with_counters<R>(
 
 struct Registry {
     names: HashMap<u32, Option<Arc<str>>>,
-    exited: VecDeque<(u32, Option<Arc<str>>)>,
+    /// Exited threads, oldest first, with when they exited.
+    exited: VecDeque<(u32, Option<Arc<str>>, Instant)>,
     counters: Vec<(u32, &'static ThreadCounters)>,
     free_counters: Vec<&'static ThreadCounters>,
     exited_operations: u64,
     free_ids: Vec<u32>,
     next_id: u32,
+    /// The last id shared by two live threads (every id taken).
+    shared: u32,
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -81,12 +87,43 @@ fn registry() -> &'static Mutex<Registry> {
             exited_operations: 0,
             free_ids: Vec::new(),
             next_id: 1,
+            shared: 0,
         })
     })
 }
 
 fn lock_registry() -> std::sync::MutexGuard<'static, Registry> {
     registry().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    /// An id for a new thread: one whose thread exited over [`ID_REUSE_AFTER`] ago,
+    /// else a never used one, else (65534 ids handed out within the hour) the oldest
+    /// exited thread's, whose recent accesses may then be named after the new
+    /// thread; past 65534 threads alive at once, two threads share an id, which can
+    /// hide a finding but never invent one.
+    fn free_id(&mut self) -> u32 {
+        while let Some(&(id, _, at)) = self.exited.front() {
+            if at.elapsed() < ID_REUSE_AFTER {
+                break;
+            }
+            self.exited.pop_front();
+            self.free_ids.push(id);
+        }
+        if let Some(id) = self.free_ids.pop() {
+            return id;
+        }
+        let id = self.next_id;
+        if u64::from(id) < NO_THREAD {
+            self.next_id += 1;
+            return id;
+        }
+        if let Some((id, ..)) = self.exited.pop_front() {
+            return id;
+        }
+        self.shared = self.shared % (NO_THREAD as u32 - 1) + 1;
+        self.shared
+    }
 }
 
 /// The name of accessor `id` as it was registered, also for recently exited threads.
@@ -98,8 +135,8 @@ pub(crate) fn name_of(id: Accessor) -> Option<String> {
     reg.exited
         .iter()
         .rev()
-        .find(|(i, _)| *i == id.0)
-        .and_then(|(_, n)| n.as_deref().map(str::to_owned))
+        .find(|(i, ..)| *i == id.0)
+        .and_then(|(_, n, _)| n.as_deref().map(str::to_owned))
 }
 
 /// Total operations seen, over live and exited threads.
@@ -139,20 +176,7 @@ fn register(local: &Local) -> Option<Identity> {
     }
     let name: Option<Arc<str>> = std::thread::current().name().map(Arc::from);
     let mut reg = lock_registry();
-    let id = match reg.free_ids.pop() {
-        Some(id) => id,
-        None => {
-            let id = reg.next_id;
-            // Ids wrap only past 2^16 - 2 threads alive at once; two threads may
-            // then share an id, which can hide a finding but never invent one.
-            reg.next_id = if (id as u64) >= NO_THREAD - 1 {
-                1
-            } else {
-                id + 1
-            };
-            id
-        }
-    };
+    let id = reg.free_id();
     // The hook that unregisters the thread when it exits; arming it fails only
     // while the thread's thread-locals are being destroyed.
     if EXIT.try_with(|e| e.id.set(id)).is_err() {
@@ -194,22 +218,13 @@ impl Drop for ExitHook {
         });
         let mut reg = lock_registry();
         let name = reg.names.remove(&id).flatten();
-        reg.exited.push_back((id, name));
+        reg.exited.push_back((id, name, Instant::now()));
         if let Some(i) = reg.counters.iter().position(|(c, _)| *c == id) {
             let (_, counters) = reg.counters.swap_remove(i);
             reg.exited_operations += counters.operations.swap(0, Relaxed);
             // Its orphans go with it: their slots belong to nobody now.
-            #[cfg(not(feature = "compile-out"))]
-            crate::detect::forget_orphans_of(Accessor(id));
             counters.orphans.store(0, Relaxed);
             reg.free_counters.push(counters);
-        }
-        // An id is reused only after it has left the ring of exited names, so a
-        // late report still finds the right name and ids stay small.
-        if reg.exited.len() > EXITED_KEPT {
-            if let Some((old, _)) = reg.exited.pop_front() {
-                reg.free_ids.push(old);
-            }
         }
     }
 }
@@ -373,15 +388,9 @@ mod tests {
             .join()
             .unwrap();
         assert_ne!(me, other);
-        // Still resolvable after the thread exited, unless 256 threads of other tests
-        // in this binary exited since and pushed it out of the ring (its id may then
-        // be another thread's).
-        let name = name_of(other);
-        let pushed_out = !lock_registry().exited.iter().any(|(i, _)| *i == other.0);
-        assert!(
-            name.as_deref() == Some("named-worker") || pushed_out,
-            "{name:?}"
-        );
+        // Still resolvable after the thread exited: its id is not handed out again
+        // for an hour, however many threads of other tests come and go.
+        assert_eq!(name_of(other).as_deref(), Some("named-worker"));
     }
 
     #[test]
@@ -397,10 +406,9 @@ mod tests {
         // Other tests may count too, never down.
         assert!(operations() >= before + 5);
         let reg = lock_registry();
-        // Not a live thread's id any more, unless 256 threads of other tests exited
-        // since, pushing it out of the ring of exited ids, and it was handed out again.
-        let pushed_out = !reg.exited.iter().any(|(i, _)| *i == id.0);
-        assert!(reg.counters.iter().all(|(i, _)| *i != id.0) || pushed_out);
+        // Not a live thread's id any more (nor handed out again within the hour).
+        assert!(reg.counters.iter().all(|(i, _)| *i != id.0));
+        assert!(reg.exited.iter().any(|(i, ..)| *i == id.0));
         let recycled = reg
             .free_counters
             .iter()

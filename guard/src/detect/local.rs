@@ -5,7 +5,6 @@
 //! [`crate::thread::Local`]: no lock, no allocation.
 
 use std::cell::Cell;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::record::{FunctionRef, SiteRef, Stamp};
@@ -327,65 +326,37 @@ impl PerThread {
 }
 
 /// Guards dropped on another thread than the one that took them (a `Ref` moved into
-/// another thread, or held across an `.await` on a multi-threaded runtime), as
-/// (owner, token). The owner forgets them the next time one of its accesses takes the
-/// general path while it holds guards; until then it takes that path. Touched only on
-/// that cross-thread drop and then, never on the fast path. Lock order: the thread
-/// registry, then this.
-static ORPHANS: Mutex<Vec<(Accessor, u64)>> = Mutex::new(Vec::new());
-const ORPHANS_KEPT: usize = 4096;
-
-fn lock_orphans() -> std::sync::MutexGuard<'static, Vec<(Accessor, u64)>> {
-    ORPHANS.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Hands a guard dropped on another thread to its owner, if the owner is still
-/// registered (a guard that outlived its thread names a slot nobody holds any more).
+/// another thread, or held across an `.await` on a multi-threaded runtime) are
+/// handed to their owner as the bits of their held slots, or-ed into the owner's
+/// `ThreadCounters::orphans`. The owner forgets them the next time one of its
+/// accesses takes the general path while it holds guards; until then it takes that
+/// path. One word per thread: nothing to evict, however many are orphaned (a list
+/// with a cap used to evict the oldest, which left its slot taken for good and
+/// invented a `reentrant_access`). Touched only on that cross-thread drop, under
+/// the thread registry's lock, and then; never on the fast path.
 #[cold]
 #[inline(never)]
 pub(crate) fn orphan(owner: Accessor, token: u64) {
     crate::thread::with_counters(|live| {
-        let Some(counters) = live(owner) else {
-            return;
-        };
-        let mut o = lock_orphans();
-        if o.len() >= ORPHANS_KEPT {
-            // The oldest orphan's owner keeps that slot taken: a missed finding at
-            // worst.
-            let (old, _) = o.remove(0);
-            if let Some(c) = live(old) {
-                c.orphans.fetch_sub(1, Relaxed);
-            }
+        // An owner that is gone held nothing any more.
+        if let Some(counters) = live(owner) {
+            counters
+                .orphans
+                .fetch_or(token & u64::from(HELD_BITS), Relaxed);
         }
-        o.push((owner, token));
-        counters.orphans.fetch_add(1, Relaxed);
     });
 }
 
 /// Forgets this thread's guards that were dropped elsewhere. One load of the thread's
-/// own orphan count when there are none.
-pub(crate) fn reconcile(local: &PerThread, me: Accessor, counters: &ThreadCounters) {
+/// own orphan bits when there are none; no lock.
+pub(crate) fn reconcile(local: &PerThread, _me: Accessor, counters: &ThreadCounters) {
     if counters.orphans.load(Relaxed) == 0 {
         return;
     }
-    let mut o = lock_orphans();
-    let mut mine = 0;
-    o.retain(|&(owner, token)| {
-        if owner == me {
-            local.release(token);
-            mine += 1;
-            false
-        } else {
-            true
-        }
-    });
-    counters.orphans.fetch_sub(mine, Relaxed);
-}
-
-/// Drops the orphans of a thread that exits (called under the registry lock, so that
-/// no orphan for it arrives after).
-pub(crate) fn forget_orphans_of(owner: Accessor) {
-    lock_orphans().retain(|&(o, _)| o != owner);
+    let bits = counters.orphans.swap(0, Relaxed);
+    if bits != 0 {
+        local.release(bits);
+    }
 }
 
 #[cfg(test)]
@@ -499,9 +470,12 @@ mod tests {
         let l = registered();
         let me = crate::thread::with_local(|t| t.identity().unwrap()).unwrap();
         let t = l.hold(&mine(42, 0, 1));
+        let u = l.hold(&mine(43, 0, 1));
         orphan(me.id, t);
-        assert_eq!(me.counters.orphans.load(Relaxed), 1);
+        orphan(me.id, u);
+        assert_eq!(me.counters.orphans.load(Relaxed), t | u);
         reconcile(&l, me.id, me.counters);
+        assert!(l.held_in(43, false).is_none());
         assert!(l.held_in(42, false).is_none());
         assert_eq!(me.counters.orphans.load(Relaxed), 0);
     }
@@ -512,8 +486,11 @@ mod tests {
             std::thread::spawn(|| crate::thread::with_local(|t| t.identity().unwrap().id).unwrap())
                 .join()
                 .unwrap();
+        let me = crate::thread::with_local(|t| t.identity().unwrap()).unwrap();
+        let before = me.counters.orphans.load(Relaxed);
         orphan(gone, 1);
-        assert!(!lock_orphans().iter().any(|(o, _)| *o == gone));
+        assert!(crate::thread::with_counters(|live| live(gone).is_none()));
+        assert_eq!(me.counters.orphans.load(Relaxed), before);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod fast_tests;
 mod off;
 
 #[cfg(not(feature = "compile-out"))]
-pub(crate) use local::{GATE_BUSY, GATE_UNREGISTERED, PerThread, forget_orphans_of};
+pub(crate) use local::{GATE_BUSY, GATE_UNREGISTERED, PerThread};
 #[cfg(feature = "compile-out")]
 pub(crate) use off::*;
 #[cfg(not(feature = "compile-out"))]

@@ -97,6 +97,8 @@ pub(crate) fn forget_parent_queue() {
     PENDING_LEN.store(0, Relaxed);
     #[cfg(not(feature = "compile-out"))]
     seen::forget_all();
+    #[cfg(feature = "otel")]
+    crate::sink::otel::forget_exported_duplicates();
 }
 
 fn send(msg: Msg) -> bool {
@@ -159,14 +161,15 @@ static PENDING: Mutex<Option<ReporterSettings>> = Mutex::new(None);
 
 /// Hands new sinks and settings to the reporter. If it runs, waits until it has
 /// flushed the old sinks and taken the new ones (unless called from the reporter
-/// thread itself, from a sink); if not, keeps them for when it starts.
-pub(crate) fn configure(settings: ReporterSettings) {
+/// thread itself, from a sink); if not, keeps them for when it starts, and returns
+/// the settings kept before, for the caller to drop once it holds no lock.
+#[must_use = "drop the replaced settings after releasing the install lock"]
+pub(crate) fn configure(settings: ReporterSettings) -> Option<ReporterSettings> {
     CAPACITY.store(settings.queue_capacity, Relaxed);
     if !reporter::started() {
         let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
         if !reporter::started() {
-            *pending = Some(settings);
-            return;
+            return pending.replace(settings);
         }
     }
     let (ack, done) = mpsc::sync_channel(1);
@@ -179,6 +182,7 @@ pub(crate) fn configure(settings: ReporterSettings) {
              they apply once it does",
         );
     }
+    None
 }
 
 /// How long [`configure`] waits for the reporter to take new settings: a sink that

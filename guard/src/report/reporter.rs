@@ -32,12 +32,23 @@ pub(crate) fn spawn(
             let _busy = crate::thread::busy();
             let mut r = Reporter::new();
             if let Some(settings) = initial {
-                r.apply(settings);
+                drop_sinks(r.apply(settings));
             }
             r.run(rx)
         })?;
     STARTED_PID.store(std::process::id(), Relaxed);
     Ok(())
+}
+
+/// Drops replaced sinks, each under `catch_unwind`: a sink whose `Drop` panics (an
+/// exporter that unwraps its shutdown) is counted and said, and the reporter goes on.
+fn drop_sinks(old: Vec<SinkSlot>) {
+    for slot in old {
+        if catch_unwind(AssertUnwindSafe(move || drop(slot))).is_err() {
+            SINK_ERRORS.fetch_add(1, Relaxed);
+            super::say(format_args!("a replaced sink panicked when dropped"));
+        }
+    }
 }
 
 /// Unique findings remembered for dedup and summaries; past this the oldest go.
@@ -181,13 +192,18 @@ impl Reporter {
                 self.release_pending(true);
                 self.summarize();
                 self.each_sink(|s| s.flush());
-                self.apply(settings);
+                let old = self.apply(settings);
+                // The installer waits for this under the install lock: answer before
+                // the old sinks drop (a `Drop` may call `set_enabled` or `install`).
                 let _ = ack.send(());
+                drop_sinks(old);
             }
         }
     }
 
-    fn apply(&mut self, settings: super::ReporterSettings) {
+    /// Takes new settings; returns the sinks they replace, for [`drop_sinks`].
+    #[must_use = "the replaced sinks go to drop_sinks"]
+    fn apply(&mut self, settings: super::ReporterSettings) -> Vec<SinkSlot> {
         let new: Vec<SinkSlot> = settings
             .sinks
             .into_iter()
@@ -196,16 +212,11 @@ impl Reporter {
                 complained: false,
             })
             .collect();
-        for old in std::mem::replace(&mut self.sinks, new) {
-            if catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
-                SINK_ERRORS.fetch_add(1, Relaxed);
-                super::say(format_args!("a replaced sink panicked when dropped"));
-            }
-        }
         self.interval = settings.summary_interval;
         self.next_summary = Instant::now() + self.interval;
         self.rate = settings.rate_limit as f64;
         self.tokens = self.tokens.min(self.rate);
+        std::mem::replace(&mut self.sinks, new)
     }
 
     #[cfg(not(feature = "compile-out"))]

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::panic::catch_unwind;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry::logs::{AnyValue, LogRecord, Logger, LoggerProvider, Severity};
@@ -41,7 +42,7 @@ pub const DUPLICATES: &str = "mapguard.duplicate_findings";
 /// |---|---|---|---|
 /// | `mapguard.findings` | `{finding}` | `mapguard.finding.kind`, `mapguard.map.name` | every occurrence, repeats that dedup kept from the log included |
 /// | `mapguard.dropped_findings` | `{finding}` | none | times a new finding met a full queue or backlog at the reporter (held back, offered again by a later occurrence) |
-/// | `mapguard.duplicate_findings` | `{finding}` | none | occurrences that repeated a reported finding |
+/// | `mapguard.duplicate_findings` | `{finding}` | none | occurrences that repeated an earlier finding, reported or still waiting |
 ///
 /// Repeats are added when the reporter summarises them (every summary interval, 10 s
 /// by default, and on [`crate::flush`]); the other two counters follow
@@ -86,9 +87,26 @@ enum Events {
     Logger(Box<dyn FnMut(&Finding) + Send>),
 }
 
+// What every Otel sink of the process (all on the reporter thread) has added to the
+// dropped and duplicates counters already: `stats()` counts from the start of the
+// process, a sink from its creation.
+static EXPORTED_DROPPED: AtomicU64 = AtomicU64::new(0);
+static EXPORTED_DUPLICATES: AtomicU64 = AtomicU64::new(0);
+
+/// In a forked child whose dedup table was emptied (its `stats().duplicates` start
+/// again from 0): the child's counters start from 0 too.
+pub(crate) fn forget_exported_duplicates() {
+    EXPORTED_DUPLICATES.store(0, Relaxed);
+}
+
+/// The global meter provider as `global::meter_provider` hands it out.
+type GlobalProvider = dyn opentelemetry::metrics::MeterProvider + Send + Sync;
+
 struct Instruments {
-    /// The global provider these were made from (its address).
-    provider: usize,
+    /// The global provider these were made from. Weak: it keeps the allocation, so
+    /// that a provider installed later cannot land at the same address and pass for
+    /// this one, without keeping a replaced provider alive.
+    provider: std::sync::Weak<GlobalProvider>,
     findings: Counter<u64>,
     dropped: Counter<u64>,
     duplicates: Counter<u64>,
@@ -149,21 +167,19 @@ impl Otel {
     /// were taken from.
     fn instruments(&mut self) -> &Instruments {
         let provider = global::meter_provider();
-        let id = Arc::as_ptr(&provider) as *const () as usize;
-        if self.instruments.as_ref().is_none_or(|i| i.provider != id) {
+        if self
+            .instruments
+            .as_ref()
+            .is_none_or(|i| !std::ptr::addr_eq(i.provider.as_ptr(), Arc::as_ptr(&provider)))
+        {
             let meter = provider.meter_with_scope(scope());
-            self.instruments = Some(Instruments::new(&meter, id));
+            self.instruments = Some(Instruments::new(&meter, Arc::downgrade(&provider)));
         }
         self.instruments.as_ref().expect("just set")
     }
 
     /// Adds to the dropped / duplicates counters what `stats()` counted since.
     fn follow_stats(&mut self) {
-        use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-        // Shared by every Otel sink of the process (all on the reporter thread):
-        // what has been added to the global counters already.
-        static EXPORTED_DROPPED: AtomicU64 = AtomicU64::new(0);
-        static EXPORTED_DUPLICATES: AtomicU64 = AtomicU64::new(0);
         let s = crate::stats();
         let (dropped, duplicates) = (s.dropped, s.duplicates);
         let seen_dropped = EXPORTED_DROPPED.fetch_max(dropped, Relaxed);
@@ -179,7 +195,7 @@ impl Otel {
 }
 
 impl Instruments {
-    fn new(meter: &Meter, provider: usize) -> Self {
+    fn new(meter: &Meter, provider: std::sync::Weak<GlobalProvider>) -> Self {
         let i = Instruments {
             provider,
             findings: meter

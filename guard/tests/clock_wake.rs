@@ -1,0 +1,57 @@
+//! The shared clock after the switch comes back on: while the guard is off its
+//! thread parks, and switching on wakes it, so the clock moves again at once. (It
+//! used to sleep 100 ms between checks, leaving the clock frozen for up to 100 ms
+//! after switching on: writes 30 ms apart looked simultaneous to a 5 ms window.)
+//! Each case runs in a child process: the switch and the clock are process-wide.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use mapguard::__private::{clock_idle, clock_ms};
+
+/// Waits (bounded far beyond any scheduling delay) until `done`.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_switch_off_then_on() {
+    mapguard::set_enabled(true);
+    mapguard::set_enabled(false);
+    wait_for("the clock thread parks with the guard off", clock_idle);
+    let parked_at = clock_ms();
+    mapguard::set_enabled(true);
+    // Without the wake the parked thread never runs again, and this never ends.
+    wait_for("the clock moves after switching on", || {
+        clock_ms() > parked_at
+    });
+    assert!(!clock_idle());
+    // Installing a config that is on wakes it too.
+    mapguard::set_enabled(false);
+    wait_for("the clock thread parks again", clock_idle);
+    let parked_at = clock_ms();
+    mapguard::Config::new().outputs(vec![]).install().unwrap();
+    wait_for("the clock moves after install", || clock_ms() > parked_at);
+    println!("clock woke twice");
+}
+
+#[test]
+fn switching_on_again_wakes_the_clock() {
+    let o = common::output_within(
+        common::child_command("child_switch_off_then_on"),
+        Duration::from_secs(180),
+        "the child hung",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("clock woke twice"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

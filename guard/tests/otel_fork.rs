@@ -1,0 +1,121 @@
+//! A forked child that installs its own `Config` (as the README says a pre-fork
+//! server must) starts its dedup table and its `stats().duplicates` from 0, and so
+//! does what its `Otel` sinks count as exported: the child's
+//! `mapguard.duplicate_findings` follows the child's duplicates (it used to stay at
+//! 0 until they passed the parent's total).
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Otel};
+use opentelemetry::global;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+fn install(otel: bool) {
+    let c = Config::new().outputs(vec![]).backtrace(BacktraceMode::Off);
+    let c = if otel { c.sink(Otel::new()) } else { c };
+    c.install().unwrap();
+}
+
+fn duplicates(p: &SdkMeterProvider, e: &InMemoryMetricExporter) -> Option<u64> {
+    p.force_flush().unwrap();
+    let mut value = None;
+    for rm in &e.get_finished_metrics().unwrap() {
+        for sm in rm
+            .scope_metrics()
+            .filter(|sm| sm.scope().name() == "mapguard")
+        {
+            for m in sm
+                .metrics()
+                .filter(|m| m.name() == "mapguard.duplicate_findings")
+            {
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                    for dp in sum.data_points() {
+                        value = Some(dp.value());
+                    }
+                }
+            }
+        }
+    }
+    value
+}
+
+#[test]
+#[ignore = "run as a child by the test in this file"]
+fn child_forks_after_duplicates() {
+    install(true);
+    let map = DashMap::named("parent").with_clock(ManualClock::new());
+    for _ in 0..10 {
+        common::conflict(&map);
+    }
+    assert!(mapguard::flush_timeout(Duration::from_secs(60)));
+    // The parent's Otel sink has recorded what it exported; then a config without
+    // it, so that no reporter thread touches OpenTelemetry's locks at the fork.
+    install(false);
+    println!("parent duplicates={}", mapguard::stats().duplicates);
+    std::io::stdout().flush().unwrap();
+    // SAFETY: one test thread; the reporter was flushed and holds no lock.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        global::set_meter_provider(provider.clone());
+        install(true);
+        let map = DashMap::named("child").with_clock(ManualClock::new());
+        for _ in 0..3 {
+            common::conflict(&map);
+        }
+        mapguard::flush_timeout(Duration::from_secs(60));
+        println!(
+            "child duplicates: stats={} exported={:?}",
+            mapguard::stats().duplicates,
+            duplicates(&provider, &exporter)
+        );
+        std::io::stdout().flush().unwrap();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+#[test]
+fn a_forked_child_exports_its_own_duplicates() {
+    let o = common::output_within(
+        common::child_command("child_forks_after_duplicates"),
+        Duration::from_secs(120),
+        "the forked child hung",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("child duplicates: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no child line:\n{out}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+    let stats: u64 = line
+        .split("stats=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stats > 0, "{out}");
+    assert!(
+        line.ends_with(&format!("exported=Some({stats})")),
+        "the child's counter must show the child's duplicates:\n{out}"
+    );
+}
