@@ -37,7 +37,8 @@ pub(crate) fn ticked_ms() -> u64 {
 static TICKER_PID: AtomicU32 = AtomicU32::new(0);
 
 /// Whether this process's ticker runs: false in a child forked from a process
-/// whose guard was on, until the guard is switched on again there. A `getpid`
+/// whose ticker ran, until a `Config` is installed there (or, after one, the guard
+/// is switched on). A `getpid`
 /// call: only where a finding is made, never per operation.
 pub(crate) fn running_here() -> bool {
     TICKER_PID.load(Relaxed) == std::process::id()

@@ -120,9 +120,10 @@ fn init_from_env() -> u32 {
 /// Takes effect for each thread at its next guarded operation. Turning it on starts
 /// the clock thread if it is not running (if that fails the guard stays off and a line
 /// says why on stderr). With feature `compile-out` it stays off. In a child forked
-/// from a process whose guard was on, turning it on needs a `Config` installed in
-/// the child (the parent's sinks did not come with the fork): until then it stays
-/// off and a line says so. Never waits for map operations. It takes the process-wide
+/// from a process whose clock had started (its guard was on at some point), turning
+/// it on needs a `Config` installed in the child first, switched on or off (the
+/// parent's sinks did not come with the fork): until then it stays off and a line
+/// says so. Never waits for map operations. It takes the process-wide
 /// install lock, so it waits behind a concurrent [`Config::install`] (which holds it
 /// for up to about 5 s; its files are opened before); the first call in the process
 /// also reads the `MAPGUARD*` variables, as the first guarded operation would.
@@ -150,14 +151,14 @@ pub fn set_enabled(on: bool) {
 }
 
 /// Switches the guard off in a forked child (see [`crate::clock::running_here`]),
-/// saying so once. Installing a `Config` or `set_enabled(true)` there starts the
-/// child's own clock and reporter.
+/// saying so once. Installing a `Config` there starts the child's own clock (and
+/// its reporter at the first finding); `set_enabled(true)` works after that.
 pub(crate) fn switch_off_in_fork() {
     SETTINGS.fetch_and(!ENABLED, Relaxed);
     crate::report::note_once(
         "this process is a fork of one whose guard was on, and its clock and reporter \
          threads did not come with it: the guard is off here until a Config is installed \
-         or set_enabled(true) is called",
+         in this process",
     );
 }
 
@@ -736,12 +737,15 @@ impl Config {
     /// ones (and the environment's). Maps' own overrides (`with_scope`, ...) still win.
     ///
     /// Opens the outputs (blocking for as long as opening a file does), then, under
-    /// the process-wide install lock: if the reporter thread runs (a finding has been
-    /// made), hands it the sinks and waits until it has them, so this blocks for as
-    /// long as findings queued before take to reach the old sinks, at most 5 s: past
-    /// that (a sink that hangs) it returns, says so once on stderr, and the settings
-    /// apply when the reporter takes them. Otherwise the sinks wait for the first
-    /// finding, which starts the reporter. If the guard is to be on, starts the
+    /// the process-wide install lock, hands over the sinks and settings. If the
+    /// reporter thread runs (a finding has been made), it then waits, with the lock
+    /// released, until the reporter has flushed the old sinks, taken the new ones and
+    /// dropped the old: this blocks for as long as findings queued before take to
+    /// reach the old sinks, at most 5 s; past that (a sink that hangs) it returns,
+    /// says so once on stderr, and the settings apply when the reporter takes them.
+    /// Otherwise the sinks wait for the first finding, which starts the reporter, and
+    /// sinks installed before and never used are dropped here (a panic in their
+    /// `Drop` is caught and counted). If the guard is to be on, starts the
     /// `mapguard-clock` thread once; if that spawn fails the guard stays off, a line
     /// says why, and this still returns `Ok`. Errors on a value outside what a
     /// setting accepts or an output file that cannot be opened; nothing changes then.
@@ -778,9 +782,9 @@ impl Config {
         if from_env && SETTINGS.load(Relaxed) & UNREAD == 0 {
             return Ok(());
         }
-        // Settings this replaces before the reporter took them: dropped (their sinks'
-        // `Drop` may call `set_enabled` or `install`) once the lock is released.
-        let replaced = crate::report::configure(crate::report::ReporterSettings {
+        // The replaced sinks are dropped (and the reporter waited for) once the lock
+        // is released: their `Drop` may call `set_enabled` or `install`.
+        let configured = crate::report::configure(crate::report::ReporterSettings {
             sinks,
             queue_capacity: self.queue_capacity,
             summary_interval: self.summary_interval,
@@ -804,7 +808,7 @@ impl Config {
         SETTINGS.store(word | if on { ENABLED } else { 0 }, Relaxed);
         crate::clock::wake();
         drop(_g);
-        drop(replaced);
+        configured.finish();
         Ok(())
     }
 }

@@ -14,9 +14,10 @@ const ID_MASK: u64 = (1 << ID_BITS) - 1;
 /// own, so a guard owned by it always takes the cold path at its drop.
 pub(crate) const NO_THREAD: u64 = ID_MASK;
 
-/// An exited thread's id is handed out again only after this long: longer than the
-/// widest window (an hour), so that no finding pairs an access of the old thread with
-/// the name of a new one that got its id. Its name is kept as long, for reports.
+/// An exited thread's id is handed out again only after this long (sooner only once
+/// 65534 ids were handed out within it): longer than the widest window (an hour), so
+/// that no finding pairs an access of the old thread with the name of a new one that
+/// got its id. Its name is kept as long, for reports.
 const ID_REUSE_AFTER: Duration = Duration::from_secs(3600 + 60);
 
 /// The identity of whoever makes an access: today the OS thread.
@@ -65,8 +66,10 @@ pub(crate) fn with_counters<R>(
 
 struct Registry {
     names: HashMap<u32, Option<Arc<str>>>,
-    /// Exited threads, oldest first, with when they exited.
-    exited: VecDeque<(u32, Option<Arc<str>>, Instant)>,
+    /// Exited threads' ids, oldest first, with when they exited.
+    exited: VecDeque<(u32, Instant)>,
+    /// Their names, for reports made after they exited.
+    exited_names: HashMap<u32, Option<Arc<str>>>,
     counters: Vec<(u32, &'static ThreadCounters)>,
     free_counters: Vec<&'static ThreadCounters>,
     exited_operations: u64,
@@ -82,6 +85,7 @@ fn registry() -> &'static Mutex<Registry> {
         Mutex::new(Registry {
             names: HashMap::new(),
             exited: VecDeque::new(),
+            exited_names: HashMap::new(),
             counters: Vec::new(),
             free_counters: Vec::new(),
             exited_operations: 0,
@@ -101,13 +105,15 @@ impl Registry {
     /// else a never used one, else (65534 ids handed out within the hour) the oldest
     /// exited thread's, whose recent accesses may then be named after the new
     /// thread; past 65534 threads alive at once, two threads share an id, which can
-    /// hide a finding but never invent one.
+    /// hide a finding and, for a guard dropped on another thread, report a
+    /// `reentrant_access` of the other thread with that id.
     fn free_id(&mut self) -> u32 {
-        while let Some(&(id, _, at)) = self.exited.front() {
+        while let Some(&(id, at)) = self.exited.front() {
             if at.elapsed() < ID_REUSE_AFTER {
                 break;
             }
             self.exited.pop_front();
+            self.exited_names.remove(&id);
             self.free_ids.push(id);
         }
         if let Some(id) = self.free_ids.pop() {
@@ -118,7 +124,8 @@ impl Registry {
             self.next_id += 1;
             return id;
         }
-        if let Some((id, ..)) = self.exited.pop_front() {
+        if let Some((id, _)) = self.exited.pop_front() {
+            self.exited_names.remove(&id);
             return id;
         }
         self.shared = self.shared % (NO_THREAD as u32 - 1) + 1;
@@ -126,17 +133,14 @@ impl Registry {
     }
 }
 
-/// The name of accessor `id` as it was registered, also for recently exited threads.
+/// The name of accessor `id` as it was registered, also for exited threads (whose
+/// ids wait an hour before reuse).
 pub(crate) fn name_of(id: Accessor) -> Option<String> {
     let reg = lock_registry();
-    if let Some(n) = reg.names.get(&id.0) {
-        return n.as_deref().map(str::to_owned);
-    }
-    reg.exited
-        .iter()
-        .rev()
-        .find(|(i, ..)| *i == id.0)
-        .and_then(|(_, n, _)| n.as_deref().map(str::to_owned))
+    reg.names
+        .get(&id.0)
+        .or_else(|| reg.exited_names.get(&id.0))
+        .and_then(|n| n.as_deref().map(str::to_owned))
 }
 
 /// Total operations seen, over live and exited threads.
@@ -209,6 +213,7 @@ struct ExitHook {
 impl Drop for ExitHook {
     fn drop(&mut self) {
         let id = self.id.get();
+        let mine = LOCAL.try_with(|l| l.counters.get()).ok();
         // From here on the thread's accesses are not checked (see `register`).
         let _ = LOCAL.try_with(|l| {
             l.me.set(0);
@@ -218,8 +223,16 @@ impl Drop for ExitHook {
         });
         let mut reg = lock_registry();
         let name = reg.names.remove(&id).flatten();
-        reg.exited.push_back((id, name, Instant::now()));
-        if let Some(i) = reg.counters.iter().position(|(c, _)| *c == id) {
+        reg.exited_names.insert(id, name);
+        reg.exited.push_back((id, Instant::now()));
+        // Its own counters: with ids shared (past 65534 live threads) another live
+        // thread has the same id, and keeps its own.
+        let own = |c: &&'static ThreadCounters| mine.is_none_or(|m| std::ptr::eq(*c, m));
+        if let Some(i) = reg
+            .counters
+            .iter()
+            .position(|(c, counters)| *c == id && own(counters))
+        {
             let (_, counters) = reg.counters.swap_remove(i);
             reg.exited_operations += counters.operations.swap(0, Relaxed);
             // Its orphans go with it: their slots belong to nobody now.
@@ -408,7 +421,7 @@ mod tests {
         let reg = lock_registry();
         // Not a live thread's id any more (nor handed out again within the hour).
         assert!(reg.counters.iter().all(|(i, _)| *i != id.0));
-        assert!(reg.exited.iter().any(|(i, ..)| *i == id.0));
+        assert!(reg.exited.iter().any(|(i, _)| *i == id.0));
         let recycled = reg
             .free_counters
             .iter()

@@ -6,14 +6,14 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+mod common_otel;
 
 use std::io::Write as _;
 use std::time::Duration;
 
 use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Otel};
 use opentelemetry::global;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 
 fn install(otel: bool) {
     let c = Config::new().outputs(vec![]).backtrace(BacktraceMode::Off);
@@ -22,26 +22,7 @@ fn install(otel: bool) {
 }
 
 fn duplicates(p: &SdkMeterProvider, e: &InMemoryMetricExporter) -> Option<u64> {
-    p.force_flush().unwrap();
-    let mut value = None;
-    for rm in &e.get_finished_metrics().unwrap() {
-        for sm in rm
-            .scope_metrics()
-            .filter(|sm| sm.scope().name() == "mapguard")
-        {
-            for m in sm
-                .metrics()
-                .filter(|m| m.name() == "mapguard.duplicate_findings")
-            {
-                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
-                    for dp in sum.data_points() {
-                        value = Some(dp.value());
-                    }
-                }
-            }
-        }
-    }
-    value
+    common_otel::counter(p, e, "mapguard.duplicate_findings", None)
 }
 
 #[test]
@@ -62,10 +43,7 @@ fn child_forks_after_duplicates() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
+        let (provider, exporter) = common_otel::provider();
         global::set_meter_provider(provider.clone());
         install(true);
         let map = DashMap::named("child").with_clock(ManualClock::new());

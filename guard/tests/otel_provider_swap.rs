@@ -5,13 +5,13 @@
 //! provider after two swaps).
 
 mod common;
+mod common_otel;
 
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use mapguard::{BacktraceMode, Config, DashMap, Finding, ManualClock, Otel, Sink};
 use opentelemetry::global;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 
 /// Holds the reporter inside `report` of a finding on map "gate" until opened, so
 /// that nothing on the reporter thread looks at the global provider meanwhile.
@@ -34,14 +34,6 @@ impl Sink for Gate {
     }
 }
 
-fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
-    let e = InMemoryMetricExporter::default();
-    let p = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(e.clone()).build())
-        .build();
-    (p, e)
-}
-
 fn global_addr() -> usize {
     let p = global::meter_provider();
     Arc::as_ptr(&p) as *const () as usize
@@ -49,27 +41,7 @@ fn global_addr() -> usize {
 
 /// mapguard.findings for `map` as `p` exports it (None: no such data point).
 fn findings_on(p: &SdkMeterProvider, e: &InMemoryMetricExporter, map: &str) -> Option<u64> {
-    p.force_flush().unwrap();
-    let mut value = None;
-    for rm in &e.get_finished_metrics().unwrap() {
-        for sm in rm
-            .scope_metrics()
-            .filter(|sm| sm.scope().name() == "mapguard")
-        {
-            for m in sm.metrics().filter(|m| m.name() == "mapguard.findings") {
-                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
-                    for dp in sum.data_points() {
-                        if dp.attributes().any(|kv| {
-                            kv.key.as_str() == "mapguard.map.name" && kv.value.as_str() == map
-                        }) {
-                            value = Some(dp.value());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    value
+    common_otel::counter(p, e, "mapguard.findings", Some(map))
 }
 
 #[test]
@@ -90,8 +62,8 @@ fn a_provider_installed_at_a_reused_address_gets_the_counts() {
 
     // Built up front, so that installing them allocates nothing but the global Arc.
     let spares: Vec<(SdkMeterProvider, InMemoryMetricExporter)> =
-        (0..64).map(|_| provider()).collect();
-    let (a, a_exp) = provider();
+        (0..64).map(|_| common_otel::provider()).collect();
+    let (a, a_exp) = common_otel::provider();
     global::set_meter_provider(a.clone());
     let taken = global_addr();
     common::conflict(&DashMap::named("before-swap").with_clock(ManualClock::new()));

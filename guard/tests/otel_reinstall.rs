@@ -3,31 +3,14 @@
 //! add the history of `stats()` a second time.
 
 mod common;
+mod common_otel;
 
 use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Otel};
 use opentelemetry::global;
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 
 fn counter(p: &SdkMeterProvider, e: &InMemoryMetricExporter, name: &str) -> u64 {
-    mapguard::flush();
-    p.force_flush().unwrap();
-    let mut value = 0;
-    for rm in &e.get_finished_metrics().unwrap() {
-        for sm in rm
-            .scope_metrics()
-            .filter(|sm| sm.scope().name() == "mapguard")
-        {
-            for m in sm.metrics().filter(|m| m.name() == name) {
-                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
-                    for dp in sum.data_points() {
-                        value = dp.value();
-                    }
-                }
-            }
-        }
-    }
-    value
+    common_otel::counter(p, e, name, None).unwrap_or(0)
 }
 
 fn install() {
@@ -41,10 +24,7 @@ fn install() {
 
 #[test]
 fn reinstalling_an_otel_sink_does_not_count_history_twice() {
-    let exporter = InMemoryMetricExporter::default();
-    let provider = SdkMeterProvider::builder()
-        .with_reader(PeriodicReader::builder(exporter.clone()).build())
-        .build();
+    let (provider, exporter) = common_otel::provider();
     global::set_meter_provider(provider.clone());
     install();
     let map: DashMap<u64, u64> = DashMap::named("otel-re").with_clock(ManualClock::new());

@@ -48,3 +48,38 @@ fn a_sink_that_panics_when_dropped_does_not_stop_the_reporter() {
     );
     assert_eq!(memory.on_map("after").len(), 1, "{:?}", mapguard::stats());
 }
+
+/// Before the first finding the replaced sinks are dropped by the install that
+/// replaces them, on the caller's thread: their panic is caught and counted there
+/// too, and `install` neither panics nor fails. (A child process: this binary's
+/// other test starts the reporter.)
+#[test]
+#[ignore = "run as a child by the test below"]
+fn child_replace_before_any_finding() {
+    Config::new()
+        .outputs(vec![])
+        .sink(PanicsOnDrop)
+        .install()
+        .unwrap();
+    let replaced = std::panic::catch_unwind(|| Config::new().outputs(vec![]).install());
+    assert!(matches!(replaced, Ok(Ok(()))));
+    println!(
+        "replaced without a panic, sink_errors={}",
+        mapguard::stats().sink_errors
+    );
+}
+
+#[test]
+fn a_sink_that_panics_when_dropped_before_any_finding_does_not_panic_install() {
+    let o = common::output_within(
+        common::child_command("child_replace_before_any_finding"),
+        std::time::Duration::from_secs(120),
+        "the child hung",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("replaced without a panic, sink_errors=1"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

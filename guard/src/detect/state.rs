@@ -1242,7 +1242,8 @@ impl Rules {
 /// guard that reused the slot; and the orphan of a guard whose thread has exited is
 /// dropped, so it cannot release a guard of a later thread given the same id. One
 /// case remains: a guard that outlives its thread, moved to a later thread that was
-/// given the same id (an exited thread's id is reused after an hour) and dropped
+/// given the same id (an exited thread's id is reused after an hour, sooner only
+/// past 65534 threads within it) and dropped
 /// there, clears that thread's slot of the same bit: a missed finding at worst.
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);

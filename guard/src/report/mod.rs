@@ -159,30 +159,68 @@ fn room_with(queued: usize, capacity: usize, pending: usize) -> bool {
 /// finding is made there is no reporter thread at all.
 static PENDING: Mutex<Option<ReporterSettings>> = Mutex::new(None);
 
-/// Hands new sinks and settings to the reporter. If it runs, waits until it has
-/// flushed the old sinks and taken the new ones (unless called from the reporter
-/// thread itself, from a sink); if not, keeps them for when it starts, and returns
-/// the settings kept before, for the caller to drop once it holds no lock.
-#[must_use = "drop the replaced settings after releasing the install lock"]
-pub(crate) fn configure(settings: ReporterSettings) -> Option<ReporterSettings> {
+/// Hands new sinks and settings to the reporter (under the install lock, so that
+/// installs reach it in order). If it runs, the returned [`Configured`] waits until
+/// it has flushed the old sinks, taken the new ones and dropped the old; if not, the
+/// settings are kept for when it starts, and [`Configured`] drops the ones they
+/// replace. Call [`Configured::finish`] once the install lock is released: a
+/// replaced sink's `Drop` may call `set_enabled` or `install`.
+pub(crate) fn configure(settings: ReporterSettings) -> Configured {
     CAPACITY.store(settings.queue_capacity, Relaxed);
     if !reporter::started() {
         let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
         if !reporter::started() {
-            return pending.replace(settings);
+            return Configured::Replaced(pending.replace(settings));
         }
     }
     let (ack, done) = mpsc::sync_channel(1);
-    if send(Msg::Configure(settings, ack))
-        && !crate::thread::is_busy()
-        && done.recv_timeout(CONFIGURE_WAIT) == Err(mpsc::RecvTimeoutError::Timeout)
-    {
-        note_once(
-            "the reporter did not take new settings within 5 s (a sink is slow or stuck); \
-             they apply once it does",
-        );
+    if send(Msg::Configure(settings, ack)) && !crate::thread::is_busy() {
+        Configured::Sent(done)
+    } else {
+        Configured::Replaced(None)
     }
-    None
+}
+
+/// What [`configure`] left to do outside the install lock.
+#[must_use = "call finish() once the install lock is released"]
+pub(crate) enum Configured {
+    /// Settings that waited for the reporter and were replaced: to drop.
+    Replaced(Option<ReporterSettings>),
+    /// Sent to the running reporter: its answer to wait for.
+    Sent(mpsc::Receiver<()>),
+}
+
+impl Configured {
+    /// Drops what was replaced (each sink under `catch_unwind`), or waits up to
+    /// [`CONFIGURE_WAIT`] for the reporter to have taken the new settings and
+    /// dropped the old sinks.
+    pub(crate) fn finish(self) {
+        match self {
+            Configured::Replaced(replaced) => {
+                drop_sinks(replaced.into_iter().flat_map(|r| r.sinks));
+            }
+            Configured::Sent(done) => {
+                if done.recv_timeout(CONFIGURE_WAIT) == Err(mpsc::RecvTimeoutError::Timeout) {
+                    note_once(
+                        "the reporter did not take new settings within 5 s (a sink is slow or stuck); \
+                         they apply once it does",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Drops replaced sinks, each under `catch_unwind`: a sink whose `Drop` panics (an
+/// exporter that unwraps its shutdown) is counted in `stats().sink_errors` and said,
+/// on whichever thread drops it.
+pub(crate) fn drop_sinks(sinks: impl IntoIterator<Item = Box<dyn Sink>>) {
+    for sink in sinks {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(sink))).is_err() {
+            reporter::count_sink_error();
+            say(format_args!("a replaced sink panicked when dropped"));
+        }
+    }
 }
 
 /// How long [`configure`] waits for the reporter to take new settings: a sink that

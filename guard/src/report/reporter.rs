@@ -40,15 +40,14 @@ pub(crate) fn spawn(
     Ok(())
 }
 
-/// Drops replaced sinks, each under `catch_unwind`: a sink whose `Drop` panics (an
-/// exporter that unwraps its shutdown) is counted and said, and the reporter goes on.
+/// Counts a sink that failed outside the reporter's own calls (see
+/// [`super::drop_sinks`]).
+pub(crate) fn count_sink_error() {
+    SINK_ERRORS.fetch_add(1, Relaxed);
+}
+
 fn drop_sinks(old: Vec<SinkSlot>) {
-    for slot in old {
-        if catch_unwind(AssertUnwindSafe(move || drop(slot))).is_err() {
-            SINK_ERRORS.fetch_add(1, Relaxed);
-            super::say(format_args!("a replaced sink panicked when dropped"));
-        }
-    }
+    super::drop_sinks(old.into_iter().map(|slot| slot.sink));
 }
 
 /// Unique findings remembered for dedup and summaries; past this the oldest go.
@@ -193,10 +192,11 @@ impl Reporter {
                 self.summarize();
                 self.each_sink(|s| s.flush());
                 let old = self.apply(settings);
-                // The installer waits for this under the install lock: answer before
-                // the old sinks drop (a `Drop` may call `set_enabled` or `install`).
-                let _ = ack.send(());
+                // The installer waits for this after releasing the install lock, so
+                // an old sink's `Drop` may call `set_enabled` or `install`; `install`
+                // returns once the old sinks are gone.
                 drop_sinks(old);
+                let _ = ack.send(());
             }
         }
     }
