@@ -13,15 +13,22 @@ cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(hot_get hot_insert hot_entry_or_insert hot_remove_insert)
 feat=()
 [ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
+for tool in valgrind callgrind_annotate; do
+  command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is not installed (Debian: apt-get install valgrind)" >&2; exit 1; }
+done
 cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-bin=target/release/overhead
+bin=${CARGO_TARGET_DIR:-target}/release/overhead
 if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key lean); fi
-count() { # case variant ops -> total instructions
-  local out
+count() { # case variant ops -> total instructions; exits the script on any failure
+  local out n
   out=$(mktemp)
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --case "$1" --variant "$2" --ops "$3" >/dev/null 2>&1
-  callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}'
+  if ! valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --case "$1" --variant "$2" --ops "$3" >/dev/null 2>&1; then
+    echo "callgrind.sh: $1 $2 --ops $3 failed" >&2; rm -f "$out"; kill -TERM $$; exit 1
+  fi
+  n=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
   rm -f "$out"
+  if [ -z "$n" ]; then echo "callgrind.sh: no count for $1 $2" >&2; kill -TERM $$; exit 1; fi
+  echo "$n"
 }
 printf '%-22s %-13s %10s %8s\n' case variant instr/op "vs raw"
 for c in "${cases[@]}"; do

@@ -13,7 +13,7 @@ n=${N:-7}
 feat=()
 [ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
 cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-bin=target/release/overhead
+bin=${CARGO_TARGET_DIR:-target}/release/overhead
 for c in "$@"; do
   for _ in $(seq "$n"); do
     "$bin" --case "$c" | awk -v c="$c" '$1 == c && $2 != "raw" { sub("x", "", $5); print $2, $5 }'

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-11}
 cargo build --release -q -p mapguard-benches --bin overhead
-bin=target/release/overhead
+bin=${CARGO_TARGET_DIR:-target}/release/overhead
 for _ in $(seq "$n"); do
   storm=$("$bin" --case t2_storm | awk '$1 == "t2_storm" { v[$2] = $4 } END { print v["on_map"], v["quiet"] }')
   disjoint=$("$bin" --case t2_writes_disjoint | awk '$1 == "t2_writes_disjoint" && $2 == "on_key" { print $4 }')

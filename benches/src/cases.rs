@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mapguard::{BacktraceMode, Config, FindingKind, Rules, Scope};
 
-use crate::keys;
+use crate::{keys, seeded_keys};
 
 /// How the map under test is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -789,18 +789,43 @@ fn op_loop<M: Map>(m: &M, keys: &[u64], ops: u64, op: impl Fn(&M, u64, u64) -> u
     acc
 }
 
+/// Key ranges the disjoint mixed cases take in turn, one per run: each run's threads
+/// are new threads (new accessors), and had they written the keys the last run's
+/// threads wrote, within the window, that would be a `concurrent_write` in a case
+/// that must find nothing (it did, before these ranges).
+const MIXED_RANGES: u64 = 8;
+/// When each range was last let go; a range is taken again only a window (with
+/// room to spare) after that, waiting outside the timed part if it must.
+static MIXED_LAST: std::sync::Mutex<[Option<Instant>; MIXED_RANGES as usize]> =
+    std::sync::Mutex::new([None; MIXED_RANGES as usize]);
+static MIXED_RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+const MIXED_REUSE_AFTER: Duration = Duration::from_millis(250);
+
 fn mixed<M: Map>(m: &M, threads: usize, reads: u32, shared: bool, ops: u64) -> f64 {
+    let range = MIXED_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % MIXED_RANGES;
+    let last = MIXED_LAST.lock().unwrap()[range as usize];
+    if let Some(wait) = last.and_then(|l| MIXED_REUSE_AFTER.checked_sub(l.elapsed())) {
+        std::thread::sleep(wait);
+    }
     let per_thread: Vec<Vec<(u64, bool)>> = (0..threads)
         .map(|t| {
-            let base = if shared { 0 } else { t as u64 * HOT };
-            keys(8192, HOT)
+            let base = if shared {
+                0
+            } else {
+                (range * threads as u64 + t as u64) * HOT
+            };
+            // Each thread its own sequence, and the read/write dice independent of
+            // the keys (from the same sequence, a key was always read or always
+            // written).
+            let seed = 2 * t as u64;
+            seeded_keys(8192, HOT, seed)
                 .into_iter()
-                .zip(keys(8192, 100))
+                .zip(seeded_keys(8192, 100, seed + 1))
                 .map(|(k, dice)| (base + k, dice < reads as u64))
                 .collect()
         })
         .collect();
-    timed_threads(threads, ops, |t| {
+    let figure = timed_threads(threads, ops, |t| {
         let work = &per_thread[t];
         let mut acc = 0u64;
         for i in 0..ops as usize {
@@ -812,7 +837,9 @@ fn mixed<M: Map>(m: &M, threads: usize, reads: u32, shared: bool, ops: u64) -> f
             }
         }
         black_box(acc);
-    })
+    });
+    MIXED_LAST.lock().unwrap()[range as usize] = Some(Instant::now());
+    figure
 }
 
 fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
@@ -828,6 +855,7 @@ fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
 /// conflicts (the threads take turns on the record's cache line), so this makes
 /// some 20 writes per occurrence; it stops at 100 per occurrence, should the storm
 /// stop finding.
+/// Panics if the cap comes first: the figure is for `occurrences` or for nothing.
 fn storm_until_found<M: Map>(m: &M, occurrences: u64) {
     const CHUNK: u64 = 500_000;
     let start = mapguard::stats().findings;
@@ -836,6 +864,11 @@ fn storm_until_found<M: Map>(m: &M, occurrences: u64) {
         storm(m, 2, CHUNK);
         writes += 2 * CHUNK;
     }
+    let counted = mapguard::stats().findings - start;
+    assert!(
+        counted >= occurrences,
+        "the storm stopped finding: {counted} occurrences of the {occurrences} asked in {writes} writes"
+    );
 }
 
 /// `threads` threads each writing key 7 of every map in `maps` in turn, `ops` times.
@@ -898,7 +931,7 @@ impl Case {
                 if shared {
                     HOT
                 } else {
-                    HOT * threads as u64
+                    HOT * threads as u64 * MIXED_RANGES
                 }
             }
             Work::Storm { .. } | Work::StormMaps { .. } | Work::StormRss | Work::MapBytes => 1,
@@ -967,6 +1000,9 @@ impl Case {
 
     fn keyset(&self) -> Vec<u64> {
         match self.work {
+            // Cold: 2^21 keys of the 1M (86% of them distinct), so a loop goes over
+            // nearly the whole map, not a 64K-key corner of it that the L3 holds.
+            Work::Single(_, space) if space == COLD => keys(1 << 21, space),
             Work::Single(_, space) => keys(1 << 16, space),
             _ => Vec::new(),
         }
@@ -1023,6 +1059,14 @@ impl Case {
             .output()
             .expect("re-run overhead");
         let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{} {} in a child process failed ({}): {}",
+            self.name,
+            v.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         let figure = stdout
             .lines()
             .find_map(|l| l.strip_prefix("FIGURE ")?.trim().parse().ok())
@@ -1166,9 +1210,13 @@ mod tests {
         ((acc, sum), checked)
     }
 
+    /// The switch is process-wide: one test at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn every_variant_of_a_case_does_the_same_work_as_raw() {
         const OPS: u64 = 3_000;
+        let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         install();
         let hot = all()
             .into_iter()
@@ -1179,6 +1227,7 @@ mod tests {
             "std cases listed"
         );
         let prefilled: u64 = (0..HOT).sum();
+        let findings_before = mapguard::stats().findings;
         for case in hot {
             let (raw, _) = outcome(case, Variant::Raw, OPS);
             // Every op either returns values (summed) or changes the map.
@@ -1205,6 +1254,24 @@ mod tests {
             }
         }
         // Nothing was found: the loops are single-threaded.
-        assert_eq!(mapguard::stats().findings, 0);
+        assert_eq!(mapguard::stats().findings, findings_before);
+    }
+
+    #[test]
+    fn the_disjoint_mixed_cases_find_nothing_in_key_scope() {
+        let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        install();
+        for name in ["t2_90_10_disjoint", "t4_50_50_disjoint"] {
+            let case = all().into_iter().find(|c| c.name == name).unwrap();
+            let subject = Subject::new(Variant::OnKey, case.prefill(), case.family);
+            let before = mapguard::stats();
+            // Runs one after the other, each on new threads, as the rounds do.
+            for _ in 0..3 {
+                case.run(&subject, Variant::OnKey, 20_000, &[]);
+            }
+            let after = mapguard::stats();
+            assert!(after.operations - before.operations >= 3 * 20_000);
+            assert_eq!(after.findings, before.findings, "{name}");
+        }
     }
 }

@@ -6,7 +6,16 @@ pub mod cases;
 
 /// `n` pseudo-random keys in `0..space`, the same on every run (xorshift).
 pub fn keys(n: usize, space: u64) -> Vec<u64> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    seeded_keys(n, space, 0)
+}
+
+/// [`keys`] from another starting point: sequences with different seeds are
+/// independent of each other (the same seed gives the same sequence).
+pub fn seeded_keys(n: usize, space: u64, seed: u64) -> Vec<u64> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    if x == 0 {
+        x = 1;
+    }
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -25,5 +34,30 @@ mod tests {
         assert_eq!(a, super::keys(1000, 64));
         assert!(a.iter().all(|k| *k < 64));
         assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 32);
+    }
+
+    #[test]
+    fn seeded_sequences_are_independent() {
+        // The read/write dice of the mixed cases: drawn from the keys' own sequence
+        // they were the key modulo 100, so a key was always read or always written.
+        let k = super::keys(8192, 1000);
+        let dice = super::seeded_keys(8192, 100, 1);
+        let written: std::collections::HashSet<_> = k
+            .iter()
+            .zip(&dice)
+            .filter(|(_, d)| **d >= 90)
+            .map(|(k, _)| *k)
+            .collect();
+        let read: std::collections::HashSet<_> = k
+            .iter()
+            .zip(&dice)
+            .filter(|(_, d)| **d < 90)
+            .map(|(k, _)| *k)
+            .collect();
+        assert!(written.intersection(&read).count() > 100);
+        assert_ne!(
+            super::seeded_keys(100, 1000, 2),
+            super::seeded_keys(100, 1000, 3)
+        );
     }
 }
