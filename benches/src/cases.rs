@@ -1000,8 +1000,8 @@ impl Case {
 
     fn keyset(&self) -> Vec<u64> {
         match self.work {
-            // Cold: 2^21 keys of the 1M (86% of them distinct), so a loop goes over
-            // nearly the whole map, not a 64K-key corner of it that the L3 holds.
+            // Cold: 2^21 draws of the 1M keys (88% of the keys drawn), so a loop goes
+            // over nearly the whole map, not a 64K-key corner of it near the L2's size.
             Work::Single(_, space) if space == COLD => keys(1 << 21, space),
             Work::Single(_, space) => keys(1 << 16, space),
             _ => Vec::new(),
