@@ -2,7 +2,7 @@
 //!
 //! `if let Some(r) = map.get(&k) { map.insert(k, *r + 1) }` holds a read guard on
 //! k's shard and then asks for that shard's write lock: dashmap waits forever
-//! (dashmap issues #74, #233, #363). With reaction `panic` mapguard panics *before*
+//! (dashmap issues #74, #363, #369). With reaction `panic` mapguard panics *before*
 //! taking the lock, the panic is caught here, and the report names both sites.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
