@@ -40,12 +40,9 @@ fn child_forks() {
     conflict("parent");
     assert!(mapguard::flush_timeout(Duration::from_secs(60)));
     println!("parent calls={}", CALLS.load(SeqCst));
-    std::io::stdout().flush().unwrap();
-    // SAFETY: this process runs one test thread, and the guard's threads hold no
+    // At the fork: this process runs one test thread, and the guard's threads hold no
     // lock between findings (the parent's finding was flushed above).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    let status = common::fork_and_wait(|| {
         let before = CALLS.load(SeqCst);
         conflict("child-before");
         println!(
@@ -65,13 +62,7 @@ fn child_forks() {
             "child after: calls={} flush={flushed}",
             CALLS.load(SeqCst) - before
         );
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
     println!("child exit={}", libc::WEXITSTATUS(status));
 }
 
@@ -152,24 +143,15 @@ fn child_forks_with_a_full_queue() {
     entered.recv_timeout(Duration::from_secs(60)).unwrap();
     // The reporter is held in the gate: this one fills the queue (capacity 1).
     conflict("parent-queued");
-    std::io::stdout().flush().unwrap();
-    // SAFETY: one test thread; the reporter waits in the gate's condvar, holding
+    // At the fork: one test thread; the reporter waits in the gate's condvar, holding
     // no lock the child takes.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    common::fork_and_wait(|| {
         let memory = Memory::new();
         install_memory(&memory);
         conflict("child");
         let flushed = mapguard::flush_timeout(Duration::from_secs(60));
         println!("child findings={} flush={flushed}", memory.findings().len());
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
     std::io::stdout().flush().unwrap();
     // The parent's reporter is still in the gate: leave without flushing.
     // SAFETY: ends this test process; the test that ran it reads its stdout.
@@ -195,24 +177,15 @@ fn child_set_enabled() {
     install_memory(&memory);
     conflict("parent");
     assert!(mapguard::flush_timeout(Duration::from_secs(60)));
-    std::io::stdout().flush().unwrap();
-    // SAFETY: one test thread, and the parent's finding was flushed.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    // At the fork: one test thread, and the parent's finding was flushed.
+    common::fork_and_wait(|| {
         let before = memory.findings().len();
         mapguard::set_enabled(true);
         println!("child set_enabled: enabled={}", mapguard::is_enabled());
         conflict("child-set");
         mapguard::flush_timeout(Duration::from_secs(60));
         println!("child memory findings={}", memory.findings().len() - before);
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
 }
 
 /// `set_enabled(true)` alone in a child cannot bring back its parent's sinks: the

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory};
@@ -32,11 +31,8 @@ fn child_fork_after_finding() {
     conflict();
     assert!(mapguard::flush_timeout(Duration::from_secs(60)));
     println!("parent findings={}", parent.findings().len());
-    std::io::stdout().flush().unwrap();
-    // SAFETY: one test thread; the parent's finding was flushed.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
+    // At the fork: one test thread; the parent's finding was flushed.
+    common::fork_and_wait(|| {
         let child = Memory::new();
         install(&child);
         conflict();
@@ -47,13 +43,7 @@ fn child_fork_after_finding() {
             child.findings().len(),
             mapguard::stats()
         );
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
 }
 
 #[test]

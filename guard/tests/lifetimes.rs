@@ -4,7 +4,6 @@
 //! runs in a child process (the switch, the registry and the reporter are global).
 #![cfg(target_os = "linux")]
 
-use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,11 +38,8 @@ fn install(m: &Memory) {
 #[ignore = "run as a child by the test in this file"]
 fn child_fork_install_off_then_enable() {
     install(&Memory::new()); // the parent's clock starts
-    std::io::stdout().flush().unwrap();
-    // SAFETY: one test thread; no finding was ever made (no reporter).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
+    // At the fork: one test thread; no finding was ever made (no reporter).
+    common::fork_and_wait(|| {
         Config::new()
             .enabled(false)
             .outputs(vec![])
@@ -51,13 +47,7 @@ fn child_fork_install_off_then_enable() {
             .unwrap();
         mapguard::set_enabled(true);
         println!("child enabled={}", mapguard::is_enabled());
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
 }
 
 #[test]

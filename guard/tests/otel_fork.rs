@@ -8,7 +8,6 @@
 mod common;
 mod common_otel;
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Otel};
@@ -38,11 +37,8 @@ fn child_forks_after_duplicates() {
     // it, so that no reporter thread touches OpenTelemetry's locks at the fork.
     install(false);
     println!("parent duplicates={}", mapguard::stats().duplicates);
-    std::io::stdout().flush().unwrap();
-    // SAFETY: one test thread; the reporter was flushed and holds no lock.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+    // At the fork: one test thread; the reporter was flushed and holds no lock.
+    common::fork_and_wait(|| {
         let (provider, exporter) = common_otel::provider();
         global::set_meter_provider(provider.clone());
         install(true);
@@ -56,13 +52,7 @@ fn child_forks_after_duplicates() {
             mapguard::stats().duplicates,
             duplicates(&provider, &exporter)
         );
-        std::io::stdout().flush().unwrap();
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for the child forked above.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    });
 }
 
 #[test]

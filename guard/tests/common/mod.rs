@@ -191,3 +191,29 @@ pub fn message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default()
 }
+
+/// Forks this process, as a pre-fork server does. The child runs `child`, flushes
+/// stdout and ends without the parent's exit handlers; the parent waits for it and
+/// gets its wait status. Call it from a child test (one test thread) at a moment
+/// when mapguard's own threads hold no lock the child may take (no finding being
+/// reported): a lock held at the fork stays held in the child.
+#[cfg(target_os = "linux")]
+pub fn fork_and_wait(child: impl FnOnce()) -> i32 {
+    use std::io::Write as _;
+    std::io::stdout().flush().unwrap();
+    // SAFETY: fork() has no memory-safety preconditions of its own; what the child
+    // may do after it (take only locks nobody held at the fork) is the caller's
+    // precondition above.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        child();
+        let _ = std::io::stdout().flush();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above, into a local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    status
+}
