@@ -7,16 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory};
-
-fn install(m: &Memory) {
-    Config::new()
-        .outputs(vec![])
-        .sink(m.clone())
-        .backtrace(BacktraceMode::Off)
-        .install()
-        .unwrap();
-}
+use mapguard::{DashMap, ManualClock, Memory};
 
 /// The same finding (kind, map name, call sites) wherever it is called.
 fn conflict() {
@@ -27,14 +18,14 @@ fn conflict() {
 #[ignore = "run as a child by the test in this file"]
 fn child_fork_after_finding() {
     let parent = Memory::new();
-    install(&parent);
+    common::install_into(&parent);
     conflict();
     assert!(mapguard::flush_timeout(Duration::from_secs(60)));
     println!("parent findings={}", parent.findings().len());
     // At the fork: one test thread; the parent's finding was flushed.
     common::fork_and_wait(|| {
         let child = Memory::new();
-        install(&child);
+        common::install_into(&child);
         conflict();
         conflict();
         let flushed = mapguard::flush_timeout(Duration::from_secs(60));

@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use mapguard::{BacktraceMode, Config, DashMap, Finding, FindingKind, ManualClock, Memory, Sink};
+use mapguard::{Config, DashMap, Finding, FindingKind, ManualClock, Memory, Sink};
 
 mod common;
 
@@ -23,21 +23,12 @@ fn run(test: &str) -> (String, String) {
     )
 }
 
-fn install(m: &Memory) {
-    Config::new()
-        .outputs(vec![])
-        .sink(m.clone())
-        .backtrace(BacktraceMode::Off)
-        .install()
-        .unwrap();
-}
-
 // A forked child that installed a Config switched off may switch on later.
 
 #[test]
 #[ignore = "run as a child by the test in this file"]
 fn child_fork_install_off_then_enable() {
-    install(&Memory::new()); // the parent's clock starts
+    common::install_into(&Memory::new()); // the parent's clock starts
     // At the fork: one test thread; no finding was ever made (no reporter).
     common::fork_and_wait(|| {
         Config::new()
@@ -64,7 +55,7 @@ fn a_forked_child_with_an_installed_config_can_be_switched_on() {
 #[ignore = "run as a child by the test in this file"]
 fn child_id_reuse() {
     let memory = Memory::new();
-    install(&memory);
+    common::install_into(&memory);
     let other: DashMap<u64, u64> = DashMap::named("other");
     other.get(&0); // registers this thread first
     let map: DashMap<u64, u64> = DashMap::named("reused").with_clock(ManualClock::new());
@@ -97,7 +88,7 @@ fn a_reused_thread_id_does_not_rename_an_earlier_access() {
 #[ignore = "run as a child by the test in this file"]
 fn child_orphan_overflow() {
     let memory = Memory::new();
-    install(&memory);
+    common::install_into(&memory);
     let map: DashMap<u64, u64> = DashMap::named("orphans").with_clock(ManualClock::new());
     let filler_map: DashMap<u64, u64> = DashMap::named("filler");
     for k in 0..8 {

@@ -217,3 +217,14 @@ pub fn fork_and_wait(child: impl FnOnce()) -> i32 {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     status
 }
+
+/// Installs a config that is on and reports only to `m`, without stacks: the
+/// process's own, replacing any before (unlike [`memory`], installed once).
+pub fn install_into(m: &Memory) {
+    Config::new()
+        .outputs(vec![])
+        .sink(m.clone())
+        .backtrace(BacktraceMode::Off)
+        .install()
+        .unwrap();
+}
