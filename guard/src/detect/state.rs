@@ -478,7 +478,7 @@ impl MapState {
             }
             self.on_access(s | HOLD, op, op.class(), key, site)
         } else {
-            HeldGuard::NONE
+            HeldGuard::off(s)
         }
     }
 
@@ -491,7 +491,7 @@ impl MapState {
         if s & ENABLED != 0 {
             self.general(s | HOLD, Op::Alter, key_hash(key), site)
         } else {
-            HeldGuard::NONE
+            HeldGuard::off(s)
         }
     }
 
@@ -538,7 +538,7 @@ impl MapState {
             self.on_iterate(s, op, site, hold)
         } else {
             IterGuard {
-                held: HeldGuard::NONE,
+                held: HeldGuard::off(s),
                 live: None,
                 map: self,
             }
@@ -1233,11 +1233,15 @@ impl Rules {
 
 /// Marks a guard (Ref, RefMut, Entry, iterator) as held by the thread that took it;
 /// dropping it forgets that. A guard dropped on another thread is handed to its owner
-/// as an orphan. Zero-cost (no token) when the guard is off.
+/// as an orphan. With the guard off it costs the op no instruction and its drop one
+/// test.
 ///
-/// One word: the owner's accessor id in the top 16 bits, below it the bit of the owner's
-/// held slot; 0 is "not tracked", so with the guard off a `Ref` carries one zero
-/// and its drop one test. A slot stays taken until its guard is released (or, for a
+/// One word: the owner's accessor id in the top 16 bits, below it the payload (the bit
+/// of the owner's held slot, or a `try_*` call's ticket) from bit 2 up, and bit 1
+/// ([`LIVE`]) set. A word with bit 1 clear is "not tracked": with the guard off a
+/// `Ref` carries the settings word just tested (whose `ENABLED` bit, bit 1, is
+/// clear), so the off path spends no instruction on the token, and its drop one
+/// test. A slot stays taken until its guard is released (or, for a
 /// guard dropped on another thread, reconciled), so a token cannot release a later
 /// guard that reused the slot; and the orphan of a guard whose thread has exited is
 /// dropped, so it cannot release a guard of a later thread given the same id. One
@@ -1249,9 +1253,47 @@ impl Rules {
 pub(crate) struct HeldGuard(u64);
 
 const TOKEN_BITS: u32 = 64 - crate::thread::ID_BITS;
+/// The bit set in every tracked token: the settings word's `ENABLED` bit, clear in
+/// the word that an untracked guard carries ([`HeldGuard::off`]).
+const LIVE: u64 = ENABLED as u64;
+const PAYLOAD_SHIFT: u32 = 2;
+const PAYLOAD_MASK: u64 = (1 << (TOKEN_BITS - PAYLOAD_SHIFT)) - 1;
+const _: () = assert!(LIVE < 1 << PAYLOAD_SHIFT);
+
+/// A tracked token: `owner`'s accessor bits, `payload` and [`LIVE`].
+fn pack(owner: u64, payload: u64) -> u64 {
+    (owner << TOKEN_BITS) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT) | LIVE
+}
+
+/// The accessor bits of a tracked token's owner.
+#[inline(always)]
+fn owner_of(packed: u64) -> u64 {
+    packed >> TOKEN_BITS
+}
+
+/// A tracked token's payload: its slot's bit, or a ticket.
+#[inline(always)]
+fn payload_of(packed: u64) -> u64 {
+    (packed >> PAYLOAD_SHIFT) & PAYLOAD_MASK
+}
 
 impl HeldGuard {
     pub(crate) const NONE: HeldGuard = HeldGuard(0);
+
+    /// Not tracked, for an op made with the guard off: the settings word `s` it
+    /// tested, kept as it is. Its `ENABLED` bit is clear, and that is all the drop
+    /// looks at; so the off path moves no constant into the token.
+    #[inline(always)]
+    fn off(s: u32) -> Self {
+        debug_assert!(u64::from(s) & LIVE == 0);
+        HeldGuard(u64::from(s))
+    }
+
+    /// Whether this guard is tracked (holds a slot, or carries a ticket).
+    #[inline(always)]
+    fn live(&self) -> bool {
+        self.0 & LIVE != 0
+    }
 
     /// For a `try_*` call, recorded under the shard lock it took: if its record left
     /// callbacks waiting ([`wait_for_unlock`]), a guard that calls them at its drop,
@@ -1264,10 +1306,11 @@ impl HeldGuard {
             return self;
         }
         let own = std::mem::replace(&mut self.0, 0);
+        let own = if own & LIVE != 0 { own } else { 0 };
         if let Some(w) = lock_waiting().iter_mut().find(|w| w.ticket == ticket) {
             w.own = own;
         }
-        HeldGuard((thread::NO_THREAD << TOKEN_BITS) | ticket)
+        HeldGuard(pack(thread::NO_THREAD, ticket))
     }
 
     /// This guard, downgraded at `site` from a write guard to a read guard: from now
@@ -1275,13 +1318,13 @@ impl HeldGuard {
     /// moved to another thread keeps what it was: at worst a read under it is
     /// reported.
     pub(crate) fn downgraded(self, site: SiteRef) -> Self {
-        if self.0 == 0 {
+        if !self.live() {
             return self;
         }
         // A try_* guard whose callbacks wait for its drop keeps its own hold with
         // them ([`HeldGuard::after_try`]).
-        let own = if self.0 >> TOKEN_BITS == thread::NO_THREAD {
-            let ticket = self.0 & TOKEN_MASK;
+        let own = if owner_of(self.0) == thread::NO_THREAD {
+            let ticket = payload_of(self.0);
             lock_waiting()
                 .iter()
                 .find(|w| w.ticket == ticket)
@@ -1291,9 +1334,9 @@ impl HeldGuard {
         };
         if own != 0 {
             thread::with_local(|t| {
-                if t.me_bits() == own >> TOKEN_BITS {
+                if t.me_bits() == owner_of(own) {
                     t.detect
-                        .rewrite_held(own & TOKEN_MASK, Op::Downgrade, site, t.function());
+                        .rewrite_held(payload_of(own), Op::Downgrade, site, t.function());
                 }
             });
         }
@@ -1304,14 +1347,14 @@ impl HeldGuard {
         if token == 0 {
             return HeldGuard::NONE;
         }
-        HeldGuard((owner.bits() << TOKEN_BITS) | (token & ((1 << TOKEN_BITS) - 1)))
+        HeldGuard(pack(owner.bits(), token))
     }
 }
 
 impl Drop for HeldGuard {
     #[inline]
     fn drop(&mut self) {
-        if self.0 != 0 {
+        if self.live() {
             release(self.0);
         }
     }
@@ -1322,10 +1365,9 @@ impl Drop for HeldGuard {
 #[inline(always)]
 fn release(packed: u64) {
     let released = thread::with_local(|t| {
-        // The token (a slot's bit) sits in the low bits; release_own masks it.
-        let mine = t.me_bits() == packed >> TOKEN_BITS;
+        let mine = t.me_bits() == owner_of(packed);
         if mine {
-            t.detect.release_own(packed);
+            t.detect.release_own(payload_of(packed));
         }
         mine
     });
@@ -1337,16 +1379,11 @@ fn release(packed: u64) {
 #[cold]
 #[inline(never)]
 fn orphan(packed: u64) {
-    if packed >> TOKEN_BITS == thread::NO_THREAD {
-        return call_back_after_unlock(packed & TOKEN_MASK);
+    if owner_of(packed) == thread::NO_THREAD {
+        return call_back_after_unlock(payload_of(packed));
     }
-    local::orphan(
-        Accessor::from_bits(packed >> TOKEN_BITS),
-        packed & ((1 << TOKEN_BITS) - 1),
-    );
+    local::orphan(Accessor::from_bits(owner_of(packed)), payload_of(packed));
 }
-
-const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
 
 /// Calls a finding's callback, catching (and noting once) a panic in it.
 fn call_back(f: &Callback, finding: &crate::Finding) {
@@ -1385,7 +1422,7 @@ fn wait_for_unlock(f: Callback, finding: crate::Finding) {
     let ticket = TICKET
         .try_with(|t| {
             if t.get() == 0 {
-                t.set(NEXT_TICKET.fetch_add(1, Relaxed) & TOKEN_MASK);
+                t.set(NEXT_TICKET.fetch_add(1, Relaxed) & PAYLOAD_MASK);
             }
             t.get()
         })
@@ -1530,6 +1567,35 @@ mod tests {
         // 120: a record grew by 8 bytes for the `#[guarded]` function of its access.
         assert_eq!(std::mem::size_of::<MapState>(), 120);
         assert_eq!(std::mem::size_of::<HeldGuard>(), 8);
+    }
+
+    #[test]
+    fn tracked_tokens_are_live_and_off_words_are_not() {
+        // An untracked guard carries the settings word it tested: whatever else is
+        // set in it, the drop must see "not tracked".
+        for s in [
+            0,
+            UNREAD,
+            UNREAD | SCOPE_KEY | MODE_ACCESSES | config::BT_MASK | REACT_MASK | RULES_MASK,
+            !ENABLED,
+        ] {
+            let g = HeldGuard::off(s);
+            assert!(!g.live(), "{s:#x}");
+        }
+        assert!(!HeldGuard::NONE.live());
+        // A tracked token keeps its owner and payload, and is live, even with the
+        // widest owner and payload (a ticket near the mask, the no-thread owner).
+        for (owner, payload) in [
+            (1, 1),
+            (7, 1 << (local::HELD - 1)),
+            (thread::NO_THREAD, PAYLOAD_MASK),
+            (thread::NO_THREAD, 12_345),
+        ] {
+            let packed = pack(owner, payload);
+            assert_ne!(packed & LIVE, 0);
+            assert_eq!(owner_of(packed), owner);
+            assert_eq!(payload_of(packed), payload);
+        }
     }
 
     #[test]
