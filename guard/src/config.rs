@@ -25,7 +25,8 @@ pub(crate) const REACT_SHIFT: u32 = 6;
 pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
-/// Every bit the settings word uses.
+/// Every bit the settings word uses. Bit 31 stays clear: a guard taken with the
+/// switch off carries the word as its token, and bit 31 marks a tracked one.
 pub(crate) const ALL_BITS: u32 =
     UNREAD | ENABLED | SCOPE_KEY | MODE_ACCESSES | BT_MASK | REACT_MASK | RULES_MASK;
 

@@ -1236,12 +1236,11 @@ impl Rules {
 /// as an orphan. With the guard off it costs the op no instruction and its drop one
 /// test.
 ///
-/// One word: the owner's accessor id in the top 16 bits, below it the payload (the bit
-/// of the owner's held slot, or a `try_*` call's ticket) from bit 2 up, and bit 1
-/// ([`LIVE`]) set. A word with bit 1 clear is "not tracked": with the guard off a
-/// `Ref` carries the settings word just tested (whose `ENABLED` bit, bit 1, is
-/// clear), so the off path spends no instruction on the token, and its drop one
-/// test. A slot stays taken until its guard is released (or, for a
+/// One word: the owner's accessor id in the top 16 bits, bit 31 ([`LIVE`]) set, and
+/// below it the payload: the bit of the owner's held slot, or a `try_*` call's
+/// ticket. A word with bit 31 clear is "not tracked": with the guard off a `Ref`
+/// carries the settings word just tested (bit 31 is never set in it), so the off
+/// path spends no instruction on the token, and its drop one test. A slot stays taken until its guard is released (or, for a
 /// guard dropped on another thread, reconciled), so a token cannot release a later
 /// guard that reused the slot; and the orphan of a guard whose thread has exited is
 /// dropped, so it cannot release a guard of a later thread given the same id. One
@@ -1253,16 +1252,17 @@ impl Rules {
 pub(crate) struct HeldGuard(u64);
 
 const TOKEN_BITS: u32 = 64 - crate::thread::ID_BITS;
-/// The bit set in every tracked token: the settings word's `ENABLED` bit, clear in
-/// the word that an untracked guard carries ([`HeldGuard::off`]).
-const LIVE: u64 = ENABLED as u64;
-const PAYLOAD_SHIFT: u32 = 2;
-const PAYLOAD_MASK: u64 = (1 << (TOKEN_BITS - PAYLOAD_SHIFT)) - 1;
-const _: () = assert!(LIVE < 1 << PAYLOAD_SHIFT);
+/// The bit set in every tracked token, and never in the settings word, whose bits
+/// all sit below it: so clear in the word an untracked guard carries
+/// ([`HeldGuard::off`]). Bit 31, which a 32-bit test reaches with an immediate.
+const LIVE: u64 = 1 << 31;
+const PAYLOAD_MASK: u64 = LIVE - 1;
+const _: () =
+    assert!((config::ALL_BITS as u64) < LIVE && 1 << local::HELD <= LIVE && TOKEN_BITS > 32);
 
-/// A tracked token: `owner`'s accessor bits, `payload` and [`LIVE`].
+/// A tracked token: `owner`'s accessor bits, [`LIVE`] and `payload`.
 fn pack(owner: u64, payload: u64) -> u64 {
-    (owner << TOKEN_BITS) | ((payload & PAYLOAD_MASK) << PAYLOAD_SHIFT) | LIVE
+    (owner << TOKEN_BITS) | LIVE | (payload & PAYLOAD_MASK)
 }
 
 /// The accessor bits of a tracked token's owner.
@@ -1274,18 +1274,19 @@ fn owner_of(packed: u64) -> u64 {
 /// A tracked token's payload: its slot's bit, or a ticket.
 #[inline(always)]
 fn payload_of(packed: u64) -> u64 {
-    (packed >> PAYLOAD_SHIFT) & PAYLOAD_MASK
+    packed & PAYLOAD_MASK
 }
 
 impl HeldGuard {
     pub(crate) const NONE: HeldGuard = HeldGuard(0);
 
     /// Not tracked, for an op made with the guard off: the settings word `s` it
-    /// tested, kept as it is. Its `ENABLED` bit is clear, and that is all the drop
-    /// looks at; so the off path moves no constant into the token.
+    /// tested, kept as it is (a register the off path already has). The settings
+    /// word never has [`LIVE`] set, and that is all the drop looks at; so the off
+    /// path moves no constant into the token.
     #[inline(always)]
     fn off(s: u32) -> Self {
-        debug_assert!(u64::from(s) & LIVE == 0);
+        debug_assert!(s & !config::ALL_BITS == 0, "{s:#x}");
         HeldGuard(u64::from(s))
     }
 
@@ -1571,13 +1572,13 @@ mod tests {
 
     #[test]
     fn tracked_tokens_are_live_and_off_words_are_not() {
-        // An untracked guard carries the settings word it tested: whatever else is
-        // set in it, the drop must see "not tracked".
+        // An untracked guard carries the settings word it tested: whatever is set
+        // in it, the drop must see "not tracked".
         for s in [
             0,
             UNREAD,
             UNREAD | SCOPE_KEY | MODE_ACCESSES | config::BT_MASK | REACT_MASK | RULES_MASK,
-            !ENABLED,
+            config::ALL_BITS & !ENABLED,
         ] {
             let g = HeldGuard::off(s);
             assert!(!g.live(), "{s:#x}");
