@@ -25,8 +25,9 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// then forwarded to the dashmap inside. Results are the same with the guard on,
 /// off or compiled out.
 ///
-/// **Cost:** with the guard off, one relaxed atomic load per call (and for a call
-/// that returns a guard, a zero token its drop tests). On and finding nothing: a
+/// **Cost:** with the guard off, one relaxed atomic load and a branch per call (and
+/// for a call that returns a guard, a test at the guard's drop: the guard keeps the
+/// word just loaded as its token). On and finding nothing: a
 /// thread-local lookup, a clock load, a key hash (foldhash), a few stores to the
 /// thread's own state and, for a write, relaxed stores to the map's (or the key
 /// slot's) record. See the README's "Performance" section for measured ratios.
