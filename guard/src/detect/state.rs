@@ -1243,13 +1243,13 @@ impl Rules {
 /// below it the payload: the bit of the owner's held slot, or a `try_*` call's
 /// ticket. A word with bit 31 clear is "not tracked": with the guard off a `Ref`
 /// carries the settings word just tested (bit 31 is never set in it), so the off
-/// path spends no instruction on the token, and its drop one test. A slot stays taken until its guard is released (or, for a
-/// guard dropped on another thread, reconciled), so a token cannot release a later
-/// guard that reused the slot; and the orphan of a guard whose thread has exited is
-/// dropped, so it cannot release a guard of a later thread given the same id. One
-/// case remains: a guard that outlives its thread, moved to a later thread that was
-/// given the same id (an exited thread's id is reused after an hour, sooner only
-/// past 65534 threads within it) and dropped
+/// path spends no instruction on the token, and its drop one test. A slot stays
+/// taken until its guard is released (or, for a guard dropped on another thread,
+/// reconciled), so a token cannot release a later guard that reused the slot; and the
+/// orphan of a guard whose thread has exited is dropped, so it cannot release a guard
+/// of a later thread given the same id. One case remains: a guard that outlives its
+/// thread, moved to a later thread that was given the same id (an exited thread's id
+/// is reused after an hour, sooner only past 65534 threads within it) and dropped
 /// there, clears that thread's slot of the same bit: a missed finding at worst.
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
