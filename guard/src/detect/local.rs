@@ -349,7 +349,7 @@ pub(crate) fn orphan(owner: Accessor, token: u64) {
 
 /// Forgets this thread's guards that were dropped elsewhere. One load of the thread's
 /// own orphan bits when there are none; no lock.
-pub(crate) fn reconcile(local: &PerThread, _me: Accessor, counters: &ThreadCounters) {
+pub(crate) fn reconcile(local: &PerThread, counters: &ThreadCounters) {
     if counters.orphans.load(Relaxed) == 0 {
         return;
     }
@@ -474,7 +474,7 @@ mod tests {
         orphan(me.id, t);
         orphan(me.id, u);
         assert_eq!(me.counters.orphans.load(Relaxed), t | u);
-        reconcile(&l, me.id, me.counters);
+        reconcile(&l, me.counters);
         assert!(l.held_in(43, false).is_none());
         assert!(l.held_in(42, false).is_none());
         assert_eq!(me.counters.orphans.load(Relaxed), 0);

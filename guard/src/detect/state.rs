@@ -182,9 +182,6 @@ struct Ctx {
     key: u64,
     site: SiteRef,
     function: Option<FunctionRef>,
-    /// Inside the closure of dashmap's `alter`/`alter_all`, where a panic aborts
-    /// the process (reaction `panic` delivers the finding first).
-    in_alter: bool,
 }
 
 impl Ctx {
@@ -667,11 +664,11 @@ impl MapState {
         let hold = s & HOLD != 0;
         let s = s & !HOLD;
         thread::with_local(|t| {
-            let Some(mut ctx) = self.begin(t, s, op, key, site) else {
+            let Some(ctx) = self.begin(t, s, op, key, site) else {
                 return HeldGuard::NONE;
             };
             let l = &t.detect;
-            self.guards_held(l, &mut ctx);
+            self.guards_held(l, &ctx);
             match op.class() {
                 Class::Read => self.on_read(l, &ctx),
                 Class::Write => {
@@ -704,11 +701,11 @@ impl MapState {
             map: self,
         };
         thread::with_local(|t| {
-            let Some(mut ctx) = self.begin(t, s, op, 0, site) else {
+            let Some(ctx) = self.begin(t, s, op, 0, site) else {
                 return none();
             };
             let l = &t.detect;
-            self.guards_held(l, &mut ctx);
+            self.guards_held(l, &ctx);
             if op.is_write() {
                 self.on_write(l, &ctx, 0);
             } else {
@@ -776,7 +773,6 @@ impl MapState {
             key,
             site,
             function: t.function(),
-            in_alter: false,
         })
     }
 
@@ -792,10 +788,7 @@ impl MapState {
             let last = self.last_write.load();
             if let (0, Some(site), true) = (last.key, last.site, last.stamp.op().writes_every_key())
             {
-                for slot in &slots {
-                    let empty = slot.0.load();
-                    slot.0.store(&empty, last.stamp, 0, site, last.function);
-                }
+                fill_slots(&slots, last.stamp, site, last.function);
             }
             slots
         })
@@ -819,7 +812,7 @@ impl MapState {
     }
 
     /// Books a guard as held: for `reentrant_access`, and for `alter`/`alter_all`
-    /// whatever the rules (see [`Ctx::in_alter`]).
+    /// whatever the rules (see [`in_alter`]).
     #[inline]
     fn hold(&self, l: &PerThread, ctx: &Ctx) -> HeldGuard {
         if !ctx.has(FindingKind::ReentrantAccess) && !matches!(ctx.op, Op::Alter | Op::AlterAll) {
@@ -833,13 +826,12 @@ impl MapState {
     /// still held can be), forgets the guards another thread dropped (so that the
     /// thread gets back to the fast path), notes whether it is inside `alter`, and
     /// checks rule 5.
-    fn guards_held(&self, l: &PerThread, ctx: &mut Ctx) {
+    fn guards_held(&self, l: &PerThread, ctx: &Ctx) {
         if !l.holds_any() {
             return;
         }
         l.settle();
-        local::reconcile(l, ctx.me, ctx.counters);
-        ctx.in_alter = l.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll));
+        local::reconcile(l, ctx.counters);
         self.reentrant(l, ctx);
     }
 
@@ -1021,10 +1013,12 @@ impl MapState {
             // write of each: each key's slot gets it, so that a keyed write or a lost
             // update sees it as it sees a write to its key (one pass over the slots,
             // 1024 by default; slots allocated later start from it).
-            for slot in self.slots_if_allocated().unwrap_or_default() {
-                let seen = slot.0.load();
-                slot.0.store(&seen, stamp, 0, ctx.site, ctx.function);
-            }
+            fill_slots(
+                self.slots_if_allocated().unwrap_or_default(),
+                stamp,
+                ctx.site,
+                ctx.function,
+            );
         }
     }
 
@@ -1142,7 +1136,7 @@ impl MapState {
                 if new {
                     crate::report::submit(candidate);
                 }
-                if ctx.in_alter {
+                if in_alter() {
                     // dashmap aborts the process on a panic in alter's closure: the
                     // finding would die queued. Deliver it first (at most 5 s).
                     crate::report::flush_before_abort();
@@ -1246,11 +1240,11 @@ impl Rules {
 /// path spends no instruction on the token, and its drop one test. A slot stays
 /// taken until its guard is released (or, for a guard dropped on another thread,
 /// reconciled), so a token cannot release a later guard that reused the slot; and the
-/// orphan of a guard whose thread has exited is dropped, so it cannot release a guard
-/// of a later thread given the same id. One case remains: a guard that outlives its
-/// thread, moved to a later thread that was given the same id (an exited thread's id
-/// is reused after an hour, sooner only past 65534 threads within it) and dropped
-/// there, clears that thread's slot of the same bit: a missed finding at worst.
+/// orphan of a guard whose thread has exited is dropped while its id is unused. One
+/// case remains: a guard that outlives its thread and is dropped (on any thread)
+/// after its id was given to a later thread (an exited thread's id is reused after
+/// an hour, sooner only past 65534 threads within it) clears that thread's slot of
+/// the same bit: a missed finding at worst.
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
 
@@ -1309,8 +1303,8 @@ impl HeldGuard {
         if ticket == 0 {
             return self;
         }
+        // From the on path: 0 or a tracked token, never an off word.
         let own = std::mem::replace(&mut self.0, 0);
-        let own = if own & LIVE != 0 { own } else { 0 };
         if let Some(w) = lock_waiting().iter_mut().find(|w| w.ticket == ticket) {
             w.own = own;
         }
@@ -1364,6 +1358,23 @@ impl Drop for HeldGuard {
     }
 }
 
+/// Whether this thread is inside the closure of dashmap's `alter`/`alter_all` (it
+/// holds their guard), where a panic aborts the process: reaction `panic` then
+/// delivers its finding first. The held table was settled before the rules ran.
+fn in_alter() -> bool {
+    thread::with_local(|t| {
+        t.detect.holds_any() && t.detect.holds_op(|o| matches!(o, Op::Alter | Op::AlterAll))
+    })
+    .unwrap_or(false)
+}
+
+/// Stores a write of every key (`key` 0) as the last write of each key slot.
+fn fill_slots(slots: &[Slot], stamp: Stamp, site: SiteRef, function: Option<FunctionRef>) {
+    for slot in slots {
+        slot.0.store_over(slot.0.stamp(), stamp, 0, site, function);
+    }
+}
+
 /// Releases a held guard on the thread that took it; hands it to its owner as an
 /// orphan when dropped on another thread.
 #[inline(always)]
@@ -1414,6 +1425,13 @@ thread_local! {
     static TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// The ticket for the `n`th `try_*` call that leaves callbacks waiting: 1 to
+/// [`PAYLOAD_MASK`], so that it fits a token and is never 0 ("no ticket") when the
+/// counter wraps past the payload.
+fn ticket_from(n: u64) -> u64 {
+    n % PAYLOAD_MASK + 1
+}
+
 fn lock_waiting() -> std::sync::MutexGuard<'static, Vec<Waiting>> {
     WAITING.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -1426,7 +1444,7 @@ fn wait_for_unlock(f: Callback, finding: crate::Finding) {
     let ticket = TICKET
         .try_with(|t| {
             if t.get() == 0 {
-                t.set(NEXT_TICKET.fetch_add(1, Relaxed) & PAYLOAD_MASK);
+                t.set(ticket_from(NEXT_TICKET.fetch_add(1, Relaxed)));
             }
             t.get()
         })
@@ -1599,6 +1617,22 @@ mod tests {
             assert_ne!(packed & LIVE, 0);
             assert_eq!(owner_of(packed), owner);
             assert_eq!(payload_of(packed), payload);
+        }
+    }
+
+    #[test]
+    fn tickets_are_never_zero_and_fit_a_token() {
+        for n in [
+            0,
+            1,
+            PAYLOAD_MASK - 1,
+            PAYLOAD_MASK,
+            PAYLOAD_MASK + 1,
+            u64::MAX,
+        ] {
+            let t = ticket_from(n);
+            assert!((1..=PAYLOAD_MASK).contains(&t), "{n} -> {t}");
+            assert_eq!(payload_of(pack(thread::NO_THREAD, t)), t);
         }
     }
 
