@@ -1265,12 +1265,16 @@ mod tests {
             let case = all().into_iter().find(|c| c.name == name).unwrap();
             let subject = Subject::new(Variant::OnKey, case.prefill(), case.family);
             let before = mapguard::stats();
-            // Runs one after the other, each on new threads, as the rounds do.
-            for _ in 0..3 {
-                case.run(&subject, Variant::OnKey, 20_000, &[]);
+            // Runs one after the other, each on new threads, as the rounds do: one
+            // more than there are ranges, so that a range is taken again, and short,
+            // so that without its reuse gate it would come back within the window
+            // (this fails with MIXED_REUSE_AFTER at 0).
+            let runs = MIXED_RANGES + 1;
+            for _ in 0..runs {
+                case.run(&subject, Variant::OnKey, 2_000, &[]);
             }
             let after = mapguard::stats();
-            assert!(after.operations - before.operations >= 3 * 20_000);
+            assert!(after.operations - before.operations >= runs * 2_000);
             assert_eq!(after.findings, before.findings, "{name}");
         }
     }

@@ -66,25 +66,9 @@ fn child_forks() {
     println!("child exit={}", libc::WEXITSTATUS(status));
 }
 
-/// Runs the ignored test `test` of this file in a new single-threaded process and
-/// returns its stdout and stderr. A hang (a flush or install waiting for a
-/// reporter the fork left behind) shows as no answer at all; 120 s is far beyond
-/// any scheduling delay.
-fn run_child(test: &str) -> (String, String) {
-    let o = common::output_within(
-        common::child_command(test),
-        Duration::from_secs(120),
-        &format!("{test}: the forked child hung"),
-    );
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_forked_child_switches_off_then_checks_again_once_configured() {
-    let (stdout, stderr) = run_child("child_forks");
+    let (stdout, stderr) = common::run_child("child_forks");
     for line in [
         "parent calls=1",
         "child before: calls=0 enabled=false",
@@ -163,7 +147,7 @@ fn child_forks_with_a_full_queue() {
 /// back, never reported.)
 #[test]
 fn a_child_forked_with_a_full_queue_reports() {
-    let (stdout, stderr) = run_child("child_forks_with_a_full_queue");
+    let (stdout, stderr) = common::run_child("child_forks_with_a_full_queue");
     assert!(
         stdout.contains("child findings=1 flush=true"),
         "{stdout}\n{stderr}"
@@ -193,7 +177,7 @@ fn child_set_enabled() {
 /// while the configured ones get nothing.
 #[test]
 fn set_enabled_in_a_forked_child_says_to_install_a_config() {
-    let (stdout, stderr) = run_child("child_set_enabled");
+    let (stdout, stderr) = common::run_child("child_set_enabled");
     assert!(
         stdout.contains("child set_enabled: enabled=false"),
         "{stdout}\n{stderr}"

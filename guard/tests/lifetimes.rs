@@ -5,23 +5,10 @@
 #![cfg(target_os = "linux")]
 
 use std::sync::mpsc;
-use std::time::Duration;
 
 use mapguard::{Config, DashMap, Finding, FindingKind, ManualClock, Memory, Sink};
 
 mod common;
-
-fn run(test: &str) -> (String, String) {
-    let o = common::output_within(
-        common::child_command(test),
-        Duration::from_secs(120),
-        &format!("{test}: the child hung"),
-    );
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 // A forked child that installed a Config switched off may switch on later.
 
@@ -43,7 +30,7 @@ fn child_fork_install_off_then_enable() {
 
 #[test]
 fn a_forked_child_with_an_installed_config_can_be_switched_on() {
-    let (out, err) = run("child_fork_install_off_then_enable");
+    let (out, err) = common::run_child("child_fork_install_off_then_enable");
     assert!(out.contains("child enabled=true"), "{out}\n{err}");
 }
 
@@ -77,7 +64,7 @@ fn child_id_reuse() {
 
 #[test]
 fn a_reused_thread_id_does_not_rename_an_earlier_access() {
-    let (out, err) = run("child_id_reuse");
+    let (out, err) = common::run_child("child_id_reuse");
     assert!(out.contains("names=[Some(\"old-writer\")"), "{out}\n{err}");
 }
 
@@ -141,7 +128,7 @@ fn child_orphan_overflow() {
 
 #[test]
 fn guards_dropped_on_other_threads_are_never_forgotten() {
-    let (out, err) = run("child_orphan_overflow");
+    let (out, err) = common::run_child("child_orphan_overflow");
     assert!(out.contains("reentrant=0"), "{out}\n{err}");
 }
 
@@ -162,7 +149,7 @@ fn child_function_before_env() {
 
 #[test]
 fn a_guarded_fn_with_the_guard_off_is_never_current() {
-    let (out, err) = run("child_function_before_env");
+    let (out, err) = common::run_child("child_function_before_env");
     assert!(out.contains("inside=None enabled=false"), "{out}\n{err}");
 }
 
@@ -205,7 +192,7 @@ fn child_replaced_sink_drop() {
 
 #[test]
 fn replacing_a_sink_whose_drop_calls_set_enabled_does_not_hang() {
-    let (out, err) = run("child_replaced_sink_drop");
+    let (out, err) = common::run_child("child_replaced_sink_drop");
     assert!(out.contains("reinstalled"), "{out}\n{err}");
     // Nor does the replacement on the reporter's thread wait out its 5 s bound.
     assert!(!err.contains("within 5 s"), "{err}");

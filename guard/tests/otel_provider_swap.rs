@@ -8,6 +8,7 @@ mod common;
 mod common_otel;
 
 use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::Duration;
 
 use mapguard::{BacktraceMode, Config, DashMap, Finding, ManualClock, Otel, Sink};
 use opentelemetry::global;
@@ -76,7 +77,9 @@ fn a_provider_installed_at_a_reused_address_gets_the_counts() {
 
     // Park the reporter (after the sink counted this one into A).
     common::conflict(&DashMap::named("gate").with_clock(ManualClock::new()));
-    entered.recv().unwrap();
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the reporter never reached the gate");
 
     // The app replaces its provider, more than once, while the reporter is busy:
     // until the global Arc lands where A's was (glibc reuses the freed chunk at the

@@ -35,12 +35,7 @@ fn a_sink_that_panics_when_dropped_does_not_stop_the_reporter() {
     assert!(mapguard::flush_timeout(std::time::Duration::from_secs(60)));
 
     let memory = Memory::new();
-    Config::new()
-        .outputs(vec![])
-        .sink(memory.clone())
-        .backtrace(BacktraceMode::Off)
-        .install()
-        .expect("install said Ok");
+    common::install_into(&memory);
     conflict(&DashMap::named("after").with_clock(ManualClock::new()));
     assert!(
         mapguard::flush_timeout(std::time::Duration::from_secs(60)),

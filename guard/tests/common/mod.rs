@@ -92,6 +92,22 @@ pub fn output_within(
     }
 }
 
+/// Runs the ignored test `test` of the calling test binary in a new process (see
+/// [`child_command`]) and returns its stdout and stderr. A hang (a flush or install
+/// waiting for a reporter that is not there) fails the test after 120 s, far beyond
+/// any scheduling delay.
+pub fn run_child(test: &str) -> (String, String) {
+    let o = output_within(
+        child_command(test),
+        std::time::Duration::from_secs(120),
+        &format!("{test}: the child hung"),
+    );
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// Runs `f` on a new thread named `name` and waits for it.
 pub fn on<R: Send>(name: &str, f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|s| {
