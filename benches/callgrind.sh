@@ -17,7 +17,10 @@ for tool in valgrind callgrind_annotate; do
   command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is not installed (Debian: apt-get install valgrind)" >&2; exit 1; }
 done
 cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-bin=${CARGO_TARGET_DIR:-target}/release/overhead
+# Where cargo built it, whatever sets the target directory (env or cargo config).
+target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || { echo "$(basename "$0"): cargo metadata gave no target directory" >&2; exit 1; }
+bin=$target_dir/release/overhead
 if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key lean); fi
 count() { # case variant ops -> total instructions; exits the script on any failure
   local out n

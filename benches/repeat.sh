@@ -13,7 +13,10 @@ n=${N:-7}
 feat=()
 [ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
 cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-bin=${CARGO_TARGET_DIR:-target}/release/overhead
+# Where cargo built it, whatever sets the target directory (env or cargo config).
+target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || { echo "$(basename "$0"): cargo metadata gave no target directory" >&2; exit 1; }
+bin=$target_dir/release/overhead
 for c in "$@"; do
   for _ in $(seq "$n"); do
     "$bin" --case "$c" | awk -v c="$c" '$1 == c && $2 != "raw" { sub("x", "", $5); print $2, $5 }'
