@@ -4,18 +4,13 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{ItemFn, ReturnType};
 
-use crate::options::{self, Options, Place};
+use crate::options::Place;
 
 pub(crate) fn expand(args: TokenStream, item: ItemFn) -> TokenStream {
     // parse + validate
     let mut errors = Vec::new();
     let mut soft = Vec::new();
-    let opts = if args.is_empty() {
-        Options::default()
-    } else {
-        let written = crate::written_attribute(&args);
-        crate::or_default(options::parse(args, Place::Fn, &written), &mut soft)
-    };
+    let opts = crate::item_options(args, Place::Fn, &mut soft);
     let krate = opts.krate();
     if let Some(c) = &item.sig.constness {
         errors.push(syn::Error::new_spanned(

@@ -137,21 +137,30 @@ fn unexpanded(
     soft: &[syn::Error],
 ) -> Option<TokenStream2> {
     if !errors.is_empty() {
-        return Some(with_errors(item.to_token_stream(), errors));
+        let all = errors.into_iter().chain(soft.iter().cloned()).collect();
+        return Some(with_errors(item.to_token_stream(), all));
     }
     cfg!(feature = "compile-out").then(|| with_errors(item.to_token_stream(), soft.to_vec()))
 }
 
-/// The options parsed, or the defaults with the error kept in `soft`: a mistake in
-/// an option still expands the item, with that option at its global setting.
-fn or_default(
-    parsed: Result<options::Options, syn::Error>,
+/// The options parsed ([`options::parse`]), their errors kept in `soft`: a mistake
+/// in an option still expands the item, with that option at its global setting.
+fn soft_options(
+    (opts, error): (options::Options, Option<syn::Error>),
     soft: &mut Vec<syn::Error>,
 ) -> options::Options {
-    parsed.unwrap_or_else(|e| {
-        soft.push(e);
-        options::Options::default()
-    })
+    soft.extend(error);
+    opts
+}
+
+/// The options of `#[guarded(args)]` on an item, their errors kept in `soft`.
+fn item_options(
+    args: TokenStream2,
+    place: options::Place,
+    soft: &mut Vec<syn::Error>,
+) -> options::Options {
+    let written = written_attribute(&args);
+    soft_options(options::parse(args, place, &written), soft)
 }
 
 /// `#[guarded(args)]` as the user wrote it, for messages.
@@ -231,8 +240,116 @@ fn as_written(tokens: &TokenStream2) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::as_written;
+    use super::{as_written, expand};
+    use crate::options::{Place, parse};
     use quote::quote;
+
+    /// Every identifier in `tokens`, at any depth.
+    fn idents(tokens: proc_macro2::TokenStream, out: &mut Vec<String>) {
+        for t in tokens {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+                proc_macro2::TokenTree::Group(g) => idents(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_option_keeps_the_others() {
+        let (opts, err) = parse(
+            quote!(scope = "shard", window_ms = 5, name = "kept"),
+            Place::Field,
+            "#[guard(...)]",
+        );
+        assert!(err.is_some());
+        assert_eq!(opts.scope, None, "the bad one is at its global setting");
+        assert_eq!(opts.window_ms, Some(5));
+        assert_eq!(opts.name.map(|n| n.value()).as_deref(), Some("kept"));
+        let (opts, err) = parse(
+            quote!(crate = "f::m", nope = 1),
+            Place::Struct,
+            "#[guarded(...)]",
+        );
+        assert!(err.is_some());
+        assert!(opts.krate.is_some(), "crate survives a bad neighbour");
+        // `skip = true` is an error, but meant as skip.
+        let (opts, err) = parse(quote!(skip = true), Place::Field, "#[guard(skip = true)]");
+        assert!(err.is_some() && opts.skip);
+    }
+
+    #[test]
+    fn crate_path_replaces_every_mapguard_path() {
+        for (args, item) in [
+            (
+                quote!(crate = "f::m"),
+                quote!(
+                    struct S {
+                        #[guard]
+                        a: dashmap::DashMap<u64, u64>,
+                        #[guard(scope = "key")]
+                        b: std::collections::HashMap<u64, u64>,
+                    }
+                ),
+            ),
+            (
+                quote!(crate = "f::m", scope = "key"),
+                quote!(
+                    static M: std::sync::LazyLock<dashmap::DashMap<u64, u64>> =
+                        std::sync::LazyLock::new(dashmap::DashMap::new);
+                ),
+            ),
+            (
+                quote!(crate = "f::m"),
+                quote!(
+                    fn place(x: u64) -> u64 {
+                        x
+                    }
+                ),
+            ),
+            (
+                quote!(crate = "f::m"),
+                quote!(
+                    async fn place(x: u64) -> u64 {
+                        x
+                    }
+                ),
+            ),
+            // A bad option beside it still leaves the path in place.
+            (
+                quote!(crate = "f::m", nope = 1),
+                quote!(
+                    fn place(x: u64) -> u64 {
+                        x
+                    }
+                ),
+            ),
+        ] {
+            let out = expand(args, item.clone());
+            let mut all = Vec::new();
+            idents(out.clone(), &mut all);
+            assert!(!all.iter().any(|i| i == "mapguard"), "{item}: {out}");
+            assert!(all.iter().any(|i| i == "f"), "{item}: {out}");
+        }
+    }
+
+    #[test]
+    fn a_mistake_in_the_item_shows_the_option_errors_too() {
+        // The field is no map (a hard error) and its option is bad (a soft one):
+        // both are reported.
+        let out = expand(
+            quote!(),
+            quote!(
+                struct S {
+                    #[guard(scope = "shard")]
+                    n: u64,
+                }
+            ),
+        )
+        .to_string();
+        assert!(out.contains("cannot guard a field of type"), "{out}");
+        assert!(out.contains("invalid value"), "{out}");
+    }
 
     #[test]
     fn as_written_reads_like_source() {

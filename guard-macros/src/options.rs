@@ -47,12 +47,14 @@ pub(crate) struct Options {
 }
 
 /// Parses and validates `tokens` (what is inside the parentheses). `written` is the
-/// attribute as the user wrote it, quoted in every message.
+/// attribute as the user wrote it, quoted in every message. Returns the options read,
+/// each bad one left unset (at its global setting), and the errors, if any: a
+/// mistake in one option keeps the others.
 pub(crate) fn parse(
     tokens: TokenStream,
     place: Place,
     written: &str,
-) -> Result<Options, syn::Error> {
+) -> (Options, Option<syn::Error>) {
     let mut opts = Options::default();
     let mut seen: Vec<String> = Vec::new();
     let mut errors: Vec<syn::Error> = Vec::new();
@@ -109,8 +111,8 @@ pub(crate) fn parse(
                     "`skip` takes no value in `{written}`: write `#[guard(skip)]`"
                 )));
                 skip_value(&meta);
-                return Ok(());
             }
+            // Meant as `skip` whatever the value: the field stays unguarded.
             opts.skip = true;
             skip_span = Some(meta.path.span());
             return Ok(());
@@ -210,10 +212,7 @@ pub(crate) fn parse(
             format!("`skip` leaves the field unguarded, so it takes no other option: `{written}`"),
         ));
     }
-    match crate::combine(errors) {
-        Some(e) => Err(e),
-        None => Ok(opts),
-    }
+    (opts, crate::combine(errors))
 }
 
 /// What an option accepts, for its messages.

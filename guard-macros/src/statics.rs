@@ -14,7 +14,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStatic) -> TokenStream {
     let mut errors = Vec::new();
     // A mistake in an option still expands, with that option at its global setting.
     let mut soft = Vec::new();
-    let opts = crate::or_default(options::parse(args, Place::Static, &written), &mut soft);
+    let opts = crate::soft_options(options::parse(args, Place::Static, &written), &mut soft);
     let krate = opts.krate();
     let marker = format_ident!(
         "__mapguard_static_{}",

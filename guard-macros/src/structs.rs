@@ -18,12 +18,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
     let mut errors = Vec::new();
     // Mistakes in options: expand anyway, with the option at its global setting.
     let mut soft = Vec::new();
-    let item_opts = if args.is_empty() {
-        Options::default()
-    } else {
-        let written = crate::written_attribute(&args);
-        crate::or_default(options::parse(args, Place::Struct, &written), &mut soft)
-    };
+    let item_opts = crate::item_options(args, Place::Struct, &mut soft);
     let krate = item_opts.krate();
     // parse + validate
     let mut marked: Vec<Marked> = Vec::new();
@@ -44,7 +39,7 @@ pub(crate) fn expand(args: TokenStream, mut item: ItemStruct) -> TokenStream {
                 ));
                 continue;
             }
-            let opts = crate::or_default(field_options(attr), &mut soft);
+            let opts = crate::soft_options(field_options(attr), &mut soft);
             if !opts.skip && types::wrap(&field.ty, &format_ident!("M"), &[], &krate).is_none() {
                 let ty = &field.ty;
                 errors.push(syn::Error::new_spanned(
@@ -120,17 +115,20 @@ fn fields(item: &ItemStruct) -> impl Iterator<Item = &syn::Field> {
 }
 
 /// The options of one `#[guard]` / `#[guard(...)]` attribute.
-fn field_options(attr: &Attribute) -> Result<Options, syn::Error> {
+fn field_options(attr: &Attribute) -> (Options, Option<syn::Error>) {
     let written = format!("#[{}]", crate::as_written(&attr.meta.to_token_stream()));
     match &attr.meta {
-        Meta::Path(_) => Ok(Options::default()),
+        Meta::Path(_) => (Options::default(), None),
         Meta::List(l) => options::parse(l.tokens.clone(), Place::Field, &written),
-        Meta::NameValue(nv) => Err(syn::Error::new_spanned(
-            nv,
-            format!(
-                "cannot read `{written}`: accepted `#[guard]` or `#[guard(option = value, ...)]`"
-            ),
-        )),
+        Meta::NameValue(nv) => (
+            Options::default(),
+            Some(syn::Error::new_spanned(
+                nv,
+                format!(
+                    "cannot read `{written}`: accepted `#[guard]` or `#[guard(option = value, ...)]`"
+                ),
+            )),
+        ),
     }
 }
 

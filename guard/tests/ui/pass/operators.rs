@@ -1,5 +1,4 @@
-// DashMap's operator shorthands on a `#[guard]` field (operators do not deref), and a
-// BTreeMap field in a struct that derives Ord and Hash.
+// DashMap's operator shorthands on a `#[guard]` field (operators do not deref).
 use dashmap::DashMap;
 
 #[mapguard::guarded]
