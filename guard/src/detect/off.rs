@@ -58,13 +58,11 @@ impl MapState {
     #[inline(always)]
     pub(crate) fn keyed<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) {}
     #[inline(always)]
+    pub(crate) fn read_all_unlocked(&self, _: Op, _: SiteRef) {}
+    #[inline(always)]
     pub(crate) fn whole(&self, _: Op, _: SiteRef) {}
     #[inline(always)]
     pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) -> HeldGuard {
-        HeldGuard
-    }
-    #[inline(always)]
-    pub(crate) fn alter_hold<Q: Hash + ?Sized>(&self, _: &Q, _: SiteRef) -> HeldGuard {
         HeldGuard
     }
     #[inline(always)]

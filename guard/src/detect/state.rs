@@ -455,6 +455,18 @@ impl MapState {
         }
     }
 
+    /// [`MapState::whole`] for a map-wide read of a map that takes no lock (a std
+    /// map's `len`, `is_empty`): it can neither deadlock nor conflict, so only mode
+    /// `accesses` (rule `read_write`) records it. In any other mode it costs the
+    /// settings test and the map's mode bit, not a call to the general path.
+    #[inline(always)]
+    pub(crate) fn read_all_unlocked(&self, op: Op, site: SiteRef) {
+        let s = config::word();
+        if s & ENABLED != 0 && (self.over.apply(s) & MODE_ACCESSES != 0 || s & UNREAD != 0) {
+            self.on_access(s, op, op.class(), 0, site);
+        }
+    }
+
     /// Checks and records a map-wide access (retain, clear, len, ...).
     #[inline(always)]
     pub(crate) fn whole(&self, op: Op, site: SiteRef) {
@@ -477,19 +489,6 @@ impl MapState {
                 }
             }
             self.on_access(s | HOLD, op, op.class(), key, site)
-        } else {
-            HeldGuard::off(s)
-        }
-    }
-
-    /// [`MapState::keyed_hold`] for `alter`, whose closure runs where dashmap aborts
-    /// the process on a panic: held whatever the rules, so that reaction `panic`
-    /// inside it delivers its finding first. Always the general path.
-    #[inline(always)]
-    pub(crate) fn alter_hold<Q: Hash + ?Sized>(&self, key: &Q, site: SiteRef) -> HeldGuard {
-        let s = config::word();
-        if s & ENABLED != 0 {
-            self.general(s | HOLD, Op::Alter, key_hash(key), site)
         } else {
             HeldGuard::off(s)
         }
@@ -645,7 +644,10 @@ impl MapState {
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
-            if s & HOLD != 0 && rules.contains(FindingKind::ReentrantAccess) {
+            // `alter` is held whatever the rules, as in [`MapState::hold`].
+            if s & HOLD != 0
+                && (rules.contains(FindingKind::ReentrantAccess) || matches!(op, Op::Alter))
+            {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),

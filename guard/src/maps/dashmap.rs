@@ -402,7 +402,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.alter_hold(key, Location::caller());
+        let _held = self.guard.keyed_hold(Op::Alter, key, Location::caller());
         self.inner.alter(key, f)
     }
 

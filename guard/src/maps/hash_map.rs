@@ -181,7 +181,7 @@ impl<K, V, S> HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn len(&self) -> usize {
-        self.guard.whole(Op::Len, Location::caller());
+        self.guard.read_all_unlocked(Op::Len, Location::caller());
         self.inner.len()
     }
 
@@ -190,7 +190,8 @@ impl<K, V, S> HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.guard.whole(Op::IsEmpty, Location::caller());
+        self.guard
+            .read_all_unlocked(Op::IsEmpty, Location::caller());
         self.inner.is_empty()
     }
 
