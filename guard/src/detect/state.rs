@@ -445,7 +445,7 @@ impl MapState {
             let s = s & !HOLD;
             let key = key_hash(key);
             if matches!(op.class(), Class::Read)
-                && thread::with_local(|t| self.fast(t, s, op, Class::Read, key, site))
+                && thread::with_local(|t| self.fast(t, s, op, Class::Read, false, key, site))
                     .flatten()
                     .is_some()
             {
@@ -498,7 +498,7 @@ impl MapState {
     /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]
     fn read_hold_inline(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
-        thread::with_local(|t| self.fast(t, s | HOLD, op, Class::Read, key, site)).flatten()
+        thread::with_local(|t| self.fast(t, s | HOLD, op, Class::Read, false, key, site)).flatten()
     }
 
     /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
@@ -551,8 +551,13 @@ impl MapState {
     #[inline(always)]
     fn on_access(&self, s: u32, op: Op, class: Class, key: u64, site: SiteRef) -> HeldGuard {
         let held = match class {
-            Class::Read => self.on_keyed::<false>(s, op, key, site),
-            Class::Write => self.on_keyed::<true>(s, op, key, site),
+            Class::Read => self.on_keyed::<false, false>(s, op, key, site),
+            // `alter` is held whatever the rules, as in [`MapState::hold`]: a
+            // function of its own, so that other writes pay no test for it.
+            Class::Write if matches!(op, Op::Alter) => {
+                self.on_keyed::<true, true>(s, op, key, site)
+            }
+            Class::Write => self.on_keyed::<true, false>(s, op, key, site),
             _ => self.general(s, op, key, site),
         };
         if op.may_block() {
@@ -563,11 +568,18 @@ impl MapState {
     }
 
     /// One keyed access of a constant class (a write if `WRITE`): an out-of-line
-    /// function per class, so each needs few registers.
+    /// function per class, so each needs few registers. `HOLD_ALWAYS`: the guard is
+    /// held whatever the rules (`alter`).
     #[inline(never)]
-    fn on_keyed<const WRITE: bool>(&self, s: u32, op: Op, key: u64, site: SiteRef) -> HeldGuard {
+    fn on_keyed<const WRITE: bool, const HOLD_ALWAYS: bool>(
+        &self,
+        s: u32,
+        op: Op,
+        key: u64,
+        site: SiteRef,
+    ) -> HeldGuard {
         let class = if WRITE { Class::Write } else { Class::Read };
-        match thread::with_local(|t| self.fast(t, s, op, class, key, site)) {
+        match thread::with_local(|t| self.fast(t, s, op, class, HOLD_ALWAYS, key, site)) {
             Some(Some(held)) => held,
             _ => self.general(s, op, key, site),
         }
@@ -586,6 +598,7 @@ impl MapState {
         s: u32,
         op: Op,
         class: Class,
+        hold_always: bool,
         key: u64,
         site: SiteRef,
     ) -> Option<HeldGuard> {
@@ -644,10 +657,9 @@ impl MapState {
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
-            // `alter` is held whatever the rules, as in [`MapState::hold`].
-            if s & HOLD != 0
-                && (rules.contains(FindingKind::ReentrantAccess) || matches!(op, Op::Alter))
-            {
+            // `hold_always` (`alter`): held whatever the rules, as in
+            // [`MapState::hold`].
+            if s & HOLD != 0 && (hold_always || rules.contains(FindingKind::ReentrantAccess)) {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
