@@ -445,7 +445,7 @@ impl MapState {
             let s = s & !HOLD;
             let key = key_hash(key);
             if matches!(op.class(), Class::Read)
-                && thread::with_local(|t| self.fast(t, s, op, Class::Read, false, key, site))
+                && thread::with_local(|t| self.fast::<false>(t, s, op, Class::Read, key, site))
                     .flatten()
                     .is_some()
             {
@@ -498,7 +498,8 @@ impl MapState {
     /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]
     fn read_hold_inline(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
-        thread::with_local(|t| self.fast(t, s | HOLD, op, Class::Read, false, key, site)).flatten()
+        thread::with_local(|t| self.fast::<false>(t, s | HOLD, op, Class::Read, key, site))
+            .flatten()
     }
 
     /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
@@ -579,7 +580,7 @@ impl MapState {
         site: SiteRef,
     ) -> HeldGuard {
         let class = if WRITE { Class::Write } else { Class::Read };
-        match thread::with_local(|t| self.fast(t, s, op, class, HOLD_ALWAYS, key, site)) {
+        match thread::with_local(|t| self.fast::<HOLD_ALWAYS>(t, s, op, class, key, site)) {
             Some(Some(held)) => held,
             _ => self.general(s, op, key, site),
         }
@@ -592,13 +593,12 @@ impl MapState {
     /// be needed (a possible finding, guards held, mode `accesses`, stacks `always`,
     /// key slots not yet allocated, first use, mapguard's own code running).
     #[inline(always)]
-    fn fast(
+    fn fast<const HOLD_ALWAYS: bool>(
         &self,
         t: &Local,
         s: u32,
         op: Op,
         class: Class,
-        hold_always: bool,
         key: u64,
         site: SiteRef,
     ) -> Option<HeldGuard> {
@@ -657,9 +657,9 @@ impl MapState {
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
-            // `hold_always` (`alter`): held whatever the rules, as in
+            // `HOLD_ALWAYS` (`alter`): held whatever the rules, as in
             // [`MapState::hold`].
-            if s & HOLD != 0 && (hold_always || rules.contains(FindingKind::ReentrantAccess)) {
+            if s & HOLD != 0 && (HOLD_ALWAYS || rules.contains(FindingKind::ReentrantAccess)) {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
