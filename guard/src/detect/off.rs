@@ -58,6 +58,17 @@ impl MapState {
     #[inline(always)]
     pub(crate) fn keyed<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) {}
     #[inline(always)]
+    pub(crate) fn write_then<M, T, R>(
+        &self,
+        _: Op,
+        map: M,
+        key: T,
+        _: SiteRef,
+        then: impl FnOnce(M, T) -> R,
+    ) -> R {
+        then(map, key)
+    }
+    #[inline(always)]
     pub(crate) fn read_all_unlocked(&self, _: Op, _: SiteRef) {}
     #[inline(always)]
     pub(crate) fn whole(&self, _: Op, _: SiteRef) {}

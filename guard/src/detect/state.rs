@@ -17,6 +17,25 @@ use crate::config::{
 use crate::finding::{Class, FindingKind, Op};
 use crate::thread::{self, Accessor, Local};
 
+/// Marks the branch it is in as unlikely: `std::hint::cold_path()` from Rust 1.95,
+/// nothing before. A macro, not a function: the hint only works called directly in
+/// the branch, and an inlined wrapper loses it.
+#[rustversion::since(1.95)]
+macro_rules! cold_path {
+    () => {
+        // Compiled only from 1.95 on (`rustversion`), whatever the MSRV says.
+        #[allow(clippy::incompatible_msrv)]
+        std::hint::cold_path();
+    };
+}
+
+/// Marks the branch it is in as unlikely: `std::hint::cold_path()` from Rust 1.95,
+/// nothing before.
+#[rustversion::before(1.95)]
+macro_rules! cold_path {
+    () => {};
+}
+
 static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Set in the settings word handed to [`MapState::on_access`] when the op returns a
@@ -453,6 +472,59 @@ impl MapState {
             }
             self.on_access(s, op, op.class(), key, site);
         }
+    }
+
+    /// [`MapState::keyed`] for a write, around the map's own call: `then` gets `map`
+    /// and the key back and does the op. With the guard off this is one relaxed
+    /// load, a branch and `then`. With it on, the check, the record and `then` run
+    /// in a function of their own, so the caller keeps nothing of ours alive across
+    /// a call of ours: where the op is itself a call (a std map's `insert`,
+    /// `remove`), the off side moves no registers. The on side costs one call more
+    /// than [`MapState::keyed`]'s, which is for reads: their on side is inlined.
+    #[inline(always)]
+    pub(crate) fn write_then<M, T: Hash, R>(
+        &self,
+        op: Op,
+        map: M,
+        key: T,
+        site: SiteRef,
+        then: impl FnOnce(M, T) -> R,
+    ) -> R {
+        let s = config::word();
+        if s & ENABLED != 0 {
+            cold_path!();
+            // `op` is a constant here: the test goes.
+            if matches!(op.class(), Class::Write) && op.may_block() {
+                return Self::write_then_on(map, key, then, self, s, op, site);
+            }
+            self.keyed(op, &key, site);
+        }
+        then(map, key)
+    }
+
+    /// [`MapState::write_then`]'s on side: a keyed write, then the op. `map`, the
+    /// key and `then` come first, in the registers the op's own call takes them in,
+    /// so the caller's off side needs no moves.
+    #[inline(never)]
+    fn write_then_on<M, T: Hash, R>(
+        map: M,
+        key: T,
+        then: impl FnOnce(M, T) -> R,
+        this: &Self,
+        s: u32,
+        op: Op,
+        site: SiteRef,
+    ) -> R {
+        // The word never has HOLD: no guard to build or release.
+        let s = s & !HOLD;
+        let hash = key_hash(&key);
+        if thread::with_local(|t| this.fast::<false>(t, s, op, Class::Write, hash, site))
+            .flatten()
+            .is_none()
+        {
+            this.general(s, op, hash, site);
+        }
+        then(map, key)
     }
 
     /// [`MapState::whole`] for a map-wide read of a map that takes no lock (a std

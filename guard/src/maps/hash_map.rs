@@ -232,8 +232,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.guard.keyed(Op::Insert, &key, Location::caller());
-        self.inner.insert(key, value)
+        let site = Location::caller();
+        (self.guard).write_then(Op::Insert, &mut self.inner, key, site, |m, k| {
+            m.insert(k, value)
+        })
     }
 
     /// The value of `key`. A read (recorded for `lost_update`).
@@ -292,8 +294,8 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::Remove, key, Location::caller());
-        self.inner.remove(key)
+        let site = Location::caller();
+        (self.guard).write_then(Op::Remove, &mut self.inner, key, site, |m, k| m.remove(k))
     }
 
     /// Removes `key`, returning the stored pair. A write.
@@ -304,8 +306,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::Remove, key, Location::caller());
-        self.inner.remove_entry(key)
+        let site = Location::caller();
+        (self.guard).write_then(Op::Remove, &mut self.inner, key, site, |m, k| {
+            m.remove_entry(k)
+        })
     }
 
     /// std's entry for `key`: the atomic (under your lock) read-modify-write. A write.
