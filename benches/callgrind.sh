@@ -5,7 +5,7 @@
 #
 #   benches/callgrind.sh [CASE ...]        default: hot_get hot_insert hot_entry_or_insert hot_remove_insert
 #   OPS=200000 benches/callgrind.sh hot_get
-#   FEATURES=compile-out benches/callgrind.sh hot_get    # raw vs compiled_out
+#   FEATURES=compile-out benches/callgrind.sh compiled_out_get compiled_out_std_get   # raw vs compiled_out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops=${OPS:-100000}
