@@ -233,9 +233,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     #[inline]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         let site = Location::caller();
-        (self.guard).write_then(Op::Insert, &mut self.inner, key, site, |m, k| {
-            m.insert(k, value)
-        })
+        self.guard
+            .write_then(Op::Insert, &mut self.inner, key, site, |m, k| {
+                m.insert(k, value)
+            })
     }
 
     /// The value of `key`. A read (recorded for `lost_update`).
@@ -295,7 +296,8 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let site = Location::caller();
-        (self.guard).write_then(Op::Remove, &mut self.inner, key, site, |m, k| m.remove(k))
+        self.guard
+            .write_then(Op::Remove, &mut self.inner, key, site, |m, k| m.remove(k))
     }
 
     /// Removes `key`, returning the stored pair. A write.
@@ -307,9 +309,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         let site = Location::caller();
-        (self.guard).write_then(Op::Remove, &mut self.inner, key, site, |m, k| {
-            m.remove_entry(k)
-        })
+        self.guard
+            .write_then(Op::Remove, &mut self.inner, key, site, |m, k| {
+                m.remove_entry(k)
+            })
     }
 
     /// std's entry for `key`: the atomic (under your lock) read-modify-write. A write.
