@@ -390,61 +390,75 @@ fn a_std_get_is_booked_on_the_fast_path_and_still_makes_a_lost_update() {
 
 #[test]
 fn std_writes_record_the_callers_line_on_both_paths() {
-    // A std map's `insert` and `remove` record in a function of their own
-    // (`MapState::write_then`). Each write must still take the fast path when it
-    // can, conflict with the other thread's write, and name the user's lines.
+    // A std map's `insert`, `remove` and `remove_entry` record in a function of
+    // their own (`MapState::write_then_on`). Each write must still take the fast
+    // path when it can, hash its key as `insert` does (key scope finds the pair
+    // only then), conflict with the other thread's write, and name the user's op
+    // and line.
     let memory = memory();
     crate::set_enabled(true);
-    for general_only in [false, true] {
-        let name = format!("std-write-{general_only}");
-        let map = std::sync::RwLock::new(
-            crate::HashMap::<u64, u64>::new()
-                .with_name(name.clone())
-                .with_clock(ManualClock::new()),
-        );
-        let (fast, lines) = std::thread::scope(|s| {
-            s.spawn(|| {
-                drop(DashMap::<u64, u64>::new().get(&0));
-                GENERAL_ONLY.with(|g| g.set(general_only));
-                FAST_TAKEN.with(|f| f.set(0));
-                map.write().expect("lock").insert(1, 1);
-                // Its record last saw this thread: a fast-path write too.
-                let remove_line = line!() + 1;
-                map.write().expect("lock").remove(&1);
-                let fast = FAST_TAKEN.with(Cell::get);
-                let other_line = line!() + 1;
-                s.spawn(|| map.write().expect("lock").insert(1, 2))
-                    .join()
-                    .expect("writer");
-                (fast, [remove_line, other_line])
-            })
-            .join()
-            .expect("worker")
-        });
-        crate::flush();
-        // Both writes find the record empty or last seen by this thread.
-        assert_eq!(
-            fast,
-            2 * u64::from(!general_only),
-            "general_only={general_only}"
-        );
-        let found = memory.on_map(&name);
-        let cw: Vec<_> = found
-            .iter()
-            .filter(|f| f.kind == FindingKind::ConcurrentWrite)
-            .collect();
-        assert_eq!(cw.len(), 1, "general_only={general_only}: {found:?}");
-        let mut seen: Vec<u32> = cw[0].accesses.iter().map(|a| a.site.line).collect();
-        seen.sort_unstable();
-        // The other thread's insert, and this thread's remove before it.
-        assert_eq!(seen, lines.to_vec(), "general_only={general_only}");
-        assert!(
-            cw[0]
+    for scope in [Scope::Map, Scope::Key] {
+        for general_only in [false, true] {
+            let name = format!("std-write-{scope:?}-{general_only}");
+            let map = std::sync::RwLock::new(
+                crate::HashMap::<u64, u64>::new()
+                    .with_name(name.clone())
+                    .with_scope(scope)
+                    .with_clock(ManualClock::new()),
+            );
+            let (fast, lines) = std::thread::scope(|s| {
+                s.spawn(|| {
+                    drop(DashMap::<u64, u64>::new().get(&0));
+                    GENERAL_ONLY.with(|g| g.set(general_only));
+                    FAST_TAKEN.with(|f| f.set(0));
+                    map.write().expect("lock").insert(1, 1);
+                    // Their record last saw this thread: fast-path writes too.
+                    map.write().expect("lock").remove(&1);
+                    let remove_line = line!() + 1;
+                    map.write().expect("lock").remove_entry(&1);
+                    let fast = FAST_TAKEN.with(Cell::get);
+                    let insert_line = line!() + 1;
+                    s.spawn(|| map.write().expect("lock").insert(1, 2))
+                        .join()
+                        .expect("writer");
+                    (fast, [remove_line, insert_line])
+                })
+                .join()
+                .expect("worker")
+            });
+            crate::flush();
+            let case = format!("{scope:?}, general_only={general_only}");
+            // In key scope the first write allocates the key slots: general path.
+            let expect = match (general_only, scope) {
+                (true, _) => 0,
+                (false, Scope::Map) => 3,
+                (false, Scope::Key) => 2,
+            };
+            assert_eq!(fast, expect, "{case}");
+            let found = memory.on_map(&name);
+            let cw: Vec<_> = found
+                .iter()
+                .filter(|f| f.kind == FindingKind::ConcurrentWrite)
+                .collect();
+            assert_eq!(cw.len(), 1, "{case}: {found:?}");
+            assert!(cw[0].same_key, "{case}: {:?}", cw[0]);
+            let mut seen: Vec<(u32, &str)> = cw[0]
                 .accesses
                 .iter()
-                .all(|a| a.site.file.ends_with("fast_tests.rs")),
-            "{:?}",
-            cw[0].accesses
-        );
+                .map(|a| (a.site.line, a.op.name()))
+                .collect();
+            seen.sort_unstable();
+            // This thread's `remove_entry` (a remove), then the other's insert.
+            let want = vec![(lines[0], "remove"), (lines[1], "insert")];
+            assert_eq!(seen, want, "{case}");
+            assert!(
+                cw[0]
+                    .accesses
+                    .iter()
+                    .all(|a| a.site.file.ends_with("fast_tests.rs")),
+                "{case}: {:?}",
+                cw[0].accesses
+            );
+        }
     }
 }

@@ -476,11 +476,13 @@ impl MapState {
 
     /// [`MapState::keyed`] for a write, around the map's own call: `then` gets `map`
     /// and the key back and does the op. With the guard off this is one relaxed
-    /// load, a branch and `then`. With it on, the check, the record and `then` run
-    /// in a function of their own, so the caller keeps nothing of ours alive across
-    /// a call of ours: where the op is itself a call (a std map's `insert`,
-    /// `remove`), the off side moves no registers. The on side costs one call more
-    /// than [`MapState::keyed`]'s, which is for reads: their on side is inlined.
+    /// load, a branch and `then`. With it on, a write that may block (any other op
+    /// goes through [`MapState::keyed`]) is checked, recorded and made in one
+    /// function of its own, so the caller keeps nothing of ours alive across a call
+    /// of ours: where the op is itself a call (`HashMap`'s `insert`, `remove`), the
+    /// off side moves no registers. Like [`MapState::keyed`]'s writes, the on side
+    /// is one out-of-line call; reads stay with [`MapState::keyed`], which books
+    /// them inline.
     #[inline(always)]
     pub(crate) fn write_then<M, T: Hash, R>(
         &self,
