@@ -39,12 +39,7 @@ fn child_fork_after_finding() {
 
 #[test]
 fn a_child_reports_a_finding_its_parent_had_made() {
-    let o = common::output_within(
-        common::child_command("child_fork_after_finding"),
-        Duration::from_secs(120),
-        "the forked child hung",
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("parent findings=1"), "{out}");
-    assert!(out.contains("child findings=1 flush=true"), "{out}");
+    let (out, err) = common::run_child("child_fork_after_finding");
+    assert!(out.contains("parent findings=1"), "{out}\n{err}");
+    assert!(out.contains("child findings=1 flush=true"), "{out}\n{err}");
 }

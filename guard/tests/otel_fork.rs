@@ -57,21 +57,11 @@ fn child_forks_after_duplicates() {
 
 #[test]
 fn a_forked_child_exports_its_own_duplicates() {
-    let o = common::output_within(
-        common::child_command("child_forks_after_duplicates"),
-        Duration::from_secs(120),
-        "the forked child hung",
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (out, err) = common::run_child("child_forks_after_duplicates");
     let line = out
         .lines()
         .find(|l| l.starts_with("child duplicates: "))
-        .unwrap_or_else(|| {
-            panic!(
-                "no child line:\n{out}\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            )
-        });
+        .unwrap_or_else(|| panic!("no child line:\n{out}\n{err}"));
     let stats: u64 = line
         .split("stats=")
         .nth(1)

@@ -66,15 +66,9 @@ fn child_replace_before_any_finding() {
 
 #[test]
 fn a_sink_that_panics_when_dropped_before_any_finding_does_not_panic_install() {
-    let o = common::output_within(
-        common::child_command("child_replace_before_any_finding"),
-        std::time::Duration::from_secs(120),
-        "the child hung",
-    );
-    let out = String::from_utf8_lossy(&o.stdout);
+    let (out, err) = common::run_child("child_replace_before_any_finding");
     assert!(
         out.contains("replaced without a panic, sink_errors=1"),
-        "{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+        "{out}\n{err}"
     );
 }

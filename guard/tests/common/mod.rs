@@ -97,9 +97,15 @@ pub fn output_within(
 /// waiting for a reporter that is not there) fails the test after 120 s, far beyond
 /// any scheduling delay.
 pub fn run_child(test: &str) -> (String, String) {
+    run_child_within(test, std::time::Duration::from_secs(120))
+}
+
+/// [`run_child`] for a child whose own waits add up to more than 120 s: a hang
+/// fails the test after `limit`.
+pub fn run_child_within(test: &str, limit: std::time::Duration) -> (String, String) {
     let o = output_within(
         child_command(test),
-        std::time::Duration::from_secs(120),
+        limit,
         &format!("{test}: the child hung"),
     );
     (
