@@ -475,14 +475,13 @@ impl MapState {
     }
 
     /// [`MapState::keyed`] for a write, around the map's own call: `then` gets `map`
-    /// and the key back and does the op. With the guard off this is one relaxed
-    /// load, a branch and `then`. With it on, a write that may block (any other op
-    /// goes through [`MapState::keyed`]) is checked, recorded and made in one
-    /// function of its own, so the caller keeps nothing of ours alive across a call
-    /// of ours: where the op is itself a call (`HashMap`'s `insert`, `remove`), the
-    /// off side moves no registers. Like [`MapState::keyed`]'s writes, the on side
-    /// is one out-of-line call; reads stay with [`MapState::keyed`], which books
-    /// them inline.
+    /// and the key back and does the op. With the guard off this is one relaxed load, a
+    /// branch and `then`. With it on, the write (a keyed one that may block: not
+    /// `try_*`) is checked, recorded and made in one function of its own, so the caller
+    /// keeps nothing of ours alive across a call of ours: where the op is itself a call
+    /// (`HashMap`'s `insert`, `remove`), the off side moves no registers. Like
+    /// [`MapState::keyed`]'s writes, the on side is one out-of-line call; reads stay
+    /// with [`MapState::keyed`], which books them inline.
     #[inline(always)]
     pub(crate) fn write_then<M, T: Hash, R>(
         &self,
@@ -492,14 +491,15 @@ impl MapState {
         site: SiteRef,
         then: impl FnOnce(M, T) -> R,
     ) -> R {
+        // A keyed write that may block: `write_then_on` books it as one.
+        debug_assert!(
+            matches!(op.class(), Class::Write) && op.may_block(),
+            "{op:?}"
+        );
         let s = config::word();
         if s & ENABLED != 0 {
             cold_path!();
-            // `op` is a constant here: the test goes.
-            if matches!(op.class(), Class::Write) && op.may_block() {
-                return Self::write_then_on(map, key, then, self, s, op, site);
-            }
-            self.keyed(op, &key, site);
+            return Self::write_then_on(map, key, then, self, s, op, site);
         }
         then(map, key)
     }
