@@ -912,8 +912,8 @@ impl MapState {
     /// Before the rules, if this thread holds guards: settles the held table (the
     /// rules read it and change the reads: nothing may be borrowed, and only a guard
     /// still held can be), forgets the guards another thread dropped (so that the
-    /// thread gets back to the fast path), notes whether it is inside `alter`, and
-    /// checks rule 5.
+    /// thread gets back to the fast path), and checks rule 5. (Whether it is inside
+    /// `alter` is asked only where it matters, by [`in_alter`].)
     fn guards_held(&self, l: &PerThread, ctx: &Ctx) {
         if !l.holds_any() {
             return;
