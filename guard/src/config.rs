@@ -125,8 +125,9 @@ fn init_from_env() -> u32 {
 /// it on needs a `Config` installed in the child first, switched on or off (the
 /// parent's sinks did not come with the fork): until then it stays off and a line
 /// says so. Never waits for map operations. It takes the process-wide
-/// install lock, so it waits behind a concurrent [`Config::install`] (which holds it
-/// for up to about 5 s; its files are opened before); the first call in the process
+/// install lock, so it waits behind a concurrent [`Config::install`] while that hands
+/// over the sinks and settings (and, once, spawns the clock thread); not while it
+/// opens files or waits for the reporter, which it does without the lock. The first call in the process
 /// also reads the `MAPGUARD*` variables, as the first guarded operation would.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
@@ -242,7 +243,9 @@ pub enum Reaction {
     Report,
     /// Queue it, then panic on the thread that made it, at every occurrence (repeats
     /// included). For tests and CI. For a `reentrant_access` finding the panic comes
-    /// before the lock, not a deadlock. Inside the closure of `alter`/`alter_all`,
+    /// before the lock, not a deadlock. `try_get`, `try_get_mut` and `try_entry`
+    /// record under the shard lock they took; their panic comes once they have
+    /// released it (the guard is not returned). Inside the closure of `alter`/`alter_all`,
     /// where dashmap aborts the process on a panic, the thread first waits (up to
     /// 5 s) for the finding to reach the sinks.
     Panic,

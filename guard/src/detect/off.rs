@@ -81,8 +81,8 @@ impl MapState {
         0
     }
     #[inline(always)]
-    pub(crate) fn hashed_hold(&self, _: Op, _: u64, _: SiteRef) -> HeldGuard {
-        HeldGuard
+    pub(crate) fn try_hold<G>(&self, _: Op, _: u64, _: SiteRef, inner: G) -> (G, HeldGuard) {
+        (inner, HeldGuard)
     }
     #[inline(always)]
     pub(crate) fn iterate(&self, _: Op, _: SiteRef, _: bool) -> IterGuard<'_> {

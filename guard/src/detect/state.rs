@@ -303,7 +303,8 @@ fn short_type(ty: &str) -> String {
 }
 
 // Unwind safety, as std's maps have it: a panic out of a checked call (a callback's
-// is caught; reaction `panic`'s comes before the map is touched) leaves the state as
+// is caught; reaction `panic`'s comes before the map is touched, or for a `try_*`
+// call right after the lock it took is released) leaves the state as
 // consistent as any other moment does: atomics and records stored whole. Only the
 // reaction's `Arc<dyn Fn>` lacks the marker.
 impl std::panic::UnwindSafe for MapState {}
@@ -590,7 +591,7 @@ impl MapState {
     /// [`MapState::keyed_hold`] with the key already hashed by
     /// [`MapState::hash_if_on`] (0: the guard was off then, nothing is recorded).
     #[inline(always)]
-    pub(crate) fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
+    fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
         // Off then: nothing to record, and no second load of the settings.
         if hash == 0 {
             return HeldGuard::NONE;
@@ -601,6 +602,30 @@ impl MapState {
         } else {
             HeldGuard::NONE
         }
+    }
+
+    /// [`MapState::hashed_hold`] for a `try_*` call that got the map's guard `inner`
+    /// (the key hashed by [`MapState::hash_if_on`] before the call, so the key's
+    /// `Hash` never runs under the lock). The record is made under the shard lock
+    /// `inner` holds; with reaction `panic`, a finding drops `inner` (and the token)
+    /// first and panics then, so the panic hook and the unwinding run with the lock
+    /// free, as for a call recorded before it locks. Otherwise `inner` comes back with
+    /// the token.
+    #[inline(always)]
+    pub(crate) fn try_hold<G>(&self, op: Op, hash: u64, site: SiteRef, inner: G) -> (G, HeldGuard) {
+        let held = self.hashed_hold(op, hash, site);
+        if hash != 0 {
+            if let Some(msg) = PANIC_AFTER_TRY
+                .try_with(std::cell::Cell::take)
+                .ok()
+                .flatten()
+            {
+                drop(held);
+                drop(inner);
+                panic!("{msg}");
+            }
+        }
+        (inner, held)
     }
 
     /// Starts an iteration: checks and records it, and returns what must live as long
@@ -1232,7 +1257,13 @@ impl MapState {
                         "the panic below is raised inside the closure of alter or alter_all, where dashmap aborts the process"
                     ));
                 }
-                panic!("{msg}");
+                // A try_* call records under the shard lock it took: its caller
+                // ([`MapState::try_hold`]) panics once the lock is released.
+                let mut msg = Some(msg);
+                if !ctx.op.may_block() && PANIC_AFTER_TRY.try_with(|p| p.set(msg.take())).is_ok() {
+                    return;
+                }
+                panic!("{}", msg.unwrap_or_default());
             }
             2 => {
                 let f = self
@@ -1509,6 +1540,9 @@ static WAITING: Mutex<Vec<Waiting>> = Mutex::new(Vec::new());
 static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
+    /// The message of a reaction `panic` that a `try_*` call's record left for
+    /// [`MapState::try_hold`] to raise once the call's shard lock is released.
+    static PANIC_AFTER_TRY: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
     /// The ticket of the `try_*` call being recorded on this thread, 0 for none.
     static TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }

@@ -296,6 +296,11 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
 
     /// Like [`DashMap::get`], but returns [`TryResult::Locked`] instead of waiting.
     /// Never deadlocks, so never a `reentrant_access` finding.
+    ///
+    /// Recorded only when it gets the value, so after dashmap took the shard lock:
+    /// the key is hashed before, but a new finding's stack (`backtrace`
+    /// `on_finding`) is captured with the lock held. Reaction `panic` panics once
+    /// the lock is released; reaction `call` calls back when the guard is dropped.
     #[track_caller]
     #[inline]
     pub fn try_get<Q>(&'a self, key: &Q) -> TryResult<Ref<'a, K, V>>
@@ -304,18 +309,22 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         // Recorded only when it gets the value: a call that finds the shard locked
-        // read nothing, and a try_* call never waits, so it cannot deadlock.
+        // read nothing, and a try_* call never waits, so it cannot deadlock. The key
+        // is hashed before the lock is taken.
+        let site = Location::caller();
+        let hash = self.guard.hash_if_on(key);
         match self.inner.try_get(key) {
-            TryResult::Present(inner) => TryResult::Present(Ref {
-                inner,
-                held: self.guard.keyed_hold(Op::TryGet, key, Location::caller()),
-            }),
+            TryResult::Present(inner) => {
+                let (inner, held) = self.guard.try_hold(Op::TryGet, hash, site, inner);
+                TryResult::Present(Ref { inner, held })
+            }
             TryResult::Absent => TryResult::Absent,
             TryResult::Locked => TryResult::Locked,
         }
     }
 
     /// Like [`DashMap::get_mut`], but returns [`TryResult::Locked`] instead of waiting.
+    /// Recorded under the shard lock it took, as [`DashMap::try_get`].
     #[track_caller]
     #[inline]
     pub fn try_get_mut<Q>(&'a self, key: &Q) -> TryResult<RefMut<'a, K, V>>
@@ -324,13 +333,13 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         // Recorded only when it gets the value (see try_get).
+        let site = Location::caller();
+        let hash = self.guard.hash_if_on(key);
         match self.inner.try_get_mut(key) {
-            TryResult::Present(inner) => TryResult::Present(RefMut {
-                inner,
-                held: self
-                    .guard
-                    .keyed_hold(Op::TryGetMut, key, Location::caller()),
-            }),
+            TryResult::Present(inner) => {
+                let (inner, held) = self.guard.try_hold(Op::TryGetMut, hash, site, inner);
+                TryResult::Present(RefMut { inner, held })
+            }
             TryResult::Absent => TryResult::Absent,
             TryResult::Locked => TryResult::Locked,
         }
@@ -378,6 +387,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     }
 
     /// Like [`DashMap::entry`], but `None` instead of waiting for a locked shard.
+    /// Recorded under the shard lock it took, as [`DashMap::try_get`].
     #[track_caller]
     #[inline]
     pub fn try_entry(&'a self, key: K) -> Option<Entry<'a, K, V>> {
@@ -385,9 +395,10 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         // before it moves into dashmap.
         let site = Location::caller();
         let hash = self.guard.hash_if_on(&key);
-        self.inner
-            .try_entry(key)
-            .map(|e| Entry::wrap(e, self.guard.hashed_hold(Op::TryEntry, hash, site)))
+        self.inner.try_entry(key).map(|e| {
+            let (e, held) = self.guard.try_hold(Op::TryEntry, hash, site, e);
+            Entry::wrap(e, held)
+        })
     }
 
     /// Replaces the value of `key` with `f(key, old)`, under the shard's write lock.
