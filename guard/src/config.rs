@@ -227,11 +227,18 @@ pub enum BacktraceMode {
     /// The thread that completes a new finding captures its own unresolved stack
     /// (about 3 µs, an allocation and the backtrace crate's process-wide lock, once
     /// per unique finding, and again if the finding was held back and is offered
-    /// anew): the default.
+    /// anew): the default. The reporter thread takes the same lock while it resolves
+    /// a stack, one frame at a time, so a capture can wait for one frame's
+    /// resolution; the process's first resolution loads the binary's debug info
+    /// (milliseconds, or longer on a large binary).
     #[default]
     OnFinding,
-    /// Every write keeps an unresolved stack (about 3 µs and an allocation per write,
-    /// plus the backtrace crate's global lock), so both sides of a finding have one.
+    /// Writes keep an unresolved stack (about 3 µs and an allocation per write, plus
+    /// the backtrace crate's global lock, as for `OnFinding`), so both sides of a
+    /// finding have one. A write skips the capture only when the record it replaces
+    /// was written by the same thread, with the same op, in the same millisecond: a
+    /// loop that alternates ops or threads on one record (`remove` then `insert`, in
+    /// map scope on any key) captures at every write, 100x slower or more.
     Always,
 }
 
@@ -256,6 +263,11 @@ pub enum Reaction {
     /// is caught and reported once. A finding made by `try_get`, `try_get_mut` or `try_entry`
     /// (recorded under the shard lock they took) is called back when the guard they
     /// returned is dropped, after the lock is released, on the dropping thread.
+    /// Other calls run it before their own lock, but the thread may hold a guard into
+    /// the map already (a `reentrant_access` finding is about exactly that), or a
+    /// shard lock when the access is made inside an `alter` closure: a callback that
+    /// uses the same map can deadlock there, as the reported call would have. Keep it
+    /// to recording the finding.
     Call(Arc<dyn Fn(&Finding) + Send + Sync>),
 }
 

@@ -28,16 +28,22 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
 /// **Cost:** with the guard off, one relaxed atomic load and a branch per call (and
 /// for a call that returns a guard, a test at the guard's drop: the guard keeps the
 /// word just loaded as its token). On and finding nothing: a
-/// thread-local lookup, a clock load, a key hash (foldhash), a few stores to the
-/// thread's own state and, for a write, relaxed stores to the map's (or the key
-/// slot's) record. See the README's "Performance" section for measured ratios.
+/// thread-local lookup, a clock load, a second hash of the key (the key's own
+/// `Hash`, into foldhash), a few stores to the thread's own state and, for a write,
+/// relaxed stores to the map's (or the key slot's) record. See the README's
+/// "Performance" section for measured ratios.
 /// Once, on the calling thread: the first guarded call in the process reads the
 /// environment (and may start the clock thread); a thread's first call registers it
 /// under a process-wide mutex; in key scope the map's first keyed access allocates
 /// its key slots (40 bytes each, 1024 by default); the first iteration or mode
 /// `accesses` allocates about 100 bytes. A new finding captures a stack (under the
-/// backtrace crate's lock) and the first one starts the reporter thread. An unnamed
-/// map allocates its `file:line` name when built.
+/// backtrace crate's lock, which the reporter thread also takes while it resolves a
+/// stack, one frame at a time: the process's first resolution loads the binary's
+/// debug info, milliseconds or longer) and the first one starts the reporter thread.
+/// A guard (`Ref`, `RefMut`, `Entry`, an iterator) dropped on another thread than
+/// the one that got it, as one held across an `.await` on a multi-threaded runtime,
+/// takes the thread registry's process-wide mutex once, to find its owner. An
+/// unnamed map allocates its `file:line` name when built.
 ///
 /// **Locking behaviour:** as dashmap's. Every method but `try_*` waits while another
 /// thread holds a conflicting guard on its shard (a write: any guard; a read: a write

@@ -43,8 +43,13 @@ type Std<K, V, S> = std::collections::HashMap<K, V, S>;
 /// reaction, when a finding is made. With [`Reaction::Panic`](crate::Reaction::Panic)
 /// a finding panics in the call.
 /// That callback runs inside the call, so under the program's lock around the map:
-/// whatever it waits for, the call waits for ("never blocks" below means mapguard
-/// adds no wait of its own).
+/// whatever it waits for, the call waits for ("never blocks" below means the method
+/// waits for no other thread's map operation; mapguard's own short locks are the
+/// ones listed here). The backtrace crate's lock is also taken by mapguard's
+/// reporter thread while it resolves a finding's stack, one frame at a time: a
+/// capture can wait for one frame's resolution, and the process's first resolution
+/// loads the binary's debug info (from milliseconds to much longer on a large
+/// binary).
 // `repr(C)` with the std map first: a call reaches it at the wrapper's own address.
 #[repr(C)]
 pub struct HashMap<K, V, S = RandomState> {
