@@ -63,8 +63,10 @@
 //! Off unless `MAPGUARD=on` (or `panic`) is set, or a [`Config`] is installed. The
 //! environment is read on the first guarded operation. Off costs one relaxed atomic
 //! load per operation. The first operation in the process also reads the environment
-//! and, if that switches the guard on, starts the clock thread; the first finding
-//! starts the reporter thread. Feature `compile-out` removes everything: the guarded types
+//! and, if that switches the guard on, starts the clock thread (`mapguard-clock`: it
+//! wakes every millisecond while the guard is on, to advance the clock the hot path
+//! reads with one load, and parks while it is off); the first finding starts the
+//! reporter thread. Feature `compile-out` removes everything: the guarded types
 //! become the plain maps in a zero-sized shell.
 //!
 //! # Exit
