@@ -149,6 +149,9 @@ const ALL_ON: &[Variant] = &[
 const OFF_AND_KEY: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnKey];
 const STORM: &[Variant] = &[Variant::Raw, Variant::Off, Variant::Quiet, Variant::OnMap];
 const SCOPES: &[Variant] = &[Variant::Raw, Variant::OnMap, Variant::OnKey];
+/// Shared keys: what the switch off costs there too, and both scopes on (in map
+/// scope two threads writing one map make findings: the cost of the rules at work).
+const SHARED: &[Variant] = &[Variant::Raw, Variant::Off, Variant::OnMap, Variant::OnKey];
 const COMPILED_OUT: &[Variant] = &[Variant::Raw, Variant::CompiledOut];
 
 const HOT: u64 = 1_000;
@@ -170,7 +173,7 @@ macro_rules! case {
     };
 }
 
-static CASES: [Case; 39] = [
+static CASES: [Case; 48] = [
     case!(
         "hot_get",
         2_000_000,
@@ -310,7 +313,7 @@ static CASES: [Case; 39] = [
     case!(
         "t2_90_10_shared",
         1_000_000,
-        SCOPES,
+        SHARED,
         "ns/op",
         Work::Mixed {
             threads: 2,
@@ -321,7 +324,7 @@ static CASES: [Case; 39] = [
     case!(
         "t2_50_50_shared",
         1_000_000,
-        SCOPES,
+        SHARED,
         "ns/op",
         Work::Mixed {
             threads: 2,
@@ -332,7 +335,7 @@ static CASES: [Case; 39] = [
     case!(
         "t4_90_10_shared",
         500_000,
-        SCOPES,
+        SHARED,
         "ns/op",
         Work::Mixed {
             threads: 4,
@@ -343,7 +346,7 @@ static CASES: [Case; 39] = [
     case!(
         "t4_50_50_shared",
         500_000,
-        SCOPES,
+        SHARED,
         "ns/op",
         Work::Mixed {
             threads: 4,
@@ -494,6 +497,92 @@ static CASES: [Case; 39] = [
         COMPILED_OUT,
         "ns/op",
         Work::Single(Single::RemoveInsert, HOT),
+        Family::Std
+    ),
+    // The std map in the program's own lock, beyond the hot single-thread loops: cold
+    // (1M keys), a full iteration, threads on disjoint and shared keys, the storm.
+    case!(
+        "std_cold_get",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Get, COLD),
+        Family::Std
+    ),
+    case!(
+        "std_cold_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Insert, COLD),
+        Family::Std
+    ),
+    case!(
+        "std_cold_entry_or_insert",
+        1_000_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Entry, COLD),
+        Family::Std
+    ),
+    case!(
+        "std_cold_remove_insert",
+        500_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::RemoveInsert, COLD),
+        Family::Std
+    ),
+    case!(
+        "std_iter",
+        2_000,
+        ALL_ON,
+        "ns/op",
+        Work::Single(Single::Iter, HOT),
+        Family::Std
+    ),
+    case!(
+        "std_t2_90_10_disjoint",
+        1_000_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 90,
+            shared: false
+        },
+        Family::Std
+    ),
+    case!(
+        "std_t4_90_10_disjoint",
+        500_000,
+        OFF_AND_KEY,
+        "ns/op",
+        Work::Mixed {
+            threads: 4,
+            reads: 90,
+            shared: false
+        },
+        Family::Std
+    ),
+    case!(
+        "std_t2_50_50_shared",
+        1_000_000,
+        SHARED,
+        "ns/op",
+        Work::Mixed {
+            threads: 2,
+            reads: 50,
+            shared: true
+        },
+        Family::Std
+    ),
+    case!(
+        "std_t2_storm",
+        1_000_000,
+        STORM,
+        "ns/op",
+        Work::Storm { threads: 2 },
         Family::Std
     ),
 ];
@@ -1261,7 +1350,12 @@ mod tests {
     fn the_disjoint_mixed_cases_find_nothing_in_key_scope() {
         let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         install();
-        for name in ["t2_90_10_disjoint", "t4_50_50_disjoint"] {
+        for name in [
+            "t2_90_10_disjoint",
+            "t4_50_50_disjoint",
+            "std_t2_90_10_disjoint",
+            "std_t4_90_10_disjoint",
+        ] {
             let case = all().into_iter().find(|c| c.name == name).unwrap();
             let subject = Subject::new(Variant::OnKey, case.prefill(), case.family);
             let before = mapguard::stats();
