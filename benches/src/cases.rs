@@ -21,7 +21,8 @@ pub enum Variant {
     OnMap,
     /// On, scope key.
     OnKey,
-    /// On, scope map, a stack kept for each write (one per thread, op and millisecond).
+    /// On, scope map, backtrace `always`: a stack kept for each write, skipped only
+    /// when the record it replaces has the same thread, op and millisecond.
     Always,
     /// On, scope map, without the two rules that book every read and every guard
     /// (`lost_update`, `reentrant_access`).
@@ -940,10 +941,11 @@ fn storm<M: Map>(m: &M, threads: usize, ops: u64) -> f64 {
 }
 
 /// Two threads writing one key until `occurrences` finding occurrences are counted
-/// (`stats().findings`). About one write in 20 follows the other thread's and
-/// conflicts (the threads take turns on the record's cache line), so this makes
-/// some 20 writes per occurrence; it stops at 100 per occurrence, should the storm
-/// stop finding.
+/// (`stats().findings`). A write conflicts when it follows the other thread's (the
+/// threads take turns on the record's cache line); how many do depends on how the
+/// threads interleave (about a third of `t2_storm`'s writes in the kept runs), so
+/// this makes a few writes per occurrence; it stops at 100 per occurrence, should
+/// the storm stop finding.
 /// Panics if the cap comes first: the figure is for `occurrences` or for nothing.
 fn storm_until_found<M: Map>(m: &M, occurrences: u64) {
     const CHUNK: u64 = 500_000;

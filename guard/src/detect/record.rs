@@ -163,7 +163,7 @@ impl Record {
         }
         // Unconditional: in key scope, whether a slot last saw this key is data
         // dependent, and a mispredicted compare cost more than the store (key-scope
-        // `insert` 1.48x -> 1.27x). The stamp's line is written anyway.
+        // `insert` 1.52x -> 1.27x). The stamp's line is written anyway.
         self.key.store(key, Relaxed);
         if !same_site {
             self.site.store(Some(site));
