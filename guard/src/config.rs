@@ -124,11 +124,12 @@ fn init_from_env() -> u32 {
 /// from a process whose clock had started (its guard was on at some point), turning
 /// it on needs a `Config` installed in the child first, switched on or off (the
 /// parent's sinks did not come with the fork): until then it stays off and a line
-/// says so. Never waits for map operations. It takes the process-wide
-/// install lock, so it waits behind a concurrent [`Config::install`] while that hands
-/// over the sinks and settings (and, once, spawns the clock thread); not while it
-/// opens files or waits for the reporter, which it does without the lock. The first call in the process
-/// also reads the `MAPGUARD*` variables, as the first guarded operation would.
+/// says so. Never waits for map operations. It takes the process-wide install
+/// lock, so it waits behind a concurrent [`Config::install`] while that hands over
+/// the sinks and settings (and, once, spawns the clock thread); not while it opens
+/// files or waits for the reporter, which it does without the lock. The first call
+/// in the process also reads the `MAPGUARD*` variables, as the first guarded
+/// operation would.
 pub fn set_enabled(on: bool) {
     // Read the environment first: on first use that installs a config, which takes
     // the install lock itself.
@@ -252,9 +253,9 @@ pub enum Reaction {
     /// included). For tests and CI. For a `reentrant_access` finding the panic comes
     /// before the lock, not a deadlock. `try_get`, `try_get_mut` and `try_entry`
     /// record under the shard lock they took; their panic comes once they have
-    /// released it (the guard is not returned). Inside the closure of `alter`/`alter_all`,
-    /// where dashmap aborts the process on a panic, the thread first waits (up to
-    /// 5 s) for the finding to reach the sinks.
+    /// released it (the guard is not returned). Inside the closure of
+    /// `alter`/`alter_all`, where dashmap aborts the process on a panic, the thread
+    /// first waits (up to 5 s) for the finding to reach the sinks.
     Panic,
     /// Queue it, then call this function on the thread that made it, with the finding
     /// (stacks unresolved), at every occurrence (repeats included). Each call builds
