@@ -607,25 +607,22 @@ impl MapState {
     /// [`MapState::hashed_hold`] for a `try_*` call that got the map's guard `inner`
     /// (the key hashed by [`MapState::hash_if_on`] before the call, so the key's
     /// `Hash` never runs under the lock). The record is made under the shard lock
-    /// `inner` holds; with reaction `panic`, a finding drops `inner` (and the token)
-    /// first and panics then, so the panic hook and the unwinding run with the lock
-    /// free, as for a call recorded before it locks. Otherwise `inner` comes back with
-    /// the token.
+    /// `inner` holds. With reaction `panic`, a finding unwinds out of the record
+    /// without the panic hook (nothing after it is recorded, as when a blocking
+    /// call panics) and this drops `inner` first and panics then, so that the panic
+    /// hook and the unwinding run with the lock free, as for a call recorded before
+    /// it locks. Otherwise `inner` comes back with the token.
     #[inline(always)]
     pub(crate) fn try_hold<G>(&self, op: Op, hash: u64, site: SiteRef, inner: G) -> (G, HeldGuard) {
-        let held = self.hashed_hold(op, hash, site);
-        if hash != 0 {
-            if let Some(msg) = PANIC_AFTER_TRY
-                .try_with(std::cell::Cell::take)
-                .ok()
-                .flatten()
-            {
-                drop(held);
-                drop(inner);
-                panic!("{msg}");
-            }
+        if hash == 0 {
+            return (inner, HeldGuard::NONE);
         }
-        (inner, held)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.hashed_hold(op, hash, site)
+        })) {
+            Ok(held) => (inner, held),
+            Err(payload) => panic_after_try(inner, payload),
+        }
     }
 
     /// Starts an iteration: checks and records it, and returns what must live as long
@@ -1257,13 +1254,14 @@ impl MapState {
                         "the panic below is raised inside the closure of alter or alter_all, where dashmap aborts the process"
                     ));
                 }
-                // A try_* call records under the shard lock it took: its caller
-                // ([`MapState::try_hold`]) panics once the lock is released.
-                let mut msg = Some(msg);
-                if !ctx.op.may_block() && PANIC_AFTER_TRY.try_with(|p| p.set(msg.take())).is_ok() {
-                    return;
+                // A try_* call records under the shard lock it took: unwind out of
+                // the record without the hook, for [`MapState::try_hold`] to panic
+                // once the lock is released. With panic = "abort" nothing could
+                // catch the unwinding: panic here.
+                if !ctx.op.may_block() && cfg!(panic = "unwind") {
+                    std::panic::resume_unwind(Box::new(PanicAfterTry(msg)));
                 }
-                panic!("{}", msg.unwrap_or_default());
+                panic!("{msg}");
             }
             2 => {
                 let f = self
@@ -1539,10 +1537,25 @@ struct Waiting {
 static WAITING: Mutex<Vec<Waiting>> = Mutex::new(Vec::new());
 static NEXT_TICKET: AtomicU64 = AtomicU64::new(1);
 
+/// Reaction `panic`'s message for a finding of a `try_*` call, unwound out of the
+/// record without the panic hook ([`std::panic::resume_unwind`]) for
+/// [`MapState::try_hold`] to catch.
+struct PanicAfterTry(String);
+
+/// [`MapState::try_hold`]'s record unwound: releases the map's guard `inner`, then
+/// panics with reaction `panic`'s message (the hook runs now, with the lock free),
+/// or goes on unwinding whatever else unwound.
+#[cold]
+#[inline(never)]
+fn panic_after_try<G>(inner: G, payload: Box<dyn std::any::Any + Send>) -> ! {
+    drop(inner);
+    match payload.downcast::<PanicAfterTry>() {
+        Ok(p) => panic!("{}", p.0),
+        Err(other) => std::panic::resume_unwind(other),
+    }
+}
+
 thread_local! {
-    /// The message of a reaction `panic` that a `try_*` call's record left for
-    /// [`MapState::try_hold`] to raise once the call's shard lock is released.
-    static PANIC_AFTER_TRY: std::cell::Cell<Option<String>> = const { std::cell::Cell::new(None) };
     /// The ticket of the `try_*` call being recorded on this thread, 0 for none.
     static TICKET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }

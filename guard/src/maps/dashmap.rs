@@ -304,9 +304,12 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// Never deadlocks, so never a `reentrant_access` finding.
     ///
     /// Recorded only when it gets the value, so after dashmap took the shard lock:
-    /// the key is hashed before, but a new finding's stack (`backtrace`
-    /// `on_finding`) is captured with the lock held. Reaction `panic` panics once
-    /// the lock is released; reaction `call` calls back when the guard is dropped.
+    /// the key is hashed before, but the record runs under the lock, and with it a
+    /// new finding's stack capture (each write's, with backtrace `always`) and what a
+    /// thread's or a map's first checked call does (see the type's Cost). Reaction
+    /// `panic` stops the record at the finding, releases the lock and then panics
+    /// (the call returns no guard, and its access is not recorded); reaction `call`
+    /// calls back when the guard is dropped.
     #[track_caller]
     #[inline]
     pub fn try_get<Q>(&'a self, key: &Q) -> TryResult<Ref<'a, K, V>>
