@@ -253,8 +253,9 @@ pub enum Reaction {
     /// included). For tests and CI. For a `reentrant_access` finding the panic comes
     /// before the lock, not a deadlock. `try_get`, `try_get_mut` and `try_entry`
     /// record under the shard lock they took; their panic comes once they have
-    /// released it (the guard is not returned; built with `panic = "abort"`, where
-    /// nothing unwinds, it comes in place and the process ends). Inside the closure of
+    /// released it (the guard is not returned). Built with `panic = "abort"`, where
+    /// nothing unwinds, it comes in place, with the lock held: a panic hook that
+    /// waits on that shard hangs instead of the process ending. Inside the closure of
     /// `alter`/`alter_all`, where dashmap aborts the process on a panic, the thread
     /// first waits (up to 5 s) for the finding to reach the sinks.
     Panic,

@@ -9,7 +9,7 @@
 //! One test in this binary: it sets the process's panic hook.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use mapguard::dashmap::TryResult;
@@ -35,9 +35,20 @@ static READS: LazyLock<DashMap<u64, u64>> = LazyLock::new(|| {
         .with_reaction(Reaction::Panic)
 });
 
-/// What the panic hook saw of key 1's shard on thread "b": 0 not run, 1 locked,
-/// 2 free. It looks through `inner()`, which mapguard does not check.
-static HOOK_SAW: AtomicU8 = AtomicU8::new(0);
+/// How often the panic hook ran on thread "b", and whether it ever found key 1's
+/// shard locked (it looks through `inner()`, which mapguard does not check). Once
+/// and never: a hook run inside the record, under the lock, would count too.
+static HOOK_RUNS: AtomicU32 = AtomicU32::new(0);
+static HOOK_SAW_LOCKED: AtomicBool = AtomicBool::new(false);
+
+/// The hook ran once on "b", with the shard free.
+fn hook_ran_once_unlocked(what: &str) {
+    assert_eq!(
+        (HOOK_RUNS.load(SeqCst), HOOK_SAW_LOCKED.load(SeqCst)),
+        (1, false),
+        "{what}: the panic hook's runs on \"b\" and whether one found the shard locked"
+    );
+}
 
 #[track_caller]
 fn try_get_mut(m: &DashMap<u64, u64>) {
@@ -73,7 +84,8 @@ fn try_get(m: &DashMap<u64, u64>) {
 
 /// Runs `op` on a new thread named `name`, which must panic: returns the message.
 fn panics_on(name: &str, what: &str, op: impl FnOnce() + Send + 'static) -> String {
-    HOOK_SAW.store(0, SeqCst);
+    HOOK_RUNS.store(0, SeqCst);
+    HOOK_SAW_LOCKED.store(false, SeqCst);
     let name = name.to_owned();
     let payload = common::must_panic(what, move || {
         std::thread::Builder::new()
@@ -97,11 +109,7 @@ fn writers(op: &'static str) {
     let before = common::found(FindingKind::ConcurrentWrite, "try-panic").len();
     let msg = panics_on("b", op, move || write(op, "b"));
     assert!(msg.contains("concurrent_write"), "{op}: {msg:?}");
-    assert_eq!(
-        HOOK_SAW.load(SeqCst),
-        2,
-        "{op}: the panic hook ran with key 1's shard locked (1) or not at all (0)"
-    );
+    hook_ran_once_unlocked(op);
     // Reported before the panic; the map is usable after it.
     let found = common::found(FindingKind::ConcurrentWrite, "try-panic");
     assert_eq!(found.len(), before + 1, "{op}");
@@ -129,7 +137,8 @@ fn a_try_calls_panic_comes_after_it_releases_the_shard_lock_and_records_nothing(
             let locked = [&*WRITES, &*READS]
                 .iter()
                 .any(|m| matches!(m.inner().try_get_mut(&1), TryResult::Locked));
-            HOOK_SAW.store(if locked { 1 } else { 2 }, SeqCst);
+            HOOK_RUNS.fetch_add(1, SeqCst);
+            HOOK_SAW_LOCKED.fetch_or(locked, SeqCst);
         }
         default(info);
     }));
@@ -142,9 +151,10 @@ fn a_try_calls_panic_comes_after_it_releases_the_shard_lock_and_records_nothing(
     common::on("a", || READS.insert(1, 1));
     let msg = panics_on("b", "try_get", || try_get(&READS));
     assert!(msg.contains("read_write"), "try_get: {msg:?}");
+    hook_ran_once_unlocked("try_get");
     assert_eq!(
-        HOOK_SAW.load(SeqCst),
-        2,
-        "try_get: the panic hook ran with key 1's shard read-locked (1) or not at all (0)"
+        common::found(FindingKind::ReadWrite, "try-panic-reads").len(),
+        1,
+        "try_get: reported before the panic"
     );
 }

@@ -589,13 +589,9 @@ impl MapState {
     }
 
     /// [`MapState::keyed_hold`] with the key already hashed by
-    /// [`MapState::hash_if_on`] (0: the guard was off then, nothing is recorded).
+    /// [`MapState::hash_if_on`] while the guard was on (never 0).
     #[inline(always)]
     fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
-        // Off then: nothing to record, and no second load of the settings.
-        if hash == 0 {
-            return HeldGuard::NONE;
-        }
         let s = config::word();
         if s & ENABLED != 0 {
             self.on_access(s | HOLD, op, op.class(), hash, site)
@@ -614,6 +610,7 @@ impl MapState {
     /// it locks. Otherwise `inner` comes back with the token.
     #[inline(always)]
     pub(crate) fn try_hold<G>(&self, op: Op, hash: u64, site: SiteRef, inner: G) -> (G, HeldGuard) {
+        // Off then: nothing to record, and no second load of the settings.
         if hash == 0 {
             return (inner, HeldGuard::NONE);
         }
@@ -1257,7 +1254,8 @@ impl MapState {
                 // A try_* call records under the shard lock it took: unwind out of
                 // the record without the hook, for [`MapState::try_hold`] to panic
                 // once the lock is released. With panic = "abort" nothing could
-                // catch the unwinding: panic here.
+                // catch the unwinding: panic here. (The cfg is mapguard's own
+                // build's; cargo builds every crate of a binary with one strategy.)
                 if !ctx.op.may_block() && cfg!(panic = "unwind") {
                     std::panic::resume_unwind(Box::new(PanicAfterTry(msg)));
                 }

@@ -308,8 +308,10 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// new finding's stack capture (each write's, with backtrace `always`) and what a
     /// thread's or a map's first checked call does (see the type's Cost). Reaction
     /// `panic` stops the record at the finding, releases the lock and then panics
-    /// (the call returns no guard, and its access is not recorded); reaction `call`
-    /// calls back when the guard is dropped.
+    /// (the call returns no guard, and its access is not stored as the map's last
+    /// write or read, as for a blocking call that panics; built with `panic =
+    /// "abort"` it panics under the lock); reaction `call` calls back when the guard
+    /// is dropped.
     #[track_caller]
     #[inline]
     pub fn try_get<Q>(&'a self, key: &Q) -> TryResult<Ref<'a, K, V>>
