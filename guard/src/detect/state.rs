@@ -578,7 +578,7 @@ impl MapState {
     }
 
     /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
-    /// the map before the op is recorded ([`MapState::hashed_hold`]).
+    /// the map before the op is recorded ([`MapState::try_hold`]).
     #[inline(always)]
     pub(crate) fn hash_if_on<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         if config::word() & ENABLED != 0 {
@@ -588,19 +588,7 @@ impl MapState {
         }
     }
 
-    /// [`MapState::keyed_hold`] with the key already hashed by
-    /// [`MapState::hash_if_on`] while the guard was on (never 0).
-    #[inline(always)]
-    fn hashed_hold(&self, op: Op, hash: u64, site: SiteRef) -> HeldGuard {
-        let s = config::word();
-        if s & ENABLED != 0 {
-            self.on_access(s | HOLD, op, op.class(), hash, site)
-        } else {
-            HeldGuard::NONE
-        }
-    }
-
-    /// [`MapState::hashed_hold`] for a `try_*` call that got the map's guard `inner`
+    /// [`MapState::keyed_hold`] for a `try_*` call that got the map's guard `inner`
     /// (the key hashed by [`MapState::hash_if_on`] before the call, so the key's
     /// `Hash` never runs under the lock). The record is made under the shard lock
     /// `inner` holds. With reaction `panic`, a finding unwinds out of the record
@@ -614,8 +602,12 @@ impl MapState {
         if hash == 0 {
             return (inner, HeldGuard::NONE);
         }
+        let s = config::word();
+        if s & ENABLED == 0 {
+            return (inner, HeldGuard::NONE);
+        }
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.hashed_hold(op, hash, site)
+            self.on_access(s | HOLD, op, op.class(), hash, site)
         })) {
             Ok(held) => (inner, held),
             Err(payload) => panic_after_try(inner, payload),
