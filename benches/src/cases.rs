@@ -791,18 +791,51 @@ enum Subject {
     GuardedStd(RwLock<mapguard::HashMap<u64, u64, Fixed>>),
 }
 
+/// A raw map's table, handed from variant to variant (see
+/// [`Case::fresh_map_each_run`]).
+enum Table {
+    Dash(dashmap::DashMap<u64, u64, Fixed>),
+    Std(StdMap),
+}
+
+impl Table {
+    fn new(fill: u64, family: Family) -> Table {
+        let pairs = (0..fill).map(|k| (k, k));
+        match family {
+            Family::Dash => Table::Dash(pairs.collect()),
+            Family::Std => Table::Std(pairs.collect()),
+        }
+    }
+}
+
 impl Subject {
     fn new(v: Variant, fill: u64, family: Family) -> Subject {
-        let pairs = (0..fill).map(|k| (k, k));
+        Subject::around(v, Table::new(fill, family))
+    }
+
+    /// Variant `v`'s map around `table`. Moves the map's header only: the table's
+    /// memory stays where it is.
+    fn around(v: Variant, table: Table) -> Subject {
         let name = format!("bench-{}", v.name());
-        match (family, v.guarded()) {
-            (Family::Dash, false) => Subject::Raw(pairs.collect()),
-            (Family::Dash, true) => Subject::Guarded(configure(v, pairs.collect(), name)),
-            (Family::Std, false) => Subject::RawStd(RwLock::new(pairs.collect())),
-            (Family::Std, true) => {
-                let m: mapguard::HashMap<u64, u64, Fixed> = pairs.collect();
+        match (table, v.guarded()) {
+            (Table::Dash(m), false) => Subject::Raw(m),
+            (Table::Dash(m), true) => Subject::Guarded(configure(v, m.into(), name)),
+            (Table::Std(m), false) => Subject::RawStd(RwLock::new(m)),
+            (Table::Std(m), true) => {
+                let m = mapguard::HashMap::from(m);
                 Subject::GuardedStd(RwLock::new(configured!(v, m.with_name(name))))
             }
+        }
+    }
+
+    /// The table back, for the next variant.
+    fn into_table(self) -> Table {
+        let lock = "bench lock";
+        match self {
+            Subject::Raw(m) => Table::Dash(m),
+            Subject::Guarded(m) => Table::Dash(m.into_inner()),
+            Subject::RawStd(m) => Table::Std(m.into_inner().expect(lock)),
+            Subject::GuardedStd(m) => Table::Std(m.into_inner().expect(lock).into_inner()),
         }
     }
 }
@@ -1108,13 +1141,15 @@ impl Case {
         )
     }
 
-    /// Cold cases (1M keys, far beyond the caches) build each variant's map right
-    /// before its run and free it after. Built all at once, the variants' maps sat in
-    /// memory placed by their order of allocation (huge pages or not, which pages
-    /// share cache sets), and that placement, the same in every process, moved
-    /// their ratios by up to 0.4x either way, far more than anything mapguard does
-    /// (a few instructions per op with the guard off). A freed map's memory goes
-    /// back to the system, so each run starts from the same kind of fresh pages.
+    /// Cold cases (1M keys, beyond the L2) run every variant on one table: each
+    /// round builds one raw map, and each variant in turn wraps it, runs, and gives
+    /// it back (moving the map's header, not its table). A cold op's time depends on
+    /// where its table sits (which pages, huge or not, which cache sets), and with a
+    /// table of its own per variant that placement alone moved ratios: by up to 0.4x
+    /// for maps built all at once, and by 0.98x to 1.07x between two builds of the
+    /// same code (raw against compiled out) with a fresh map per run, as here until
+    /// 2026-11-27. On one table the variants differ only in their code. Each round's
+    /// new table samples another placement, for all variants alike.
     fn fresh_map_each_run(&self) -> bool {
         matches!(self.work, Work::Single(_, space) if space == COLD)
     }
@@ -1122,15 +1157,21 @@ impl Case {
     fn measure_fresh_maps(&self, rounds: usize, ops: u64, keyset: &[u64]) -> Vec<Row> {
         let mut figures = vec![Vec::with_capacity(rounds); self.variants.len()];
         let mut reporters = vec![None; self.variants.len()];
-        for _ in 0..rounds {
-            for (i, v) in self.variants.iter().enumerate() {
-                let subject = Subject::new(*v, self.prefill(), self.family);
-                // Warms this map's pages and the loop, as the shared warm-up round
-                // does for the other cases.
+        let n = self.variants.len();
+        for round in 0..rounds {
+            let mut table = Table::new(self.prefill(), self.family);
+            // Each round starts at the next variant: none is always the first
+            // to touch a new table.
+            for i in (0..n).map(|j| (j + round) % n) {
+                let v = &self.variants[i];
+                let subject = Subject::around(*v, table);
+                // Warms the loop and the pages, as the shared warm-up round does
+                // for the other cases.
                 self.run(&subject, *v, ops / 10 + 1, keyset);
                 let (figure, reporter) = self.run(&subject, *v, ops, keyset);
                 figures[i].push(figure);
                 reporters[i] = reporter;
+                table = subject.into_table();
             }
         }
         self.rows(figures, reporters, rounds)
@@ -1346,6 +1387,50 @@ mod tests {
         }
         // Nothing was found: the loops are single-threaded.
         assert_eq!(mapguard::stats().findings, findings_before);
+    }
+
+    /// Where `k`'s value lives in the subject's map.
+    fn value_addr(subject: &Subject, k: u64) -> usize {
+        let addr = |v: &u64| v as *const u64 as usize;
+        let lock = "bench lock";
+        match subject {
+            Subject::Raw(m) => addr(m.get(&k).expect("key").value()),
+            Subject::Guarded(m) => addr(m.get(&k).expect("key").value()),
+            Subject::RawStd(m) => addr(m.read().expect(lock).get(&k).expect("key")),
+            Subject::GuardedStd(m) => addr(m.read().expect(lock).get(&k).expect("key")),
+        }
+    }
+
+    #[test]
+    fn every_variant_of_a_cold_round_runs_on_the_same_table() {
+        let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        install();
+        let cold = all()
+            .into_iter()
+            .filter(|c| c.fresh_map_each_run())
+            .collect::<Vec<_>>();
+        assert!(
+            cold.iter().any(|c| c.family == Family::Dash),
+            "DashMap cases"
+        );
+        assert!(cold.iter().any(|c| c.family == Family::Std), "std cases");
+        for family in [Family::Dash, Family::Std] {
+            let mut table = Table::new(HOT, family);
+            let mut first = None;
+            // Twice round, as a measured round and the next one's first variant.
+            for v in ALL_ON.iter().chain(&ALL_ON[..1]) {
+                let subject = Subject::around(*v, table);
+                let at = [0, HOT / 2, HOT - 1].map(|k| value_addr(&subject, k));
+                assert_eq!(*first.get_or_insert(at), at, "{family:?} {}", v.name());
+                with_map!(&subject, m => m.entry_add(7));
+                table = subject.into_table();
+            }
+            // Each variant's write stayed in the one table.
+            let subject = Subject::around(Variant::Raw, table);
+            let runs = ALL_ON.len() as u64 + 1;
+            let got = with_map!(&subject, m => Map::get(m, 7));
+            assert_eq!(got, Some(7 + runs), "{family:?}");
+        }
     }
 
     #[test]
