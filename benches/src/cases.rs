@@ -792,7 +792,7 @@ enum Subject {
 }
 
 /// A raw map's table, handed from variant to variant (see
-/// [`Case::fresh_map_each_run`]).
+/// [`Case::one_table_per_round`]).
 enum Table {
     Dash(dashmap::DashMap<u64, u64, Fixed>),
     Std(StdMap),
@@ -1150,11 +1150,11 @@ impl Case {
     /// same code (raw against compiled out) with a fresh map per run, as here until
     /// 2026-11-27. On one table the variants differ only in their code. Each round's
     /// new table samples another placement, for all variants alike.
-    fn fresh_map_each_run(&self) -> bool {
+    fn one_table_per_round(&self) -> bool {
         matches!(self.work, Work::Single(_, space) if space == COLD)
     }
 
-    fn measure_fresh_maps(&self, rounds: usize, ops: u64, keyset: &[u64]) -> Vec<Row> {
+    fn measure_on_one_table(&self, rounds: usize, ops: u64, keyset: &[u64]) -> Vec<Row> {
         let mut figures = vec![Vec::with_capacity(rounds); self.variants.len()];
         let mut reporters = vec![None; self.variants.len()];
         let n = self.variants.len();
@@ -1226,8 +1226,8 @@ impl Case {
             return self.rows(figures, reporters, rounds);
         }
         let keyset = self.keyset();
-        if self.fresh_map_each_run() {
-            return self.measure_fresh_maps(rounds, ops, &keyset);
+        if self.one_table_per_round() {
+            return self.measure_on_one_table(rounds, ops, &keyset);
         }
         let subjects: Vec<Subject> = self
             .variants
@@ -1407,7 +1407,7 @@ mod tests {
         install();
         let cold = all()
             .into_iter()
-            .filter(|c| c.fresh_map_each_run())
+            .filter(|c| c.one_table_per_round())
             .collect::<Vec<_>>();
         assert!(
             cold.iter().any(|c| c.family == Family::Dash),
@@ -1417,7 +1417,7 @@ mod tests {
         for family in [Family::Dash, Family::Std] {
             let mut table = Table::new(HOT, family);
             let mut first = None;
-            // Twice round, as a measured round and the next one's first variant.
+            // A round, then its first variant again, as the next round starts.
             for v in ALL_ON.iter().chain(&ALL_ON[..1]) {
                 let subject = Subject::around(*v, table);
                 let at = [0, HOT / 2, HOT - 1].map(|k| value_addr(&subject, k));
