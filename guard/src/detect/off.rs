@@ -77,6 +77,10 @@ impl MapState {
         HeldGuard
     }
     #[inline(always)]
+    pub(crate) fn keyed_hold_owned<K: Hash>(&self, _: Op, key: K, _: SiteRef) -> (HeldGuard, K) {
+        (HeldGuard, key)
+    }
+    #[inline(always)]
     pub(crate) fn hash_if_on<Q: Hash + ?Sized>(&self, _: &Q) -> u64 {
         0
     }

@@ -569,6 +569,52 @@ impl MapState {
         }
     }
 
+    /// [`MapState::keyed_hold`] for a keyed write that takes its key by value and may
+    /// block (`entry`, `compute`): the key goes through the on side and comes back.
+    /// So the caller keeps no key alive across a call of ours, and on the off side
+    /// the key stays in the register the map's own call takes it in. With the guard
+    /// off this is one relaxed load and a branch; the token comes back second, in
+    /// the register that follows the key's.
+    #[inline(always)]
+    pub(crate) fn keyed_hold_owned<K: Hash>(
+        &self,
+        op: Op,
+        key: K,
+        site: SiteRef,
+    ) -> (HeldGuard, K) {
+        debug_assert!(
+            matches!(op.class(), Class::Write) && op.may_block() && !matches!(op, Op::Alter),
+            "{op:?}"
+        );
+        let s = config::word();
+        if s & ENABLED != 0 {
+            cold_path!();
+            return self.keyed_hold_owned_on(s, key, op, site);
+        }
+        (HeldGuard::off(s), key)
+    }
+
+    /// [`MapState::keyed_hold_owned`]'s on side: [`MapState::on_keyed`] for a write
+    /// that may block, with the key handed back. The key comes third, where
+    /// dashmap's `entry` takes it, and goes back second.
+    #[inline(never)]
+    fn keyed_hold_owned_on<K: Hash>(
+        &self,
+        s: u32,
+        key: K,
+        op: Op,
+        site: SiteRef,
+    ) -> (HeldGuard, K) {
+        let s = s | HOLD;
+        let hash = key_hash(&key);
+        let held =
+            match thread::with_local(|t| self.fast::<false>(t, s, op, Class::Write, hash, site)) {
+                Some(Some(held)) => held,
+                _ => self.general(s, op, hash, site),
+            };
+        (held, key)
+    }
+
     /// A read that returns a guard, recorded in the caller's code: [`MapState::fast`]
     /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]

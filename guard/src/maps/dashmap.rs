@@ -393,7 +393,9 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn entry(&'a self, key: K) -> Entry<'a, K, V> {
-        let held = self.guard.keyed_hold(Op::Entry, &key, Location::caller());
+        let (held, key) = self
+            .guard
+            .keyed_hold_owned(Op::Entry, key, Location::caller());
         Entry::wrap(self.inner.entry(key), held)
     }
 

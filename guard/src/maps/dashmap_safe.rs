@@ -226,7 +226,9 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// ```
     #[track_caller]
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
-        let _held = self.guard.keyed_hold(Op::Compute, &key, Location::caller());
+        let (_held, key) = self
+            .guard
+            .keyed_hold_owned(Op::Compute, key, Location::caller());
         match self.inner.entry(key) {
             dashmap::Entry::Occupied(mut e) => match f(Some(e.get())) {
                 Some(new) => Some(e.insert(new)),
@@ -274,9 +276,9 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     where
         V: Clone,
     {
-        let _held = self
-            .guard
-            .keyed_hold(Op::GetOrInsertWith, &key, Location::caller());
+        let (_held, key) =
+            self.guard
+                .keyed_hold_owned(Op::GetOrInsertWith, key, Location::caller());
         self.inner.entry(key).or_insert_with(f).value().clone()
     }
 
