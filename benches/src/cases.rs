@@ -1160,9 +1160,7 @@ impl Case {
         let n = self.variants.len();
         for round in 0..rounds {
             let mut table = Table::new(self.prefill(), self.family);
-            // Each round starts at the next variant: none is always the first
-            // to touch a new table.
-            for i in (0..n).map(|j| (j + round) % n) {
+            for i in round_order(round, n) {
                 let v = &self.variants[i];
                 let subject = Subject::around(*v, table);
                 // Warms the loop and the pages, as the shared warm-up round does
@@ -1286,6 +1284,19 @@ impl Case {
     }
 }
 
+/// The order in which round `round` of a one-table case runs its `n` variants.
+/// Each round starts at the next variant, so none is always the first to touch a
+/// new table; odd rounds run backwards, so no variant always runs right after the
+/// same one (what the one before leaves in the caches and the branch predictors
+/// would otherwise be one variant's alone).
+fn round_order(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    let backwards = round % 2 == 1;
+    (0..n).map(move |j| {
+        let step = if backwards { n - j } else { j };
+        (step + round) % n
+    })
+}
+
 /// Resident bytes per map with one entry, over `n` maps, each kept in a vector of
 /// its own type (an enum would pad raw maps to the guarded size).
 fn map_bytes(v: Variant, n: u64) -> f64 {
@@ -1398,6 +1409,33 @@ mod tests {
             Subject::Guarded(m) => addr(m.get(&k).expect("key").value()),
             Subject::RawStd(m) => addr(m.read().expect(lock).get(&k).expect("key")),
             Subject::GuardedStd(m) => addr(m.read().expect(lock).get(&k).expect("key")),
+        }
+    }
+
+    #[test]
+    fn one_table_rounds_vary_who_goes_first_and_who_goes_before_whom() {
+        for n in [2usize, 3, 6] {
+            let rounds: Vec<Vec<usize>> = (0..2 * n).map(|r| round_order(r, n).collect()).collect();
+            for order in &rounds {
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "{order:?}");
+            }
+            let firsts: std::collections::HashSet<usize> = rounds.iter().map(|r| r[0]).collect();
+            assert_eq!(firsts.len(), n, "{rounds:?}");
+            for v in 0..n {
+                let before: std::collections::HashSet<Option<usize>> = rounds
+                    .iter()
+                    .map(|r| {
+                        let at = r.iter().position(|&x| x == v).unwrap();
+                        at.checked_sub(1).map(|p| r[p])
+                    })
+                    .filter(Option::is_some)
+                    .collect();
+                // With three variants or more, each follows two others in turn.
+                let want = if n >= 3 { 2 } else { 1 };
+                assert_eq!(before.len(), want, "variant {v} of {n}: {rounds:?}");
+            }
         }
     }
 
