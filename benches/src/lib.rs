@@ -26,8 +26,45 @@ pub fn seeded_keys(n: usize, space: u64, seed: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The machine a table was measured on, for its first line: the processor's model
+/// name from `cpuinfo` (Linux's `/proc/cpuinfo`; "unknown processor" without one)
+/// and the logical CPUs this process may use. Times, and so ratios, differ between
+/// processors on the same binary; instruction counts do not.
+pub fn machine_line(cpuinfo: Option<&str>, cpus: Option<usize>) -> String {
+    let model = cpuinfo
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                (name.trim() == "model name").then(|| value.trim().to_string())
+            })
+        })
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "unknown processor".to_string());
+    let cpus = cpus.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+    format!("# machine: {model}, {cpus} logical CPUs")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn machine_line_names_the_model_and_the_cpus() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 1\n\
+                       model name\t: AMD EPYC 7B13\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(
+            super::machine_line(Some(cpuinfo), Some(2)),
+            "# machine: AMD EPYC 7B13, 2 logical CPUs"
+        );
+        // `model` alone is not the model name; no cpuinfo, no CPU count.
+        assert_eq!(
+            super::machine_line(Some("model\t: 1\n"), None),
+            "# machine: unknown processor, unknown logical CPUs"
+        );
+        assert_eq!(
+            super::machine_line(None, Some(4)),
+            "# machine: unknown processor, 4 logical CPUs"
+        );
+    }
+
     #[test]
     fn keys_are_deterministic_and_in_range() {
         let a = super::keys(1000, 64);

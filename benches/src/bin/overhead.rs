@@ -156,6 +156,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if !args.json {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok();
+        let cpus = std::thread::available_parallelism().ok().map(|n| n.get());
+        println!(
+            "{}",
+            mapguard_benches::machine_line(cpuinfo.as_deref(), cpus)
+        );
         println!(
             "{:<26} {:<13} {:>12} {:>12} {:>8}  unit",
             "case", "variant", "raw", "variant", "ratio"
