@@ -25,7 +25,67 @@ use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{Arc, Mutex};
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Op};
+
+/// A keyed op named by a type. The checked maps pass one ([`op::Insert`], ...) where
+/// they would pass the [`Op`], so that the detector's out-of-line code for a keyed
+/// access is compiled once per op with the op a constant: it needs neither the op
+/// nor the settings word as an argument, and so fewer registers to save (10 to 16
+/// instructions fewer per keyed write with the guard on and nothing found, in
+/// callgrind: `DashMap` `insert` +104 over raw instead of +120).
+pub(crate) trait KeyedOp: Copy {
+    /// The op.
+    const OP: Op;
+}
+
+/// Declares one type per keyed op, each a [`KeyedOp`] for the [`Op`] of its name.
+macro_rules! keyed_ops {
+    ($($name:ident),+ $(,)?) => {
+        /// The keyed ops as types (see [`KeyedOp`]).
+        pub(crate) mod op {
+            $(
+                #[doc = concat!("[`Op::", stringify!($name), "`](crate::Op::", stringify!($name), ") as a type.")]
+                #[derive(Clone, Copy, Debug)]
+                pub(crate) struct $name;
+                impl super::KeyedOp for $name {
+                    const OP: crate::finding::Op = crate::finding::Op::$name;
+                }
+                // The detector's keyed paths take every class but `Write` for `Read`.
+                const _: () = assert!(matches!(
+                    crate::finding::Op::$name.class(),
+                    crate::finding::Class::Read | crate::finding::Class::Write
+                ));
+            )+
+        }
+    };
+}
+
+keyed_ops!(
+    Alter,
+    Compute,
+    ContainsKey,
+    Entry,
+    FirstEntry,
+    FirstKeyValue,
+    Get,
+    GetCloned,
+    GetKeyValue,
+    GetMut,
+    GetOrDefault,
+    GetOrInsertWith,
+    Insert,
+    InsertIfAbsent,
+    LastEntry,
+    LastKeyValue,
+    Remove,
+    RemoveIf,
+    RemoveIfEq,
+    TryEntry,
+    TryGet,
+    TryGetMut,
+    Update,
+    View,
+);
 
 /// A map's name: a `&'static str` or a `String` (anything `Into<Cow<'static, str>>`).
 pub type MapName = Cow<'static, str>;

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::time::Duration;
 
-use super::MapName;
+use super::{KeyedOp, MapName};
 use crate::clock::ManualClock;
 use crate::config::{BacktraceMode, Mode, Reaction, Rules, Scope};
 use crate::finding::Op;
@@ -56,11 +56,11 @@ impl MapState {
     #[inline(always)]
     pub(crate) fn set_clock(&mut self, _: ManualClock) {}
     #[inline(always)]
-    pub(crate) fn keyed<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) {}
+    pub(crate) fn keyed<O: KeyedOp, Q: Hash + ?Sized>(&self, _: O, _: &Q, _: SiteRef) {}
     #[inline(always)]
-    pub(crate) fn write_then<M, T, R>(
+    pub(crate) fn write_then<O: KeyedOp, M, T, R>(
         &self,
-        _: Op,
+        _: O,
         map: M,
         key: T,
         _: SiteRef,
@@ -73,11 +73,21 @@ impl MapState {
     #[inline(always)]
     pub(crate) fn whole(&self, _: Op, _: SiteRef) {}
     #[inline(always)]
-    pub(crate) fn keyed_hold<Q: Hash + ?Sized>(&self, _: Op, _: &Q, _: SiteRef) -> HeldGuard {
+    pub(crate) fn keyed_hold<O: KeyedOp, Q: Hash + ?Sized>(
+        &self,
+        _: O,
+        _: &Q,
+        _: SiteRef,
+    ) -> HeldGuard {
         HeldGuard
     }
     #[inline(always)]
-    pub(crate) fn keyed_hold_owned<K: Hash>(&self, _: Op, key: K, _: SiteRef) -> (HeldGuard, K) {
+    pub(crate) fn keyed_hold_owned<O: KeyedOp, K: Hash>(
+        &self,
+        _: O,
+        key: K,
+        _: SiteRef,
+    ) -> (HeldGuard, K) {
         (HeldGuard, key)
     }
     #[inline(always)]
@@ -85,7 +95,13 @@ impl MapState {
         0
     }
     #[inline(always)]
-    pub(crate) fn try_hold<G>(&self, _: Op, _: u64, _: SiteRef, inner: G) -> (G, HeldGuard) {
+    pub(crate) fn try_hold<O: KeyedOp, G>(
+        &self,
+        _: O,
+        _: u64,
+        _: SiteRef,
+        inner: G,
+    ) -> (G, HeldGuard) {
         (inner, HeldGuard)
     }
     #[inline(always)]

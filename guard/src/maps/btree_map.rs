@@ -13,7 +13,7 @@ pub use std::collections::btree_map::{
 };
 
 use crate::Op;
-use crate::detect::{MapName, MapState};
+use crate::detect::{MapName, MapState, op};
 
 type Std<K, V> = std::collections::BTreeMap<K, V>;
 
@@ -234,7 +234,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     where
         K: Hash,
     {
-        self.guard.keyed(Op::Insert, &key, Location::caller());
+        self.guard.keyed(op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
     }
 
@@ -246,7 +246,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::Get, key, Location::caller());
+        self.guard.keyed(op::Get, key, Location::caller());
         self.inner.get(key)
     }
 
@@ -258,7 +258,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::GetMut, key, Location::caller());
+        self.guard.keyed(op::GetMut, key, Location::caller());
         self.inner.get_mut(key)
     }
 
@@ -270,7 +270,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.guard.keyed(op::ContainsKey, key, Location::caller());
         self.inner.contains_key(key)
     }
 
@@ -282,7 +282,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.guard.keyed(op::Remove, key, Location::caller());
         self.inner.remove(key)
     }
 
@@ -293,7 +293,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     where
         K: Hash,
     {
-        self.guard.keyed(Op::Entry, &key, Location::caller());
+        self.guard.keyed(op::Entry, &key, Location::caller());
         self.inner.entry(key)
     }
 
@@ -305,7 +305,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::GetKeyValue, key, Location::caller());
+        self.guard.keyed(op::GetKeyValue, key, Location::caller());
         self.inner.get_key_value(key)
     }
 
@@ -319,7 +319,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     {
         let pair = self.inner.first_key_value();
         if let Some((k, _)) = pair {
-            self.guard.keyed(Op::FirstKeyValue, k, Location::caller());
+            self.guard.keyed(op::FirstKeyValue, k, Location::caller());
         }
         pair
     }
@@ -334,7 +334,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     {
         let pair = self.inner.last_key_value();
         if let Some((k, _)) = pair {
-            self.guard.keyed(Op::LastKeyValue, k, Location::caller());
+            self.guard.keyed(op::LastKeyValue, k, Location::caller());
         }
         pair
     }
@@ -350,7 +350,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         let entry = self.inner.first_entry();
         if let Some(e) = &entry {
             self.guard
-                .keyed(Op::FirstEntry, e.key(), Location::caller());
+                .keyed(op::FirstEntry, e.key(), Location::caller());
         }
         entry
     }
@@ -365,7 +365,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
     {
         let entry = self.inner.last_entry();
         if let Some(e) = &entry {
-            self.guard.keyed(Op::LastEntry, e.key(), Location::caller());
+            self.guard.keyed(op::LastEntry, e.key(), Location::caller());
         }
         entry
     }
@@ -378,7 +378,7 @@ impl<K: Ord, V> BTreeMap<K, V> {
         K: Borrow<Q>,
         Q: Ord + Hash + ?Sized,
     {
-        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.guard.keyed(op::Remove, key, Location::caller());
         self.inner.remove_entry(key)
     }
 

@@ -15,7 +15,7 @@ use dashmap::mapref::one as done;
 pub use dashmap::try_result::TryResult;
 
 use crate::Op;
-use crate::detect::{HeldGuard, IterGuard, MapName, MapState};
+use crate::detect::{HeldGuard, IterGuard, MapName, MapState, op};
 
 /// A concurrent map with dashmap's API, checked by mapguard.
 ///
@@ -224,7 +224,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.guard.keyed(Op::Insert, &key, Location::caller());
+        self.guard.keyed(op::Insert, &key, Location::caller());
         self.inner.insert(key, value)
     }
 
@@ -239,7 +239,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::Remove, key, Location::caller());
+        self.guard.keyed(op::Remove, key, Location::caller());
         self.inner.remove(key)
     }
 
@@ -254,7 +254,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.keyed_hold(Op::RemoveIf, key, Location::caller());
+        let _held = self.guard.keyed_hold(op::RemoveIf, key, Location::caller());
         self.inner.remove_if(key, f)
     }
 
@@ -266,7 +266,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.keyed_hold(Op::RemoveIf, key, Location::caller());
+        let _held = self.guard.keyed_hold(op::RemoveIf, key, Location::caller());
         self.inner.remove_if_mut(key, f)
     }
 
@@ -281,7 +281,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let held = self.guard.keyed_hold(Op::Get, key, Location::caller());
+        let held = self.guard.keyed_hold(op::Get, key, Location::caller());
         self.inner.get(key).map(|inner| Ref { inner, held })
     }
 
@@ -296,7 +296,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let held = self.guard.keyed_hold(Op::GetMut, key, Location::caller());
+        let held = self.guard.keyed_hold(op::GetMut, key, Location::caller());
         self.inner.get_mut(key).map(|inner| RefMut { inner, held })
     }
 
@@ -326,7 +326,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         let hash = self.guard.hash_if_on(key);
         match self.inner.try_get(key) {
             TryResult::Present(inner) => {
-                let (inner, held) = self.guard.try_hold(Op::TryGet, hash, site, inner);
+                let (inner, held) = self.guard.try_hold(op::TryGet, hash, site, inner);
                 TryResult::Present(Ref { inner, held })
             }
             TryResult::Absent => TryResult::Absent,
@@ -348,7 +348,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         let hash = self.guard.hash_if_on(key);
         match self.inner.try_get_mut(key) {
             TryResult::Present(inner) => {
-                let (inner, held) = self.guard.try_hold(Op::TryGetMut, hash, site, inner);
+                let (inner, held) = self.guard.try_hold(op::TryGetMut, hash, site, inner);
                 TryResult::Present(RefMut { inner, held })
             }
             TryResult::Absent => TryResult::Absent,
@@ -368,7 +368,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.guard.keyed(op::ContainsKey, key, Location::caller());
         self.inner.contains_key(key)
     }
 
@@ -381,7 +381,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.keyed_hold(Op::View, key, Location::caller());
+        let _held = self.guard.keyed_hold(op::View, key, Location::caller());
         self.inner.view(key, f)
     }
 
@@ -395,7 +395,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
     pub fn entry(&'a self, key: K) -> Entry<'a, K, V> {
         let (held, key) = self
             .guard
-            .keyed_hold_owned(Op::Entry, key, Location::caller());
+            .keyed_hold_owned(op::Entry, key, Location::caller());
         Entry::wrap(self.inner.entry(key), held)
     }
 
@@ -409,7 +409,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         let site = Location::caller();
         let hash = self.guard.hash_if_on(&key);
         self.inner.try_entry(key).map(|e| {
-            let (e, held) = self.guard.try_hold(Op::TryEntry, hash, site, e);
+            let (e, held) = self.guard.try_hold(op::TryEntry, hash, site, e);
             Entry::wrap(e, held)
         })
     }
@@ -426,7 +426,7 @@ impl<'a, K: 'a + Eq + Hash, V: 'a, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.keyed_hold(Op::Alter, key, Location::caller());
+        let _held = self.guard.keyed_hold(op::Alter, key, Location::caller());
         self.inner.alter(key, f)
     }
 

@@ -14,6 +14,7 @@ use std::panic::Location;
 use super::dashmap::DashMap;
 use super::snapshot::Snapshot;
 use crate::Op;
+use crate::detect::op;
 
 impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     /// A consistent point-in-time copy of the whole map, to read and iterate without
@@ -127,7 +128,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.guard.keyed(Op::GetCloned, key, Location::caller());
+        self.guard.keyed(op::GetCloned, key, Location::caller());
         self.inner.get(key).map(|r| r.value().clone())
     }
 
@@ -148,7 +149,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: Clone + Default,
     {
-        self.guard.keyed(Op::GetOrDefault, key, Location::caller());
+        self.guard.keyed(op::GetOrDefault, key, Location::caller());
         self.inner
             .get(key)
             .map(|r| r.value().clone())
@@ -187,7 +188,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let _held = self.guard.keyed_hold(Op::Update, key, Location::caller());
+        let _held = self.guard.keyed_hold(op::Update, key, Location::caller());
         self.inner.get_mut(key).map(|mut r| f(r.value_mut()))
     }
 
@@ -228,7 +229,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     pub fn compute(&self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
         let (_held, key) = self
             .guard
-            .keyed_hold_owned(Op::Compute, key, Location::caller());
+            .keyed_hold_owned(op::Compute, key, Location::caller());
         match self.inner.entry(key) {
             dashmap::Entry::Occupied(mut e) => match f(Some(e.get())) {
                 Some(new) => Some(e.insert(new)),
@@ -278,7 +279,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     {
         let (_held, key) =
             self.guard
-                .keyed_hold_owned(Op::GetOrInsertWith, key, Location::caller());
+                .keyed_hold_owned(op::GetOrInsertWith, key, Location::caller());
         self.inner.entry(key).or_insert_with(f).value().clone()
     }
 
@@ -297,7 +298,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
     #[track_caller]
     pub fn insert_if_absent(&self, key: K, value: V) -> bool {
         self.guard
-            .keyed(Op::InsertIfAbsent, &key, Location::caller());
+            .keyed(op::InsertIfAbsent, &key, Location::caller());
         match self.inner.entry(key) {
             dashmap::Entry::Occupied(_) => false,
             dashmap::Entry::Vacant(e) => {
@@ -326,7 +327,7 @@ impl<K: Eq + Hash, V, S: BuildHasher + Clone> DashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
         V: PartialEq,
     {
-        self.guard.keyed(Op::RemoveIfEq, key, Location::caller());
+        self.guard.keyed(op::RemoveIfEq, key, Location::caller());
         self.inner.remove_if(key, |_, v| v == value).is_some()
     }
 }

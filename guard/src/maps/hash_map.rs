@@ -12,7 +12,7 @@ use std::panic::Location;
 pub use std::collections::hash_map::{Drain, Entry, Iter, IterMut, Keys, Values, ValuesMut};
 
 use crate::Op;
-use crate::detect::{MapName, MapState};
+use crate::detect::{MapName, MapState, op};
 
 type Std<K, V, S> = std::collections::HashMap<K, V, S>;
 
@@ -228,7 +228,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         Q: Hash + Eq + ?Sized,
     {
         for k in ks {
-            self.guard.keyed(Op::GetMut, k, Location::caller());
+            self.guard.keyed(op::GetMut, k, Location::caller());
         }
         self.inner.get_disjoint_mut(ks)
     }
@@ -239,7 +239,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         let site = Location::caller();
         self.guard
-            .write_then(Op::Insert, &mut self.inner, key, site, |m, k| {
+            .write_then(op::Insert, &mut self.inner, key, site, |m, k| {
                 m.insert(k, value)
             })
     }
@@ -252,7 +252,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::Get, key, Location::caller());
+        self.guard.keyed(op::Get, key, Location::caller());
         self.inner.get(key)
     }
 
@@ -264,7 +264,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::GetKeyValue, key, Location::caller());
+        self.guard.keyed(op::GetKeyValue, key, Location::caller());
         self.inner.get_key_value(key)
     }
 
@@ -276,7 +276,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::GetMut, key, Location::caller());
+        self.guard.keyed(op::GetMut, key, Location::caller());
         self.inner.get_mut(key)
     }
 
@@ -288,7 +288,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.guard.keyed(Op::ContainsKey, key, Location::caller());
+        self.guard.keyed(op::ContainsKey, key, Location::caller());
         self.inner.contains_key(key)
     }
 
@@ -302,7 +302,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     {
         let site = Location::caller();
         self.guard
-            .write_then(Op::Remove, &mut self.inner, key, site, |m, k| m.remove(k))
+            .write_then(op::Remove, &mut self.inner, key, site, |m, k| m.remove(k))
     }
 
     /// Removes `key`, returning the stored pair. A write.
@@ -315,7 +315,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     {
         let site = Location::caller();
         self.guard
-            .write_then(Op::Remove, &mut self.inner, key, site, |m, k| {
+            .write_then(op::Remove, &mut self.inner, key, site, |m, k| {
                 m.remove_entry(k)
             })
     }
@@ -324,7 +324,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> HashMap<K, V, S> {
     #[track_caller]
     #[inline]
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        self.guard.keyed(Op::Entry, &key, Location::caller());
+        self.guard.keyed(op::Entry, &key, Location::caller());
         self.inner.entry(key)
     }
 

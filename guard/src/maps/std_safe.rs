@@ -17,6 +17,7 @@ use super::btree_map::BTreeMap;
 use super::hash_map::HashMap;
 use super::snapshot::Snapshot;
 use crate::Op;
+use crate::detect::op;
 
 /// The operations both std maps share, written once: `$q` is the bound on a
 /// borrowed key (`Hash + Eq` or `Ord + Hash`), `$entry` the map's entry enum.
@@ -34,7 +35,7 @@ macro_rules! std_safe_methods {
             Q: $($q)+ + ?Sized,
             V: Clone,
         {
-            self.guard.keyed(Op::GetCloned, key, Location::caller());
+            self.guard.keyed(op::GetCloned, key, Location::caller());
             self.inner.get(key).cloned()
         }
 
@@ -50,7 +51,7 @@ macro_rules! std_safe_methods {
             Q: $($q)+ + ?Sized,
             V: Clone + Default,
         {
-            self.guard.keyed(Op::GetOrDefault, key, Location::caller());
+            self.guard.keyed(op::GetOrDefault, key, Location::caller());
             self.inner.get(key).cloned().unwrap_or_default()
         }
 
@@ -66,7 +67,7 @@ macro_rules! std_safe_methods {
             K: Borrow<Q>,
             Q: $($q)+ + ?Sized,
         {
-            self.guard.keyed(Op::Update, key, Location::caller());
+            self.guard.keyed(op::Update, key, Location::caller());
             self.inner.get_mut(key).map(f)
         }
 
@@ -79,7 +80,7 @@ macro_rules! std_safe_methods {
         /// Never blocks. If `f` panics, the map is unchanged.
         #[track_caller]
         pub fn compute(&mut self, key: K, f: impl FnOnce(Option<&V>) -> Option<V>) -> Option<V> {
-            self.guard.keyed(Op::Compute, &key, Location::caller());
+            self.guard.keyed(op::Compute, &key, Location::caller());
             match self.inner.entry(key) {
                 $($entry)::+::Occupied(mut e) => match f(Some(e.get())) {
                     Some(new) => Some(e.insert(new)),
@@ -105,7 +106,7 @@ macro_rules! std_safe_methods {
         #[track_caller]
         pub fn get_or_insert_with(&mut self, key: K, f: impl FnOnce() -> V) -> &mut V {
             self.guard
-                .keyed(Op::GetOrInsertWith, &key, Location::caller());
+                .keyed(op::GetOrInsertWith, &key, Location::caller());
             self.inner.entry(key).or_insert_with(f)
         }
 
@@ -116,7 +117,7 @@ macro_rules! std_safe_methods {
         #[track_caller]
         pub fn insert_if_absent(&mut self, key: K, value: V) -> bool {
             self.guard
-                .keyed(Op::InsertIfAbsent, &key, Location::caller());
+                .keyed(op::InsertIfAbsent, &key, Location::caller());
             match self.inner.entry(key) {
                 $($entry)::+::Occupied(_) => false,
                 $($entry)::+::Vacant(e) => {
@@ -140,7 +141,7 @@ macro_rules! std_safe_methods {
             Q: $($q)+ + ?Sized,
             V: PartialEq,
         {
-            self.guard.keyed(Op::RemoveIfEq, key, Location::caller());
+            self.guard.keyed(op::RemoveIfEq, key, Location::caller());
             if self.inner.get(key).is_some_and(|v| v == value) {
                 self.inner.remove(key);
                 true
