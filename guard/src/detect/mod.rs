@@ -30,7 +30,7 @@ use crate::finding::{Finding, Op};
 /// A keyed op named by a type. The checked maps pass one ([`op::Insert`], ...) where
 /// they would pass the [`Op`], so that the detector's out-of-line code for a keyed
 /// access is compiled once per op with the op a constant: it needs neither the op
-/// nor the settings word as an argument, and so fewer registers to save (10 to 16
+/// nor the settings word as an argument, and so fewer registers to save (8 to 16
 /// instructions fewer per keyed write with the guard on and nothing found, in
 /// callgrind: `DashMap` `insert` +104 over raw instead of +120).
 pub(crate) trait KeyedOp: Copy {
