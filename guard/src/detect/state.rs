@@ -726,10 +726,11 @@ impl MapState {
     }
 
     /// One keyed access of op `O`: an out-of-line function per op, so each needs few
-    /// registers. It loads the settings word itself rather than take it, and has the
-    /// op as a constant: two arguments fewer to keep for the general path (16
-    /// instructions fewer per `DashMap` `insert`, in callgrind). A switch turned off between
-    /// the caller's load and this one finds the op already begun, as it would a
+    /// registers. It has the op as a constant and loads the settings word itself
+    /// (and again for the general path) rather than take it: two values fewer to keep
+    /// in saved registers for the general path (taking them as arguments measured 16
+    /// instructions more per `DashMap` `insert`, in callgrind). A switch turned off
+    /// between the caller's load and these finds the op already begun, as it would a
     /// moment later. `WRITE`: the op's class is `Write`. `HOLD_ALWAYS`: the guard is
     /// held whatever the rules (`alter`). `HELD`: the op returns a guard.
     #[inline(never)]
@@ -739,11 +740,11 @@ impl MapState {
         site: SiteRef,
     ) -> HeldGuard {
         let op = O::OP;
-        let s = (config::word() & !HOLD) | if HELD { HOLD } else { 0 };
+        let word = || (config::word() & !HOLD) | if HELD { HOLD } else { 0 };
         let class = if WRITE { Class::Write } else { Class::Read };
-        match thread::with_local(|t| self.fast::<HOLD_ALWAYS>(t, s, op, class, key, site)) {
+        match thread::with_local(|t| self.fast::<HOLD_ALWAYS>(t, word(), op, class, key, site)) {
             Some(Some(held)) => held,
-            _ => self.general(s, op, key, site),
+            _ => self.general(word(), op, key, site),
         }
     }
 
@@ -778,7 +779,9 @@ impl MapState {
         let (me, counters) = t.registered_unchecked();
         let rules = Rules::from_word(eff);
         // As `record_for`, without allocating the slots.
-        let record = if eff & SCOPE_KEY != 0 && key != 0 {
+        // Every caller hands a key hash, never 0 (`key_hash` gives at least 1).
+        debug_assert_ne!(key, 0);
+        let record = if eff & SCOPE_KEY != 0 {
             let slots = self.slots_if_allocated()?;
             &slots[(key as usize) & (slots.len() - 1)].0
         } else {
@@ -809,7 +812,7 @@ impl MapState {
                     return None;
                 }
                 let stamp = mine.stamp.with_seq(l.next_write());
-                record.store_over(prev, stamp, key, site, mine.function);
+                record.store_over(stamp, key, site, mine.function);
             }
             _ => return None,
         }
@@ -1554,7 +1557,7 @@ fn in_alter() -> bool {
 /// Stores a write of every key (`key` 0) as the last write of each key slot.
 fn fill_slots(slots: &[Slot], stamp: Stamp, site: SiteRef, function: Option<FunctionRef>) {
     for slot in slots {
-        slot.0.store_over(slot.0.stamp(), stamp, 0, site, function);
+        slot.0.store(&slot.0.load(), stamp, 0, site, function);
     }
 }
 
