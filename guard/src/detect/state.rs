@@ -466,7 +466,7 @@ impl MapState {
             let s = s & !HOLD;
             let key = key_hash(key);
             if matches!(op.class(), Class::Read)
-                && thread::with_local(|t| self.fast::<false>(t, s, op, Class::Read, key, site))
+                && thread::with_local(|t| self.fast(t, s, op, key, site))
                     .flatten()
                     .is_some()
             {
@@ -524,7 +524,7 @@ impl MapState {
         // The word never has HOLD: no guard to build or release.
         let s = config::word() & !HOLD;
         let hash = key_hash(&key);
-        if thread::with_local(|t| this.fast::<false>(t, s, op, Class::Write, hash, site))
+        if thread::with_local(|t| this.fast(t, s, op, hash, site))
             .flatten()
             .is_none()
         {
@@ -614,13 +614,12 @@ impl MapState {
     #[inline(never)]
     fn keyed_hold_owned_on<O: KeyedOp, K: Hash>(&self, site: SiteRef, key: K) -> (HeldGuard, K) {
         let op = O::OP;
-        let s = (config::word() & !HOLD) | HOLD;
+        let s = config::word() | HOLD;
         let hash = key_hash(&key);
-        let held =
-            match thread::with_local(|t| self.fast::<false>(t, s, op, Class::Write, hash, site)) {
-                Some(Some(held)) => held,
-                _ => self.general(s, op, hash, site),
-            };
+        let held = match thread::with_local(|t| self.fast(t, s, op, hash, site)) {
+            Some(Some(held)) => held,
+            _ => self.general(s, op, hash, site),
+        };
         (held, key)
     }
 
@@ -628,8 +627,7 @@ impl MapState {
     /// without a call. `None` (nothing changed) when it does not apply.
     #[inline(always)]
     fn read_hold_inline(&self, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
-        thread::with_local(|t| self.fast::<false>(t, s | HOLD, op, Class::Read, key, site))
-            .flatten()
+        thread::with_local(|t| self.fast(t, s | HOLD, op, key, site)).flatten()
     }
 
     /// The key's hash if the guard is on, 0 otherwise: for an op whose key moves into
@@ -707,18 +705,8 @@ impl MapState {
     /// carry callbacks to its drop ([`HeldGuard::after_try`]).
     #[inline(always)]
     fn on_keyed_access<O: KeyedOp, const HELD: bool>(&self, key: u64, site: SiteRef) -> HeldGuard {
-        let op = O::OP;
-        let held = match op.class() {
-            // `alter` is held whatever the rules, as in [`MapState::hold`]: a
-            // function of its own, so that other writes pay no test for it.
-            Class::Write if matches!(op, Op::Alter) => {
-                self.on_keyed::<O, true, true, HELD>(key, site)
-            }
-            Class::Write => self.on_keyed::<O, true, false, HELD>(key, site),
-            // Every other class of a `KeyedOp` is `Read` (`keyed_ops!` checks).
-            _ => self.on_keyed::<O, false, false, HELD>(key, site),
-        };
-        if op.may_block() {
+        let held = self.on_keyed::<O, HELD>(key, site);
+        if O::OP.may_block() {
             held
         } else {
             held.after_try()
@@ -731,18 +719,12 @@ impl MapState {
     /// in saved registers for the general path (taking them as arguments measured 16
     /// instructions more per `DashMap` `insert`, in callgrind). A switch turned off
     /// between the caller's load and these finds the op already begun, as it would a
-    /// moment later. `WRITE`: the op's class is `Write`. `HOLD_ALWAYS`: the guard is
-    /// held whatever the rules (`alter`). `HELD`: the op returns a guard.
+    /// moment later. `HELD`: the op returns a guard.
     #[inline(never)]
-    fn on_keyed<O: KeyedOp, const WRITE: bool, const HOLD_ALWAYS: bool, const HELD: bool>(
-        &self,
-        key: u64,
-        site: SiteRef,
-    ) -> HeldGuard {
+    fn on_keyed<O: KeyedOp, const HELD: bool>(&self, key: u64, site: SiteRef) -> HeldGuard {
         let op = O::OP;
         let word = || (config::word() & !HOLD) | if HELD { HOLD } else { 0 };
-        let class = if WRITE { Class::Write } else { Class::Read };
-        match thread::with_local(|t| self.fast::<HOLD_ALWAYS>(t, word(), op, class, key, site)) {
+        match thread::with_local(|t| self.fast(t, word(), op, key, site)) {
             Some(Some(held)) => held,
             _ => self.general(word(), op, key, site),
         }
@@ -754,16 +736,11 @@ impl MapState {
     /// returns `Some`; returns `None` having changed nothing when anything else may
     /// be needed (a possible finding, guards held, mode `accesses`, stacks `always`,
     /// key slots not yet allocated, first use, mapguard's own code running).
+    ///
+    /// Inlined where `op` is a constant, so its class and whether it is `alter` (held
+    /// whatever the rules, as in [`MapState::hold`]) cost no test.
     #[inline(always)]
-    fn fast<const HOLD_ALWAYS: bool>(
-        &self,
-        t: &Local,
-        s: u32,
-        op: Op,
-        class: Class,
-        key: u64,
-        site: SiteRef,
-    ) -> Option<HeldGuard> {
+    fn fast(&self, t: &Local, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
         const BT_ALWAYS: u32 = 2 << config::BT_SHIFT;
         #[cfg(test)]
         if super::fast_tests::GENERAL_ONLY.with(std::cell::Cell::get) {
@@ -796,7 +773,7 @@ impl MapState {
         };
         // The read slot the access was remembered in, if it was.
         let mut read_slot = None;
-        match class {
+        match op.class() {
             Class::Read => {
                 if rules.contains(FindingKind::LostUpdate) {
                     read_slot = Some(l.remember_read(&mine, record.stamp().0));
@@ -821,9 +798,9 @@ impl MapState {
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
-            // `HOLD_ALWAYS` (`alter`): held whatever the rules, as in
-            // [`MapState::hold`].
-            if s & HOLD != 0 && (HOLD_ALWAYS || rules.contains(FindingKind::ReentrantAccess)) {
+            if s & HOLD != 0
+                && (matches!(op, Op::Alter) || rules.contains(FindingKind::ReentrantAccess))
+            {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
