@@ -309,6 +309,7 @@ impl Rules {
     pub(crate) const fn bits(self) -> u32 {
         self.0 as u32
     }
+    #[cfg(test)]
     pub(crate) const fn from_bits(bits: u32) -> Rules {
         Rules((bits & 0x1f) as u8)
     }

@@ -206,7 +206,7 @@ struct Ctx {
 impl Ctx {
     #[inline(always)]
     fn has(&self, kind: FindingKind) -> bool {
-        Rules::from_word(self.eff).contains(kind)
+        rule_on(self.eff, kind)
     }
     #[inline(always)]
     fn stamp(&self) -> Stamp {
@@ -754,17 +754,20 @@ impl MapState {
             return None;
         }
         let (me, counters) = t.registered_unchecked();
-        let rules = Rules::from_word(eff);
-        // As `record_for`, without allocating the slots.
         // Every caller hands a key hash, never 0 (`key_hash` gives at least 1).
         debug_assert_ne!(key, 0);
-        let record = if eff & SCOPE_KEY != 0 {
-            let slots = self.slots_if_allocated()?;
-            &slots[(key as usize) & (slots.len() - 1)].0
-        } else {
-            &self.last_write
+        // As `record_for`, without allocating the slots.
+        let record = || {
+            if eff & SCOPE_KEY != 0 {
+                let slots = self.slots_if_allocated()?;
+                Some(&slots[(key as usize) & (slots.len() - 1)].0)
+            } else {
+                Some(&self.last_write)
+            }
         };
-        let mine = Mine {
+        // The access, built only where a rule keeps it: a read that no rule books
+        // (neither `lost_update` nor a tracked guard) loads no clock and no record.
+        let mine = || Mine {
             map: self.id,
             key,
             stamp: Stamp::new(me, op, self.now_ms(eff)),
@@ -773,23 +776,29 @@ impl MapState {
         };
         // The read slot the access was remembered in, if it was.
         let mut read_slot = None;
+        // The write booked, if it was.
+        let mut written = None;
         match op.class() {
             Class::Read => {
-                if rules.contains(FindingKind::LostUpdate) {
-                    read_slot = Some(l.remember_read(&mine, record.stamp().0));
+                if rule_on(eff, FindingKind::LostUpdate) {
+                    let snapshot = record()?.stamp().0;
+                    read_slot = Some(l.remember_read(&mine(), snapshot));
                 }
             }
             Class::Write if !op.reads_back() => {
+                let record = record()?;
                 let prev = record.stamp();
                 if (!prev.is_empty() && prev.who() != me)
-                    || (rules.contains(FindingKind::LostUpdate) && l.has_read(self.id, key))
-                    || (rules.contains(FindingKind::WriteDuringIteration)
+                    || (rule_on(eff, FindingKind::LostUpdate) && l.has_read(self.id, key))
+                    || (rule_on(eff, FindingKind::WriteDuringIteration)
                         && self.iter_live.load(Relaxed) != 0)
                 {
                     return None;
                 }
+                let mine = mine();
                 let stamp = mine.stamp.with_seq(l.next_write());
                 record.store_over(stamp, key, site, mine.function);
+                written = Some(mine);
             }
             _ => return None,
         }
@@ -799,12 +808,12 @@ impl MapState {
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
             if s & HOLD != 0
-                && (matches!(op, Op::Alter) || rules.contains(FindingKind::ReentrantAccess))
+                && (matches!(op, Op::Alter) || rule_on(eff, FindingKind::ReentrantAccess))
             {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
-                    None => l.hold_first(&mine),
+                    None => l.hold_first(&written.unwrap_or_else(mine)),
                 };
                 HeldGuard::new(me, token)
             } else {
@@ -1384,11 +1393,12 @@ fn local_key(kind: FindingKind, name_hash: u64, sites: impl Iterator<Item = usiz
     h.max(1)
 }
 
-impl Rules {
-    #[inline]
-    pub(crate) fn from_word(w: u32) -> Rules {
-        Rules::from_bits((w & RULES_MASK) >> RULES_SHIFT)
-    }
+/// Whether the settings word `w` has rule `kind` on: one test of the word itself
+/// (through a shifted [`Rules`] the compiler keeps a shifted copy of the word, one
+/// more instruction on the fast path).
+#[inline(always)]
+fn rule_on(w: u32, kind: FindingKind) -> bool {
+    w & (u32::from(kind.bit()) << RULES_SHIFT) != 0
 }
 
 /// Marks a guard (Ref, RefMut, Entry, iterator) as held by the thread that took it;
