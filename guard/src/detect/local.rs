@@ -304,11 +304,15 @@ impl PerThread {
 
     /// [`PerThread::release`] at the drop of a guard on the thread that took it,
     /// where its slot is in use by construction (a token is unique while its slot
-    /// is in use): a load, an and and a store.
+    /// is in use). `keep` has every bit set but the slot's (a tracked token carries
+    /// its slot's bit inverted), so this is one `and` into memory.
     #[inline(always)]
-    pub(crate) fn release_own(&self, token: u64) {
-        let bit = token as u32 & HELD_BITS;
-        self.held_live.set(self.held_live.get() & !bit);
+    pub(crate) fn release_own(&self, keep: u32) {
+        debug_assert!(
+            !keep & !HELD_BITS == 0 && (!keep).count_ones() == 1,
+            "{keep:#x}"
+        );
+        self.held_live.set(self.held_live.get() & keep);
     }
 
     /// Forgets the guard whose token (its slot's bit) is `token`; false if that slot
@@ -455,7 +459,7 @@ mod tests {
         let l = registered();
         let r = l.remember_read(&mine(7, 3, 5), 11);
         l.hold_borrowing(r);
-        l.release_own(1);
+        l.release_own(!1);
         assert!(!l.holds_any());
         l.remember_read(&mine(7, 3, 6), 0);
         assert_eq!(l.hold(&mine(8, 1, 9)), 1);
