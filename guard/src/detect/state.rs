@@ -528,8 +528,25 @@ impl MapState {
             .flatten()
             .is_none()
         {
-            this.general(s, op, hash, site);
+            return Self::write_then_general::<O, M, T, R>(map, key, then, this, site, hash);
         }
+        then(map, key)
+    }
+
+    /// [`MapState::write_then_on`] where the fast path declined: the general path,
+    /// then the op. Its own function, so that `write_then_on` makes no call before
+    /// the op's and keeps nothing in saved registers.
+    #[cold]
+    #[inline(never)]
+    fn write_then_general<O: KeyedOp, M, T: Hash, R>(
+        map: M,
+        key: T,
+        then: impl FnOnce(M, T) -> R,
+        this: &Self,
+        site: SiteRef,
+        hash: u64,
+    ) -> R {
+        this.general(config::word() & !HOLD, O::OP, hash, site);
         then(map, key)
     }
 
