@@ -201,7 +201,7 @@ fn register(local: &Local) -> Option<Identity> {
     };
     local.me.set(id);
     local.counters.set(counters);
-    local.set_registered(true);
+    local.set_registered(id);
     Some(identity)
 }
 
@@ -218,7 +218,7 @@ impl Drop for ExitHook {
         let _ = LOCAL.try_with(|l| {
             l.me.set(0);
             l.counters.set(&NO_COUNTERS);
-            l.set_registered(false);
+            l.set_registered(0);
             l.exited.set(true);
         });
         let mut reg = lock_registry();
@@ -329,12 +329,16 @@ impl Local {
         return self.busy.replace(on);
     }
 
-    fn set_registered(&self, registered: bool) {
+    /// Marks the thread registered as accessor `id`, or not registered (`id` 0).
+    fn set_registered(&self, id: u32) {
         #[cfg(not(feature = "compile-out"))]
-        self.detect
-            .replace_flag(crate::detect::GATE_UNREGISTERED, !registered);
+        {
+            self.detect.set_owner(id);
+            self.detect
+                .replace_flag(crate::detect::GATE_UNREGISTERED, id == 0);
+        }
         #[cfg(feature = "compile-out")]
-        let _ = registered;
+        let _ = id;
     }
 
     /// The innermost `#[guarded]` function running on this thread, if any.

@@ -102,6 +102,13 @@ pub(crate) struct PerThread {
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps.
     writes: Cell<u64>,
+    /// This thread's accessor id as it sits in a stamp ([`Stamp::who_bits`]), 0
+    /// while the thread is not registered.
+    who: Cell<u64>,
+    /// The token of a guard this thread holds in slot 0 (the fast path's only
+    /// slot), 0 while the thread is not registered: so the fast path makes it, and
+    /// a drop recognises it, in one instruction.
+    first_token: Cell<u64>,
 }
 
 impl PerThread {
@@ -114,7 +121,39 @@ impl PerThread {
             next_seq: Cell::new(1),
             held_live: Cell::new(GATE_UNREGISTERED),
             writes: Cell::new(0),
+            who: Cell::new(0),
+            first_token: Cell::new(0),
         }
+    }
+
+    /// Records that this thread is accessor `id` (0: not registered).
+    pub(crate) fn set_owner(&self, id: u32) {
+        let (who, first) = match id {
+            0 => (0, 0),
+            id => {
+                let id = u64::from(id);
+                (
+                    Stamp::who_bits(Accessor::from_bits(id)),
+                    super::state::token_of(id, 1),
+                )
+            }
+        };
+        self.who.set(who);
+        self.first_token.set(first);
+    }
+
+    /// This thread's accessor id as it sits in a stamp ([`Stamp::who_bits`]).
+    #[inline(always)]
+    pub(crate) fn who(&self) -> u64 {
+        self.who.get()
+    }
+
+    /// The token of a guard this thread holds in slot 0 (token 1 of
+    /// [`PerThread::hold_first`] and [`PerThread::hold_borrowing`]); 0, which no
+    /// tracked token is, while the thread is not registered.
+    #[inline(always)]
+    pub(crate) fn first_token(&self) -> u64 {
+        self.first_token.get()
     }
 
     /// The write number of this thread's next recorded write.

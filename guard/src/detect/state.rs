@@ -787,7 +787,13 @@ impl MapState {
         let mine = || Mine {
             map: self.id,
             key,
-            stamp: Stamp::new(me, op, self.now_ms(eff)),
+            // A read's stamp from the id ready made in a stamp's place (one shift
+            // fewer); a write has `me` at hand already, for its compare.
+            stamp: if matches!(op.class(), Class::Read) {
+                Stamp::by(l.who(), op, self.now_ms(eff))
+            } else {
+                Stamp::new(me, op, self.now_ms(eff))
+            },
             site: Some(site),
             function: t.function(),
         };
@@ -832,7 +838,9 @@ impl MapState {
                     Some(r) => l.hold_borrowing(r),
                     None => l.hold_first(&written.unwrap_or_else(mine)),
                 };
-                HeldGuard::new(me, token)
+                // Slot 0's, always: the fast path runs only while no guard is held.
+                debug_assert_eq!(token, 1);
+                HeldGuard(l.first_token())
             } else {
                 HeldGuard::NONE
             },
@@ -1454,6 +1462,12 @@ const _: () =
 fn pack(owner: u64, payload: u64) -> u64 {
     debug_assert!(payload <= PAYLOAD_MASK, "{payload:#x}");
     (owner << TOKEN_BITS) | LIVE | (!payload & PAYLOAD_MASK)
+}
+
+/// The tracked token of `owner` (accessor bits) with `payload`, for
+/// [`local::PerThread::set_owner`].
+pub(crate) fn token_of(owner: u64, payload: u64) -> u64 {
+    pack(owner, payload)
 }
 
 /// The accessor bits of a tracked token's owner.
