@@ -1472,8 +1472,8 @@ fn rule_on(w: u32, kind: FindingKind) -> bool {
 /// test.
 ///
 /// One word: the owner's accessor id in the top 16 bits, bit 31 ([`LIVE`]) set, and
-/// below it the payload: the bit of the owner's held slot, or a `try_*` call's
-/// ticket. A word with bit 31 clear is "not tracked": with the guard off a `Ref`
+/// below it the payload, inverted ([`pack`]): the bit of the owner's held slot, or a
+/// `try_*` call's ticket. A word with bit 31 clear is "not tracked": with the guard off a `Ref`
 /// carries the settings word just tested (bit 31 is never set in it), so the off
 /// path spends no instruction on the token, and its drop one test. A slot stays
 /// taken until its guard is released (or, for a guard dropped on another thread,

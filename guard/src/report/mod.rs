@@ -1,6 +1,6 @@
 //! The pipeline from a finding on the user's thread to the sinks: the dedup table
 //! the user's thread checks, the bounded queue, and the reporter thread that builds
-//! [`Finding`]s, resolves stacks once per unique stack, rate-limits and fans out.
+//! [`Finding`](crate::Finding)s, resolves stacks once per unique stack, rate-limits and fans out.
 
 mod reporter;
 mod seen;
