@@ -134,7 +134,7 @@ impl PerThread {
                 let id = u64::from(id);
                 (
                     Stamp::who_bits(Accessor::from_bits(id)),
-                    super::state::token_of(id, 1),
+                    super::state::pack(id, 1),
                 )
             }
         };

@@ -94,6 +94,12 @@ struct Extras {
 #[derive(Default)]
 struct Slot(Record);
 
+/// The record of `key`'s slot among `slots` (a power of two of them).
+#[inline(always)]
+fn slot_of(slots: &[Slot], key: u64) -> &Record {
+    &slots[(key as usize) & (slots.len() - 1)].0
+}
+
 /// One access as the detector saw it, before names and stacks are resolved.
 #[derive(Clone, Debug)]
 pub(crate) struct RawAccess {
@@ -843,7 +849,7 @@ impl MapState {
     fn fast_record(&self, eff: u32, key: u64) -> Option<&Record> {
         if eff & SCOPE_KEY != 0 {
             let slots = self.slots_if_allocated()?;
-            Some(&slots[(key as usize) & (slots.len() - 1)].0)
+            Some(slot_of(slots, key))
         } else {
             Some(&self.last_write)
         }
@@ -855,7 +861,7 @@ impl MapState {
     fn fast_snapshot(&self, eff: u32, key: u64) -> Option<u64> {
         if eff & SCOPE_KEY != 0 {
             let slots = self.slots_if_allocated()?;
-            Some(slots[(key as usize) & (slots.len() - 1)].0.stamp().0)
+            Some(slot_of(slots, key).stamp().0)
         } else {
             Some(self.last_write.stamp().0)
         }
@@ -1034,7 +1040,7 @@ impl MapState {
     fn record_for(&self, eff: u32, key: u64) -> &Record {
         if eff & SCOPE_KEY != 0 && key != 0 {
             let slots = self.slots();
-            &slots[(key as usize) & (slots.len() - 1)].0
+            slot_of(slots, key)
         } else {
             &self.last_write
         }
@@ -1473,16 +1479,16 @@ fn rule_on(w: u32, kind: FindingKind) -> bool {
 ///
 /// One word: the owner's accessor id in the top 16 bits, bit 31 ([`LIVE`]) set, and
 /// below it the payload, inverted ([`pack`]): the bit of the owner's held slot, or a
-/// `try_*` call's ticket. A word with bit 31 clear is "not tracked": with the guard off a `Ref`
-/// carries the settings word just tested (bit 31 is never set in it), so the off
-/// path spends no instruction on the token, and its drop one test. A slot stays
-/// taken until its guard is released (or, for a guard dropped on another thread,
-/// reconciled), so a token cannot release a later guard that reused the slot; and the
-/// orphan of a guard whose thread has exited is dropped while its id is unused. One
-/// case remains: a guard that outlives its thread and is dropped (on any thread)
-/// after its id was given to a later thread (an exited thread's id is reused after
-/// an hour, sooner only past 65534 threads within it) clears that thread's slot of
-/// the same bit: a missed finding at worst.
+/// `try_*` call's ticket. A word with bit 31 clear is "not tracked": with the guard
+/// off a `Ref` carries the settings word just tested (bit 31 is never set in it), so
+/// the off path spends no instruction on the token, and its drop one test. A slot
+/// stays taken until its guard is released (or, for a guard dropped on another
+/// thread, reconciled), so a token cannot release a later guard that reused the
+/// slot; and the orphan of a guard whose thread has exited is dropped while its id is
+/// unused. One case remains: a guard that outlives its thread and is dropped (on any
+/// thread) after its id was given to a later thread (an exited thread's id is reused
+/// after an hour, sooner only past 65534 threads within it) clears that thread's
+/// slot of the same bit: a missed finding at worst.
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
 
@@ -1499,15 +1505,9 @@ const _: () =
 /// So a held slot's token has every bit of its low word set but its slot's: the
 /// mask its drop ands into the thread's held slots, one instruction
 /// ([`local::PerThread::release_own`]).
-fn pack(owner: u64, payload: u64) -> u64 {
+pub(crate) fn pack(owner: u64, payload: u64) -> u64 {
     debug_assert!(payload <= PAYLOAD_MASK, "{payload:#x}");
     (owner << TOKEN_BITS) | LIVE | (!payload & PAYLOAD_MASK)
-}
-
-/// The tracked token of `owner` (accessor bits) with `payload`, for
-/// [`local::PerThread::set_owner`].
-pub(crate) fn token_of(owner: u64, payload: u64) -> u64 {
-    pack(owner, payload)
 }
 
 /// The accessor bits of a tracked token's owner.
