@@ -25,10 +25,28 @@ pub(crate) const REACT_SHIFT: u32 = 6;
 pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
+/// Set by [`Config::word`] when the settings are the hot path's common case (see
+/// [`is_plain`]): a map that overrides none of them tests this one bit instead of
+/// a bit per setting. A summary of other bits, never set on its own.
+pub(crate) const PLAIN: u32 = 1 << 13;
+/// Settings bits that must be clear for [`PLAIN`]: first use, mode `accesses`,
+/// stacks `always`. The hot path declines all three.
+pub(crate) const PLAIN_CLEAR: u32 = UNREAD | MODE_ACCESSES | (2 << BT_SHIFT);
+/// Settings bits that must be set for [`PLAIN`]: rules `lost_update` and
+/// `reentrant_access` (the defaults).
+pub(crate) const PLAIN_SET: u32 = ((FindingKind::LostUpdate.bit() as u32)
+    | (FindingKind::ReentrantAccess.bit() as u32))
+    << RULES_SHIFT;
 /// Every bit the settings word uses. Bit 31 stays clear: a guard taken with the
 /// switch off carries the word as its token, and bit 31 marks a tracked one.
 pub(crate) const ALL_BITS: u32 =
-    UNREAD | ENABLED | SCOPE_KEY | MODE_ACCESSES | BT_MASK | REACT_MASK | RULES_MASK;
+    UNREAD | ENABLED | SCOPE_KEY | MODE_ACCESSES | BT_MASK | REACT_MASK | RULES_MASK | PLAIN;
+
+/// Whether the settings word `w` is the hot path's common case: the defaults but
+/// for the scope, the reaction, and rules other than the two [`PLAIN_SET`] names.
+pub(crate) const fn is_plain(w: u32) -> bool {
+    w & (PLAIN_CLEAR | PLAIN_SET) == PLAIN_SET
+}
 
 /// Global settings. Starts as UNREAD | ENABLED: the first access takes the "on"
 /// branch, sees UNREAD and reads the environment.
@@ -750,6 +768,9 @@ impl Config {
         w |= backtrace_bits(self.backtrace);
         w |= reaction_bits(&self.reaction);
         w |= self.rules.bits() << RULES_SHIFT;
+        if is_plain(w) {
+            w |= PLAIN;
+        }
         w
     }
 
@@ -981,6 +1002,32 @@ mod tests {
             (w & RULES_MASK) >> RULES_SHIFT,
             FindingKind::ReadWrite.bit() as u32
         );
-        assert_eq!(w & (UNREAD | ENABLED), 0);
+        assert_eq!(w & (UNREAD | ENABLED | PLAIN), 0);
+    }
+
+    #[test]
+    fn plain_is_set_exactly_for_the_hot_paths_common_case() {
+        let plain = |c: Config| c.word() & PLAIN != 0;
+        assert!(plain(Config::new()));
+        assert!(plain(Config::new().scope(Scope::Key)));
+        assert!(plain(Config::new().reaction(Reaction::Panic)));
+        assert!(plain(Config::new().backtrace(BacktraceMode::Off)));
+        assert!(plain(
+            Config::new().rules(
+                Rules::NONE
+                    .with(FindingKind::LostUpdate)
+                    .with(FindingKind::ReentrantAccess)
+            )
+        ));
+        assert!(!plain(Config::new().mode(Mode::Accesses)));
+        assert!(!plain(Config::new().backtrace(BacktraceMode::Always)));
+        assert!(!plain(
+            Config::new().rules(Rules::ALL.without(FindingKind::LostUpdate))
+        ));
+        assert!(!plain(
+            Config::new().rules(Rules::ALL.without(FindingKind::ReentrantAccess))
+        ));
+        // The word before the environment is read is never plain.
+        assert!(!is_plain(UNREAD | ENABLED | PLAIN_SET));
     }
 }

@@ -1,6 +1,8 @@
 //! The fast path against the general one: the same script of accesses, played by
 //! two real threads on a manual clock, once as shipped and once with the fast path
-//! declined on every access, must yield the same findings.
+//! declined on every access, must yield the same findings. Also on the ticked clock
+//! with a window of an hour (every access within it, whatever the machine's speed),
+//! where a map with the default settings takes the fast path's `PLAIN` copy.
 
 use std::cell::Cell;
 use std::sync::mpsc;
@@ -15,6 +17,9 @@ thread_local! {
     pub(crate) static GENERAL_ONLY: Cell<bool> = const { Cell::new(false) };
     /// Accesses the fast path took on this thread.
     pub(crate) static FAST_TAKEN: Cell<u64> = const { Cell::new(0) };
+    /// Accesses on this thread that the fast path took with the default settings
+    /// (its `PLAIN` copy).
+    pub(crate) static PLAIN_TAKEN: Cell<u64> = const { Cell::new(0) };
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +68,9 @@ struct Setup {
     rules: crate::Rules,
     accesses: bool,
     always: bool,
+    /// The ticked clock and a window of an hour instead of a manual clock: the
+    /// script's clock steps change nothing.
+    ticked: bool,
 }
 
 impl Setup {
@@ -72,6 +80,7 @@ impl Setup {
             rules: crate::Rules::ALL,
             accesses: false,
             always: false,
+            ticked: false,
         }
     }
 }
@@ -82,12 +91,14 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop_oneof![3 => Just(0x1fu32), 1 => 0u32..0x20],
         proptest::bool::weighted(0.2),
         proptest::bool::weighted(0.1),
+        any::<bool>(),
     )
-        .prop_map(|(key, rules, accesses, always)| Setup {
+        .prop_map(|(key, rules, accesses, always, ticked)| Setup {
             scope: if key { Scope::Key } else { Scope::Map },
             rules: crate::Rules::from_bits(rules),
             accesses,
             always,
+            ticked,
         })
 }
 
@@ -122,13 +133,14 @@ fn play(name: &str, setup: Setup, script: &[(usize, Step)], general_only: bool) 
     play_counting(name, setup, script, general_only).0
 }
 
-/// [`play`], and how many accesses took the fast path.
+/// [`play`], and how many accesses took the fast path, and how many of those its
+/// `PLAIN` copy.
 fn play_counting(
     name: &str,
     setup: Setup,
     script: &[(usize, Step)],
     general_only: bool,
-) -> (Vec<String>, u64) {
+) -> (Vec<String>, u64, u64) {
     let memory = memory();
     crate::set_enabled(true);
     let clock = ManualClock::new();
@@ -145,9 +157,14 @@ fn play_counting(
             BacktraceMode::Always
         } else {
             BacktraceMode::Off
-        })
-        .with_clock(clock.clone());
+        });
+    let map = if setup.ticked {
+        map.with_window(Duration::from_secs(3600))
+    } else {
+        map.with_clock(clock.clone())
+    };
     let fast_taken = std::sync::atomic::AtomicU64::new(0);
+    let plain_taken = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..2)
             .map(|w| {
@@ -155,6 +172,7 @@ fn play_counting(
                 let (done_tx, done_rx) = mpsc::channel::<()>();
                 let map = &map;
                 let fast_taken = &fast_taken;
+                let plain_taken = &plain_taken;
                 std::thread::Builder::new()
                     .name(format!("w{w}"))
                     .spawn_scoped(s, move || {
@@ -163,6 +181,7 @@ fn play_counting(
                         drop(DashMap::<u64, u64>::new().get(&0));
                         GENERAL_ONLY.with(|g| g.set(general_only));
                         FAST_TAKEN.with(|f| f.set(0));
+                        PLAIN_TAKEN.with(|f| f.set(0));
                         let _in_fn =
                             (w == 1).then(|| crate::function::FunctionScope::enter(&WORKER_FN));
                         let mut held = Vec::new();
@@ -187,6 +206,10 @@ fn play_counting(
                         }
                         fast_taken.fetch_add(
                             FAST_TAKEN.with(|f| f.replace(0)),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        plain_taken.fetch_add(
+                            PLAIN_TAKEN.with(|f| f.replace(0)),
                             std::sync::atomic::Ordering::Relaxed,
                         );
                     })
@@ -228,7 +251,7 @@ fn play_counting(
         })
         .collect();
     found.sort();
-    (found, fast_taken.into_inner())
+    (found, fast_taken.into_inner(), plain_taken.into_inner())
 }
 
 /// Drops the steps that would deadlock: a locking write while either worker holds a
@@ -274,24 +297,85 @@ proptest! {
 
 #[test]
 fn the_switch_routes_around_the_fast_path_and_both_find() {
-    // Guards the test above against comparing the general path with itself.
+    // Guards the test above against comparing the general path with itself, and
+    // shows which copy of the fast path each setup runs.
     let script = [
         (0, Step::Get(1)),
         (1, Step::Insert(1)),
         (0, Step::Insert(1)),
     ];
-    for (scope, general_only) in [
-        (Scope::Map, false),
-        (Scope::Map, true),
-        (Scope::Key, false),
-        (Scope::Key, true),
+    for scope in [Scope::Map, Scope::Key] {
+        for ticked in [false, true] {
+            for general_only in [false, true] {
+                let name = format!("diff-switch-{scope:?}-{ticked}-{general_only}");
+                let setup = Setup {
+                    ticked,
+                    ..Setup::map(scope)
+                };
+                let (found, fast, plain) = play_counting(&name, setup, &script, general_only);
+                assert_eq!(fast == 0, general_only, "{name}: {fast} fast accesses");
+                // A manual clock is a setting the plain copy does not cover.
+                assert_eq!(
+                    plain != 0,
+                    ticked && !general_only,
+                    "{name}: {plain} plain accesses"
+                );
+                // The read was remembered (on the fast path, when it is on) and the
+                // other thread's write in between makes the last write a lost update.
+                assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn maps_that_change_a_setting_the_plain_copy_decides_take_the_other_copy() {
+    // Each map overrides one setting; the script is run on the ticked clock. Those
+    // that keep the defaults' values take the plain copy, the rest the other one,
+    // and both find what the general path finds.
+    let script = [
+        (0, Step::Get(1)),
+        (1, Step::Insert(1)),
+        (0, Step::Insert(1)),
+    ];
+    let ticked = |rules| Setup {
+        ticked: true,
+        rules,
+        ..Setup::map(Scope::Map)
+    };
+    for (what, setup, plain) in [
+        ("all rules", ticked(crate::Rules::ALL), true),
+        (
+            "the two rules only",
+            ticked(
+                crate::Rules::NONE
+                    .with(FindingKind::LostUpdate)
+                    .with(FindingKind::ReentrantAccess),
+            ),
+            true,
+        ),
+        (
+            "no lost_update",
+            ticked(crate::Rules::ALL.without(FindingKind::LostUpdate)),
+            false,
+        ),
+        (
+            "no reentrant_access",
+            ticked(crate::Rules::ALL.without(FindingKind::ReentrantAccess)),
+            false,
+        ),
     ] {
-        let name = format!("diff-switch-{scope:?}-{general_only}");
-        let (found, fast) = play_counting(&name, Setup::map(scope), &script, general_only);
-        assert_eq!(fast == 0, general_only, "{name}: {fast} fast accesses");
-        // The read was remembered (on the fast path, when it is on) and the other
-        // thread's write in between makes the last write a lost update.
-        assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
+        let name = format!("diff-plain-{what}");
+        let (found, fast, plain_taken) = play_counting(&name, setup, &script, false);
+        assert_ne!(fast, 0, "{what}");
+        assert_eq!(plain_taken != 0, plain, "{what}: {plain_taken}");
+        let general = play(&format!("{name}-general"), setup, &script, true);
+        assert_eq!(found, general, "{what}");
+        assert_eq!(
+            has(&found, FindingKind::LostUpdate),
+            setup.rules.contains(FindingKind::LostUpdate),
+            "{what}: {found:?}"
+        );
     }
 }
 
@@ -460,5 +544,55 @@ fn std_writes_record_the_callers_line_on_both_paths() {
                 cw[0].accesses
             );
         }
+    }
+}
+
+#[test]
+fn the_plain_copy_holds_guards_for_reentrant_access() {
+    // Most tests run on manual clocks, which the plain copy does not cover: here the
+    // default settings on the ticked clock, as a service runs them.
+    memory();
+    crate::set_enabled(true);
+    let holds = || crate::thread::with_local(|t| t.detect.holds_any()).expect("thread alive");
+    for scope in [Scope::Map, Scope::Key] {
+        let name = format!("plain-reentrant-{scope:?}");
+        let map: DashMap<u64, u64> = DashMap::new()
+            .with_name(name.clone())
+            .with_scope(scope)
+            .with_reaction(crate::Reaction::Panic);
+        map.insert(1, 1);
+        let lean: DashMap<u64, u64> = DashMap::new()
+            .with_name(format!("plain-lean-{scope:?}"))
+            .with_scope(scope)
+            .with_rules(crate::Rules::ALL.without(FindingKind::ReentrantAccess));
+        lean.insert(1, 1);
+        assert!(!holds());
+
+        PLAIN_TAKEN.with(|p| p.set(0));
+        let r = map.get(&1).expect("inserted");
+        assert_eq!(PLAIN_TAKEN.with(Cell::get), 1, "{name}: the plain copy");
+        assert!(holds(), "{name}: a Ref from the plain copy is held");
+        // Checked above, so that a guard left untracked fails there instead of
+        // deadlocking here: shrink_to_fit write-locks every shard, this one's too.
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| map.shrink_to_fit()));
+        assert!(
+            waited.is_err(),
+            "{name}: reaction panic stops the call first"
+        );
+        drop(r);
+        assert!(!holds(), "{name}: dropping the Ref releases it");
+        crate::flush();
+        let found = memory().on_map(&name);
+        assert!(
+            found.iter().any(|f| f.kind == FindingKind::ReentrantAccess),
+            "{name}: {found:?}"
+        );
+
+        // Without the rule the other copy runs, and holds nothing.
+        PLAIN_TAKEN.with(|p| p.set(0));
+        let r = lean.get(&1).expect("inserted");
+        assert_eq!(PLAIN_TAKEN.with(Cell::get), 0, "{name}");
+        assert!(!holds(), "{name}");
+        drop(r);
     }
 }

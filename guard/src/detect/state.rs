@@ -46,6 +46,21 @@ const HOLD: u32 = 1 << 31;
 const MANUAL_CLOCK: u32 = 1 << 30;
 const _: () = assert!((HOLD | MANUAL_CLOCK) & (config::ALL_BITS) == 0);
 
+/// Settings the fast path leaves to the general one: first use, mode `accesses`,
+/// stacks `always`.
+const FAST_DECLINES: u32 = config::PLAIN_CLEAR;
+/// Bits that must be clear in a map's settings for [`config::PLAIN`]: the global
+/// word's, and a manual clock.
+const PLAIN_CLEAR: u32 = config::PLAIN_CLEAR | MANUAL_CLOCK;
+/// Every bit [`MapState::fast_with`] looks at in the settings it is given.
+const FAST_READS: u32 = PLAIN_CLEAR | config::PLAIN_SET | SCOPE_KEY;
+/// The settings [`MapState::fast_with`] is given for a [`config::PLAIN`] map in map
+/// scope: every bit it looks at is known, so each of its tests is decided when it
+/// is compiled.
+const PLAIN_MAP: u32 = config::PLAIN_SET;
+/// [`PLAIN_MAP`] in key scope.
+const PLAIN_KEY: u32 = config::PLAIN_SET | SCOPE_KEY;
+
 /// A map's own settings bits, over the global word. Set before the map is shared.
 /// Kept as the global bits to keep and the map's bits, so applying is an and and an or.
 #[derive(Clone, Copy)]
@@ -65,9 +80,21 @@ impl Overrides {
     fn apply(&self, global: u32) -> u32 {
         (global & self.keep) | self.value
     }
+    /// Overrides the settings bits in `mask` with `value`'s. The map stays
+    /// [`config::PLAIN`] when the global word is, unless an override makes it not
+    /// (one that keeps it so changes nothing there).
     fn set(&mut self, mask: u32, value: u32) {
+        debug_assert!(mask & config::PLAIN == 0);
         self.keep &= !mask;
         self.value = (self.value & !mask) | (value & mask);
+        let overridden = !self.keep & !config::PLAIN;
+        let plain = self.value & overridden & PLAIN_CLEAR == 0
+            && overridden & config::PLAIN_SET & !self.value == 0;
+        if plain {
+            self.keep |= config::PLAIN;
+        } else {
+            self.keep &= !config::PLAIN;
+        }
     }
 }
 
@@ -764,18 +791,51 @@ impl MapState {
     /// whatever the rules, as in [`MapState::hold`]) cost no test.
     #[inline(always)]
     fn fast(&self, t: &Local, s: u32, op: Op, key: u64, site: SiteRef) -> Option<HeldGuard> {
-        const BT_ALWAYS: u32 = 2 << config::BT_SHIFT;
         #[cfg(test)]
         if super::fast_tests::GENERAL_ONLY.with(std::cell::Cell::get) {
             return None;
         }
-        let l = &t.detect;
-        let eff = self.over.apply(s);
-        // UNREAD is never a map's own bit: `eff` has the global word's.
         // The gate: registered, not busy, no guard held.
-        if eff & (UNREAD | MODE_ACCESSES | BT_ALWAYS) != 0 || !l.gate_open() {
+        if !t.detect.gate_open() {
             return None;
         }
+        let eff = self.over.apply(s);
+        let hold = s & HOLD != 0;
+        // The settings almost every map runs with: one test instead of one per rule,
+        // per clock and per declined setting, and a body with those tests decided.
+        if eff & config::PLAIN != 0 {
+            #[cfg(test)]
+            super::fast_tests::PLAIN_TAKEN.with(|f| f.set(f.get() + 1));
+            return if eff & SCOPE_KEY != 0 {
+                debug_assert_eq!(eff & FAST_READS, PLAIN_KEY, "{eff:#x}");
+                self.fast_with(t, PLAIN_KEY, hold, op, key, site)
+            } else {
+                debug_assert_eq!(eff & FAST_READS, PLAIN_MAP, "{eff:#x}");
+                self.fast_with(t, PLAIN_MAP, hold, op, key, site)
+            };
+        }
+        // UNREAD is never a map's own bit: `eff` has the global word's.
+        if eff & FAST_DECLINES != 0 {
+            return None;
+        }
+        self.fast_with(t, eff, hold, op, key, site)
+    }
+
+    /// [`MapState::fast`] under the map's settings `eff`, which it accepts; `hold`:
+    /// the op returns a guard. Looks at no bit of `eff` outside [`FAST_READS`].
+    #[inline(always)]
+    fn fast_with(
+        &self,
+        t: &Local,
+        eff: u32,
+        hold: bool,
+        op: Op,
+        key: u64,
+        site: SiteRef,
+    ) -> Option<HeldGuard> {
+        debug_assert_eq!(eff & FAST_DECLINES, 0);
+        let l = &t.detect;
+        debug_assert!(l.gate_open());
         let (me, counters) = t.registered_unchecked();
         // Every caller hands a key hash, never 0 (`key_hash` gives at least 1).
         debug_assert_ne!(key, 0);
@@ -822,9 +882,7 @@ impl MapState {
         #[cfg(test)]
         super::fast_tests::FAST_TAKEN.with(|f| f.set(f.get() + 1));
         Some(
-            if s & HOLD != 0
-                && (matches!(op, Op::Alter) || rule_on(eff, FindingKind::ReentrantAccess))
-            {
+            if hold && (matches!(op, Op::Alter) || rule_on(eff, FindingKind::ReentrantAccess)) {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
@@ -1911,5 +1969,46 @@ mod tests {
         o.set(SCOPE_KEY, 0);
         assert_eq!(o.apply(ENABLED | SCOPE_KEY) & SCOPE_KEY, 0);
         assert_ne!(o.apply(ENABLED) & ENABLED, 0);
+    }
+
+    #[test]
+    fn a_map_is_plain_while_its_overrides_keep_the_plain_values() {
+        let global = ENABLED | crate::Config::new().word();
+        assert_ne!(global & config::PLAIN, 0);
+        let plain = |o: &Overrides| o.apply(global) & config::PLAIN != 0;
+        let lean = Rules::ALL.without(FindingKind::LostUpdate).bits() << RULES_SHIFT;
+        let mut o = Overrides::default();
+        assert!(plain(&o));
+        // Not a setting the plain copy decides.
+        o.set(SCOPE_KEY, SCOPE_KEY);
+        o.set(REACT_MASK, 1 << REACT_SHIFT);
+        assert!(plain(&o));
+        // An override to a value the plain copy does not cover, and back.
+        for (mask, off, on) in [
+            (MODE_ACCESSES, MODE_ACCESSES, 0),
+            (
+                config::BT_MASK,
+                2 << config::BT_SHIFT,
+                1 << config::BT_SHIFT,
+            ),
+            (RULES_MASK, lean, Rules::ALL.bits() << RULES_SHIFT),
+        ] {
+            o.set(mask, off);
+            assert!(!plain(&o), "{mask:#x} = {off:#x}");
+            o.set(mask, on);
+            assert!(plain(&o), "{mask:#x} = {on:#x}");
+        }
+        // Every map with a manual clock.
+        o.set(MANUAL_CLOCK, MANUAL_CLOCK);
+        assert!(!plain(&o));
+        // Overrides never make a global word plain that is not (a map with rules
+        // `all` under global rules without `lost_update` takes the other copy).
+        let lean_global = ENABLED
+            | crate::Config::new()
+                .rules(Rules::ALL.without(FindingKind::LostUpdate))
+                .word();
+        let mut o = Overrides::default();
+        o.set(RULES_MASK, Rules::ALL.bits() << RULES_SHIFT);
+        assert_eq!(o.apply(lean_global) & config::PLAIN, 0);
     }
 }
