@@ -656,12 +656,16 @@ impl Config {
         self.scope = scope;
         self
     }
-    /// Which accesses are recorded. Default [`Mode::Writes`].
+    /// Which accesses are recorded. Default [`Mode::Writes`]. [`Mode::Accesses`]
+    /// sends every access down the general path, which records reads too.
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
-    /// Which rules are checked. Default [`Rules::ALL`].
+    /// Which rules are checked. Default [`Rules::ALL`]. `lost_update` and
+    /// `reentrant_access` book every read and every returned guard; rules without
+    /// them do less per call, though each call then tests the settings one by one
+    /// rather than as one bit (see the README's Performance section).
     pub fn rules(mut self, rules: Rules) -> Self {
         self.rules = rules;
         self
