@@ -96,7 +96,10 @@ fn setup() -> impl Strategy<Value = Setup> {
         .prop_map(|(key, rules, accesses, always, ticked)| Setup {
             scope: if key { Scope::Key } else { Scope::Map },
             rules: crate::Rules::from_bits(rules),
-            accesses,
+            // Not on the ticked clock: a map-wide read in mode `accesses` reports the
+            // latest keyed write by its millisecond, which there depends on how fast
+            // the machine runs the script (and the fast path declines that mode).
+            accesses: accesses && !ticked,
             always,
             ticked,
         })
