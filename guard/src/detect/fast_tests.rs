@@ -586,10 +586,20 @@ fn the_plain_copy_holds_guards_for_reentrant_access() {
         assert!(!holds(), "{name}: dropping the Ref releases it");
         crate::flush();
         let found = memory().on_map(&name);
-        assert!(
-            found.iter().any(|f| f.kind == FindingKind::ReentrantAccess),
-            "{name}: {found:?}"
+        let f = found
+            .iter()
+            .find(|f| f.kind == FindingKind::ReentrantAccess)
+            .unwrap_or_else(|| panic!("{name}: {found:?}"));
+        // The guard's access, as the fast path booked it (its stamp kept without
+        // the thread's id, which the thread's table puts back), and the call.
+        let (held, call) = (&f.accesses[0], &f.accesses[1]);
+        assert_eq!(
+            (held.op, call.op),
+            (crate::Op::Get, crate::Op::ShrinkToFit),
+            "{name}"
         );
+        assert_eq!(held.thread_id, call.thread_id, "{name}: {f:?}");
+        assert_eq!(held.thread_name, call.thread_name, "{name}: {f:?}");
 
         // Without the rule the other copy runs, and holds nothing.
         PLAIN_TAKEN.with(|p| p.set(0));

@@ -939,10 +939,11 @@ impl MapState {
         Mine {
             map: self.id,
             key,
-            // A read's stamp from the id ready made in a stamp's place (one shift
-            // fewer); a write has `me` at hand already, for its compare.
+            // A read's stamp without the accessor: it is kept only in this thread's
+            // tables, which put it back when read (two instructions fewer). A write
+            // is stored in the map's record, for other threads to compare.
             stamp: if matches!(op.class(), Class::Read) {
-                Stamp::by(t.detect.who(), op, self.now_ms(eff))
+                Stamp::by(0, op, self.now_ms(eff))
             } else {
                 Stamp::new(me, op, self.now_ms(eff))
             },
