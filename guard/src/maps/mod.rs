@@ -54,7 +54,7 @@ macro_rules! settings_methods {
         /// `Rules::ALL.without(FindingKind::ConcurrentWrite)`. `lost_update` and
         /// `reentrant_access` book every read and every returned guard: a map
         /// without them does less per call (a `get` without both: 31 instructions
-        /// over the raw call, against 54 with the defaults), though its calls test
+        /// over the raw call, against 52 with the defaults), though its calls test
         /// the settings one by one rather than as one bit.
         #[inline]
         pub fn with_rules(mut self, rules: $crate::Rules) -> Self {
