@@ -238,6 +238,7 @@ impl PerThread {
             return;
         }
         if live & 1 != 0 {
+            // Copied as kept: the held table puts the id back when read.
             self.held.put(0, &self.reads.get(borrowed as usize - 1, 0));
         }
         self.held_live.set(live & !BORROW_MASK);
