@@ -26,8 +26,9 @@ pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
 /// Set by [`Config::word`] when the settings are the hot path's common case (see
-/// [`is_plain`]): a map that overrides none of them tests this one bit instead of
-/// a bit per setting. A summary of other bits, never set on its own.
+/// [`is_plain`]): a map that overrides none of them, or only with values that keep
+/// it so, tests this one bit instead of a bit per setting. A summary of other
+/// bits, never set on its own.
 pub(crate) const PLAIN: u32 = 1 << 13;
 /// Settings bits that must be clear for [`PLAIN`]: first use, mode `accesses`,
 /// stacks `always`. The hot path declines all three.
@@ -43,7 +44,8 @@ pub(crate) const ALL_BITS: u32 =
     UNREAD | ENABLED | SCOPE_KEY | MODE_ACCESSES | BT_MASK | REACT_MASK | RULES_MASK | PLAIN;
 
 /// Whether the settings word `w` is the hot path's common case: the defaults but
-/// for the scope, the reaction, and rules other than the two [`PLAIN_SET`] names.
+/// for the scope, the reaction, stacks `off`, and rules other than the two
+/// [`PLAIN_SET`] names.
 pub(crate) const fn is_plain(w: u32) -> bool {
     w & (PLAIN_CLEAR | PLAIN_SET) == PLAIN_SET
 }

@@ -17,8 +17,8 @@ thread_local! {
     pub(crate) static GENERAL_ONLY: Cell<bool> = const { Cell::new(false) };
     /// Accesses the fast path took on this thread.
     pub(crate) static FAST_TAKEN: Cell<u64> = const { Cell::new(0) };
-    /// Accesses on this thread that the fast path took with the default settings
-    /// (its `PLAIN` copy).
+    /// Accesses on this thread that entered the fast path's copy for the default
+    /// settings (its `PLAIN` copy), which may still decline them.
     pub(crate) static PLAIN_TAKEN: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -136,8 +136,8 @@ fn play(name: &str, setup: Setup, script: &[(usize, Step)], general_only: bool) 
     play_counting(name, setup, script, general_only).0
 }
 
-/// [`play`], and how many accesses took the fast path, and how many of those its
-/// `PLAIN` copy.
+/// [`play`], and how many accesses took the fast path, and how many entered its
+/// `PLAIN` copy (which may still decline one).
 fn play_counting(
     name: &str,
     setup: Setup,
@@ -553,7 +553,9 @@ fn std_writes_record_the_callers_line_on_both_paths() {
 #[test]
 fn the_plain_copy_holds_guards_for_reentrant_access() {
     // Most tests run on manual clocks, which the plain copy does not cover: here the
-    // default settings on the ticked clock, as a service runs them.
+    // default settings on the ticked clock, as a service runs them. Relies, as the
+    // PLAIN counts above do, on the global config `memory()` installs being plain
+    // (the defaults).
     memory();
     crate::set_enabled(true);
     let holds = || crate::thread::with_local(|t| t.detect.holds_any()).expect("thread alive");
