@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Two builds side by side: the working tree's `overhead` and REV's, run alternately
+# (which goes first alternates from pair to pair), N runs each per case; prints each
+# build's median ratio to raw per variant. On a noisy machine, where two sets of the
+# same build a few minutes apart differ by more than a change, this compares the
+# builds under the same conditions, as `overhead` compares variants in one process.
+#
+#   benches/ab.sh REV CASE ...         N=15 by default
+#   N=21 benches/ab.sh d8723c9 hot_get std_insert
+#
+# REV is built once in its own worktree and target directory (under the target
+# directory, `ab/`), kept for the next call.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+me=$(basename "$0")
+n=${N:-15}
+[ $# -ge 2 ] || { echo "$me: usage: $me REV CASE [CASE ...]  (a git revision, then cases of 'overhead --help')" >&2; exit 2; }
+case $n in '' | *[!0-9]* | 0) echo "$me: N must be a whole number of runs, at least 1 (got '$n')" >&2; exit 2 ;; esac
+rev=$(git rev-parse --verify --quiet "$1^{commit}") || { echo "$me: '$1' is not a commit in this repository" >&2; exit 2; }
+shift
+cargo build --release -q -p mapguard-benches --bin overhead
+# Where cargo built it, whatever sets the target directory (env or cargo config).
+target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+[ -n "$target_dir" ] || { echo "$me: cargo metadata gave no target directory" >&2; exit 1; }
+new=$target_dir/release/overhead
+short=${rev:0:12}
+tree=$target_dir/ab/$short/src
+if [ ! -d "$tree" ]; then
+  mkdir -p "$(dirname "$tree")"
+  git worktree prune # a worktree whose directory went with the target directory
+  git worktree add -q --detach "$tree" "$rev"
+fi
+(cd "$tree" && CARGO_TARGET_DIR="$target_dir/ab/$short/target" cargo build --release -q -p mapguard-benches --bin overhead)
+old=$target_dir/ab/$short/target/release/overhead
+for c in "$@"; do
+  for b in "$old" "$new"; do
+    { "$b" --help 2>&1 || true; } | sed -n 's/^cases: //p' | tr ',' '\n' | tr -d ' ' | grep -qx "$c" ||
+      { echo "$me: no case '$c' in $b (its cases: 'overhead --help')" >&2; exit 2; }
+  done
+done
+for c in "$@"; do
+  for i in $(seq "$n"); do
+    if [ $((i % 2)) = 0 ]; then order="old new"; else order="new old"; fi
+    for b in $order; do
+      bin=$new; [ "$b" = old ] && bin=$old
+      "$bin" --case "$c" | awk -v c="$c" -v b="$b" '$1 == c && $2 != "raw" { sub("x", "", $5); print b, $2, $5 }'
+    done
+  done | sort -k1,1 -k2,2 -k3,3n | awk -v c="$c" -v r="$short" '
+    { k = $1 " " $2; v[k] = v[k] " " $3; m[k]++ }
+    END { for (k in v) { split(substr(v[k], 2), a, " "); split(k, kb, " ")
+            printf "%-22s %-4s %-12s %-8s median %.3fx  min %.3fx  max %.3fx  (%d runs)\n",
+              c, kb[1], (kb[1] == "old" ? r : "worktree"), kb[2], a[int((m[k] + 1) / 2)], a[1], a[m[k]], m[k] } }' | sort -b -k4,4 -k2,2r
+done
