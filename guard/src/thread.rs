@@ -30,7 +30,7 @@ const ID_REUSE_AFTER: Duration = Duration::from_secs(3600 + 60);
 pub(crate) struct Accessor(u32);
 
 impl Accessor {
-    pub(crate) fn from_bits(bits: u64) -> Self {
+    pub(crate) const fn from_bits(bits: u64) -> Self {
         Accessor((bits & ID_MASK) as u32)
     }
     pub(crate) fn bits(self) -> u64 {

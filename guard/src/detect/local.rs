@@ -47,9 +47,10 @@ pub(crate) struct Read {
 }
 
 /// Small tables of [`Mine`], one field per array. A stamp may be kept without its
-/// accessor bits: every entry is the owning thread's own access, so
-/// [`Table::get`] puts them back (the fast path leaves them out of a read's stamp,
-/// two instructions fewer per read).
+/// accessor bits: every entry is the owning thread's own access, so the readers of
+/// an entry ([`PerThread::take_read`], [`PerThread::held_in`]) put back the id their
+/// caller names (the fast path leaves it out of a read's stamp, two instructions
+/// fewer per read).
 struct Table<const N: usize> {
     map: [Cell<u64>; N],
     key: [Cell<u64>; N],
@@ -106,10 +107,6 @@ pub(crate) struct PerThread {
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps.
     writes: Cell<u64>,
-    /// This thread's accessor id as it sits in a stamp ([`Stamp::who_bits`]), 0
-    /// while the thread is not registered: put back into the stamps of its tables
-    /// (see [`Table`]).
-    who: Cell<u64>,
     /// The token of a guard this thread holds in slot 0 (the fast path's only
     /// slot), 0 while the thread is not registered: so the fast path makes it, and
     /// a drop recognises it, in one instruction.
@@ -126,25 +123,16 @@ impl PerThread {
             next_seq: Cell::new(1),
             held_live: Cell::new(GATE_UNREGISTERED),
             writes: Cell::new(0),
-            who: Cell::new(0),
             first_token: Cell::new(0),
         }
     }
 
     /// Records that this thread is accessor `id` (0: not registered).
     pub(crate) fn set_owner(&self, id: u32) {
-        let (who, first) = match id {
-            0 => (0, 0),
-            id => {
-                let id = u64::from(id);
-                (
-                    Stamp::who_bits(Accessor::from_bits(id)),
-                    super::state::pack(id, 1),
-                )
-            }
-        };
-        self.who.set(who);
-        self.first_token.set(first);
+        self.first_token.set(match id {
+            0 => 0,
+            id => super::state::pack(u64::from(id), 1),
+        });
     }
 
     /// The token of a guard this thread holds in slot 0 (token 1 of
@@ -184,16 +172,17 @@ impl PerThread {
         i
     }
 
-    /// Takes (and forgets) this thread's read of `key` in `map`, if there is one.
+    /// Takes (and forgets) this thread's read of `key` in `map`, if there is one; `me`
+    /// is this thread.
     #[inline]
-    pub(crate) fn take_read(&self, map: u64, key: u64) -> Option<Read> {
+    pub(crate) fn take_read(&self, map: u64, key: u64, me: Accessor) -> Option<Read> {
         let i = Self::read_slot(key);
         if self.reads.map[i].get() != map || self.reads.key[i].get() != key {
             return None;
         }
         self.reads.map[i].set(0);
         Some(Read {
-            access: self.reads.get(i, self.who.get()),
+            access: self.reads.get(i, Stamp::who_bits(me)),
             snapshot: self.read_snapshot[i].get(),
         })
     }
@@ -261,13 +250,18 @@ impl PerThread {
 
     /// The guard this thread holds into `map` that it took first; with
     /// `write_locks_only`, the first of those that hold a write lock
-    /// ([`crate::finding::Op::locks_exclusive`]).
-    pub(crate) fn held_in(&self, map: u64, write_locks_only: bool) -> Option<Mine> {
+    /// ([`crate::finding::Op::locks_exclusive`]). `me` is this thread.
+    pub(crate) fn held_in(&self, map: u64, write_locks_only: bool, me: Accessor) -> Option<Mine> {
         debug_assert!(self.settled());
         let live = self.held_live.get();
         (0..HELD)
             .filter(|&i| live & (1 << i) != 0 && self.held.map[i].get() == map)
-            .map(|i| (self.held_seq[i].get(), self.held.get(i, self.who.get())))
+            .map(|i| {
+                (
+                    self.held_seq[i].get(),
+                    self.held.get(i, Stamp::who_bits(me)),
+                )
+            })
             .filter(|(_, h)| !write_locks_only || h.stamp.op().locks_exclusive())
             .min_by_key(|(seq, _)| *seq)
             .map(|(_, h)| h)
@@ -409,6 +403,9 @@ mod tests {
     use super::*;
     use crate::finding::Op;
 
+    /// The thread the tables under test belong to.
+    const ME: Accessor = Accessor::from_bits(3);
+
     /// The state of a registered thread that is not running mapguard code.
     fn registered() -> PerThread {
         let l = PerThread::new();
@@ -421,7 +418,7 @@ mod tests {
         Mine {
             map,
             key,
-            stamp: Stamp::new(Accessor::from_bits(1), Op::Get, ms),
+            stamp: Stamp::new(ME, Op::Get, ms),
             site: None,
             function: None,
         }
@@ -433,10 +430,10 @@ mod tests {
         let a = l.hold(&mine(1, 0, 1));
         let b = l.hold(&mine(2, 0, 1));
         let c = l.hold(&mine(3, 0, 1));
-        assert!(l.held_in(1, false).is_some());
+        assert!(l.held_in(1, false, ME).is_some());
         assert!(l.release(a));
-        assert!(l.held_in(1, false).is_none());
-        assert!(l.held_in(2, false).is_some() && l.held_in(3, false).is_some());
+        assert!(l.held_in(1, false, ME).is_none());
+        assert!(l.held_in(2, false, ME).is_some() && l.held_in(3, false, ME).is_some());
         assert!(!l.release(a));
         assert!(l.release(c));
         assert!(l.release(b));
@@ -458,25 +455,44 @@ mod tests {
     }
 
     #[test]
+    fn a_stamp_kept_without_the_thread_comes_back_with_it() {
+        // As the fast path books a read: no accessor in the stamp.
+        let l = registered();
+        let read = Mine {
+            stamp: Stamp::by(0, Op::Get, 7),
+            ..mine(9, 3, 0)
+        };
+        l.remember_read(&read, 0);
+        let r = l.take_read(9, 3, ME).expect("remembered");
+        assert_eq!((r.access.stamp.who(), r.access.stamp.ms()), (ME, 7));
+        // A guard that borrows such a read, once settled into the held table.
+        let slot = l.remember_read(&read, 0);
+        l.hold_borrowing(slot);
+        l.settle();
+        let held = l.held_in(9, false, ME).expect("held");
+        assert_eq!((held.stamp.who(), held.stamp.op()), (ME, Op::Get));
+    }
+
+    #[test]
     fn reads_are_taken_once_and_replaced_per_key() {
         let l = registered();
         l.remember_read(&mine(9, 3, 5), 0);
         l.remember_read(&mine(9, 3, 6), 0);
-        assert_eq!(l.take_read(9, 3).map(|r| r.access.stamp.ms()), Some(6));
-        assert!(l.take_read(9, 3).is_none());
+        assert_eq!(l.take_read(9, 3, ME).map(|r| r.access.stamp.ms()), Some(6));
+        assert!(l.take_read(9, 3, ME).is_none());
         // Keys in different slots are all kept.
         for k in 0..READS as u64 {
             l.remember_read(&mine(9, k, k + 1), 40 + k);
         }
         for k in 0..READS as u64 {
-            let r = l.take_read(9, k).unwrap();
+            let r = l.take_read(9, k, ME).unwrap();
             assert_eq!((r.access.stamp.ms(), r.snapshot), (k + 1, 40 + k));
         }
         // A key sharing a slot replaces the older read.
         l.remember_read(&mine(9, 1, 1), 0);
         l.remember_read(&mine(9, 1 + READS as u64, 2), 0);
-        assert!(l.take_read(9, 1).is_none());
-        assert!(l.take_read(9, 1 + READS as u64).is_some());
+        assert!(l.take_read(9, 1, ME).is_none());
+        assert!(l.take_read(9, 1 + READS as u64, ME).is_some());
     }
 
     #[test]
@@ -488,10 +504,10 @@ mod tests {
         l.settle();
         // A read sharing the slot replaces the read, not the guard's description.
         l.remember_read(&mine(7, 3 + READS as u64, 6), 0);
-        let held = l.held_in(7, false).unwrap();
+        let held = l.held_in(7, false, ME).unwrap();
         assert_eq!((held.key, held.stamp.ms()), (3, 5));
-        assert!(l.take_read(7, 3 + READS as u64).is_some());
-        assert_eq!(l.held_in(7, false).map(|m| m.key), Some(3));
+        assert!(l.take_read(7, 3 + READS as u64, ME).is_some());
+        assert_eq!(l.held_in(7, false, ME).map(|m| m.key), Some(3));
         assert!(l.release(1));
         assert!(!l.holds_any());
 
@@ -505,9 +521,9 @@ mod tests {
         l.remember_read(&mine(7, 3, 6), 0);
         assert_eq!(l.hold(&mine(8, 1, 9)), 1);
         l.settle();
-        let held = l.held_in(8, false).unwrap();
+        let held = l.held_in(8, false, ME).unwrap();
         assert_eq!((held.map, held.key, held.stamp.ms()), (8, 1, 9));
-        assert!(l.held_in(7, false).is_none());
+        assert!(l.held_in(7, false, ME).is_none());
     }
 
     #[test]
@@ -520,8 +536,8 @@ mod tests {
         orphan(me.id, u);
         assert_eq!(me.counters.orphans.load(Relaxed), t | u);
         reconcile(&l, me.counters);
-        assert!(l.held_in(43, false).is_none());
-        assert!(l.held_in(42, false).is_none());
+        assert!(l.held_in(43, false, ME).is_none());
+        assert!(l.held_in(42, false, ME).is_none());
         assert_eq!(me.counters.orphans.load(Relaxed), 0);
     }
 
@@ -552,7 +568,7 @@ mod tests {
         assert!(l.release(a));
         // Slot 0 is free again and goes to a newer guard, in the same ms.
         l.hold(&mine(1, 12, 5));
-        assert_eq!(l.held_in(1, false).map(|m| m.key), Some(11));
+        assert_eq!(l.held_in(1, false, ME).map(|m| m.key), Some(11));
         // hold_first (nothing held) keeps an older number than any later guard.
         let l = registered();
         l.hold(&mine(2, 1, 5));
@@ -560,7 +576,7 @@ mod tests {
         let first = l.hold_first(&mine(2, 20, 5));
         l.hold(&mine(2, 21, 5));
         assert_eq!(first, 1);
-        assert_eq!(l.held_in(2, false).map(|m| m.key), Some(20));
+        assert_eq!(l.held_in(2, false, ME).map(|m| m.key), Some(20));
     }
 
     #[test]
@@ -573,11 +589,11 @@ mod tests {
         l.hold(&mine(3, 30, 5)); // a Ref, taken first
         l.hold(&write(3, 31)); // a RefMut
         l.hold(&write(4, 40)); // a RefMut into another map
-        assert_eq!(l.held_in(3, false).map(|m| m.key), Some(30));
-        assert_eq!(l.held_in(3, true).map(|m| m.key), Some(31));
+        assert_eq!(l.held_in(3, false, ME).map(|m| m.key), Some(30));
+        assert_eq!(l.held_in(3, true, ME).map(|m| m.key), Some(31));
         let l = registered();
         l.hold(&mine(3, 30, 5));
-        assert!(l.held_in(3, true).is_none());
-        assert!(l.held_in(3, false).is_some());
+        assert!(l.held_in(3, true, ME).is_none());
+        assert!(l.held_in(3, false, ME).is_some());
     }
 }

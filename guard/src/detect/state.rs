@@ -1138,7 +1138,7 @@ impl MapState {
         if !ctx.op.may_block() || !ctx.has(FindingKind::ReentrantAccess) {
             return;
         }
-        if let Some(h) = l.held_in(self.id, !ctx.op.locks_exclusive()) {
+        if let Some(h) = l.held_in(self.id, !ctx.op.locks_exclusive(), ctx.me) {
             let held = Earlier::local(RawAccess::mine(&h));
             let same = h.key != 0 && h.key == ctx.key;
             let key = if ctx.key != 0 { ctx.key } else { h.key };
@@ -1230,7 +1230,7 @@ impl MapState {
         // or the whole map: `alter_all`, `retain`, `clear`), and now this thread
         // writes it without looking again.
         if key != 0 && ctx.has(FindingKind::LostUpdate) {
-            if let Some(read) = l.take_read(self.id, key) {
+            if let Some(read) = l.take_read(self.id, key, ctx.me) {
                 if blind_write(ctx.op)
                     && ctx.now.saturating_sub(read.access.stamp.ms()) <= self.window()
                     && (prev.key == key || (prev.key == 0 && prev.stamp.op().writes_every_key()))
