@@ -51,9 +51,9 @@ const _: () = assert!((HOLD | MANUAL_CLOCK) & (config::ALL_BITS) == 0);
 const FAST_DECLINES: u32 = config::PLAIN_CLEAR;
 /// Bits that must be clear in a map's settings for [`config::PLAIN`]: the global
 /// word's, and a manual clock.
-const PLAIN_CLEAR: u32 = config::PLAIN_CLEAR | MANUAL_CLOCK;
+const MAP_PLAIN_CLEAR: u32 = config::PLAIN_CLEAR | MANUAL_CLOCK;
 /// Every bit [`MapState::fast_with`] looks at in the settings it is given.
-const FAST_READS: u32 = PLAIN_CLEAR | config::PLAIN_SET | SCOPE_KEY;
+const FAST_READS: u32 = MAP_PLAIN_CLEAR | config::PLAIN_SET | SCOPE_KEY;
 /// The settings [`MapState::fast_with`] is given for a [`config::PLAIN`] map in map
 /// scope: every bit it looks at is known, so each of its tests is decided when it
 /// is compiled.
@@ -88,7 +88,7 @@ impl Overrides {
         self.keep &= !mask;
         self.value = (self.value & !mask) | (value & mask);
         let overridden = !self.keep & !config::PLAIN;
-        let plain = self.value & overridden & PLAIN_CLEAR == 0
+        let plain = self.value & overridden & MAP_PLAIN_CLEAR == 0
             && overridden & config::PLAIN_SET & !self.value == 0;
         if plain {
             self.keep |= config::PLAIN;
