@@ -11,8 +11,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// after the switch came back on, so that writes far apart looked simultaneous.
 const TICK: Duration = Duration::from_millis(1);
 
-/// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0.
-static NOW_MS: AtomicU64 = AtomicU64::new(1);
+/// How far the ticked clock's reading is shifted where it is kept: by as many bits
+/// as an access stamp keeps below its milliseconds (its op), so that a stamp is the
+/// reading as loaded, or'ed with the op and the accessor (the op above the time
+/// took a 64-bit constant, one instruction more per access).
+pub(crate) const MS_SHIFT: u32 = 6;
+
+/// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0,
+/// shifted left by [`MS_SHIFT`].
+static NOW: AtomicU64 = AtomicU64::new(1 << MS_SHIFT);
+
+/// Sets the ticked clock to `ms`.
+fn set_now(ms: u64) {
+    NOW.store(ms << MS_SHIFT, Relaxed);
+}
 
 /// The largest ms any clock reads (about 4.4 years): access stamps keep 37 bits of
 /// it, so clocks stop here instead of wrapping. At this reading the rules that
@@ -27,10 +39,17 @@ fn elapsed_ms(epoch: &Epoch) -> u64 {
         .min(MAX_MS)
 }
 
-/// The ticked clock's current ms: one relaxed load.
+/// The ticked clock's current ms: one relaxed load and a shift.
 #[inline(always)]
 pub(crate) fn ticked_ms() -> u64 {
-    NOW_MS.load(Relaxed)
+    NOW.load(Relaxed) >> MS_SHIFT
+}
+
+/// The ticked clock's current ms, shifted left by [`MS_SHIFT`] (where an access
+/// stamp keeps them): one relaxed load.
+#[inline(always)]
+pub(crate) fn ticked_ms_shifted() -> u64 {
+    NOW.load(Relaxed)
 }
 /// The process whose ticker thread runs, 0 before one started. A forked child
 /// inherits the parent's value but not its thread: [`running_here`] tells.
@@ -95,13 +114,13 @@ pub(crate) fn start() -> bool {
     let epoch = *global_epoch();
     if running_here() {
         // Switching on again: the ticker may have been idling.
-        NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+        set_now(elapsed_ms(&epoch));
         return true;
     }
     static START: Mutex<()> = Mutex::new(());
     let _one = START.lock().unwrap_or_else(|p| p.into_inner());
     if running_here() {
-        NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+        set_now(elapsed_ms(&epoch));
         return true;
     }
     if TICKER_PID.load(Relaxed) != 0 {
@@ -113,7 +132,7 @@ pub(crate) fn start() -> bool {
         .name("mapguard-clock".into())
         .spawn(move || {
             loop {
-                NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+                set_now(elapsed_ms(&epoch));
                 if crate::config::word() & crate::config::ENABLED != 0 {
                     std::thread::park_timeout(TICK);
                 } else {
@@ -128,7 +147,7 @@ pub(crate) fn start() -> bool {
     match spawned {
         Ok(handle) => {
             *TICKER.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.thread().clone());
-            NOW_MS.store(elapsed_ms(&epoch), Relaxed);
+            set_now(elapsed_ms(&epoch));
             TICKER_PID.store(std::process::id(), Relaxed);
             true
         }
@@ -174,7 +193,7 @@ impl Clock {
     #[inline]
     pub(crate) fn now_ms(&self) -> u64 {
         match self {
-            Clock::Ticked => NOW_MS.load(Relaxed),
+            Clock::Ticked => ticked_ms(),
             Clock::Manual(m) => m.inner.ms.load(Relaxed),
         }
     }
@@ -292,5 +311,10 @@ mod tests {
             std::thread::yield_now();
         }
         assert!(Clock::Ticked.now_ms() > a);
+        // The reading as kept is the ms, shifted: nothing below, and not ahead of
+        // a reading taken after it.
+        let shifted = ticked_ms_shifted();
+        assert_eq!(shifted & ((1 << MS_SHIFT) - 1), 0, "{shifted:#x}");
+        assert!(shifted >> MS_SHIFT > a && shifted >> MS_SHIFT <= ticked_ms());
     }
 }

@@ -23,31 +23,45 @@ const OP_BITS: u32 = 6;
 const SEQ_BITS: u32 = 5;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 const OP_MASK: u64 = (1 << OP_BITS) - 1;
+/// Where the time sits: above the op, as the ticked clock keeps its reading.
+const TIME_SHIFT: u32 = OP_BITS;
 const SEQ_SHIFT: u32 = OP_BITS + TIME_BITS;
 const SEQ_MASK: u64 = ((1 << SEQ_BITS) - 1) << SEQ_SHIFT;
 const WHO_SHIFT: u32 = SEQ_BITS + OP_BITS + TIME_BITS;
 
-/// accessor (16 bits) | write number (5 bits) | op (6 bits) | time in ms (37 bits, 4.3
-/// years of uptime). The write number counts the writing thread's writes, so that two
-/// writes by one thread from one call site within one millisecond still differ (a
-/// read's snapshot must tell that someone wrote in between). Never 0 for a real
-/// access, because clock readings start at 1.
+/// accessor (16 bits) | write number (5 bits) | time in ms (37 bits, 4.3 years of
+/// uptime) | op (6 bits). The write number counts the writing thread's writes, so
+/// that two writes by one thread from one call site within one millisecond still
+/// differ (a read's snapshot must tell that someone wrote in between). Never 0 for
+/// a real access, because clock readings start at 1. The op is lowest so that it
+/// is an 8-bit constant, and the time sits where [`crate::clock`] keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp(pub(crate) u64);
 
 const _: () = assert!(crate::finding::Op::ALL.len() <= 1 << OP_BITS);
+const _: () = assert!(TIME_SHIFT == crate::clock::MS_SHIFT);
 
 impl Stamp {
     pub(crate) fn new(who: Accessor, op: Op, ms: u64) -> Self {
         Stamp::by(Stamp::who_bits(who), op, ms)
     }
     /// [`Stamp::new`] from the accessor's bits as they sit in a stamp
-    /// ([`Stamp::who_bits`], which a thread keeps ready: one shift fewer).
+    /// ([`Stamp::who_bits`]).
     #[inline(always)]
     pub(crate) fn by(who_bits: u64, op: Op, ms: u64) -> Self {
         // Clocks stop at MAX_MS (== TIME_MASK), so `ms` needs no mask.
-        debug_assert!(ms <= TIME_MASK && who_bits & ((1 << WHO_SHIFT) - 1) == 0);
-        Stamp(who_bits | ((op.bits() & OP_MASK) << TIME_BITS) | ms)
+        debug_assert!(ms <= TIME_MASK);
+        Stamp::at(who_bits, op, ms << TIME_SHIFT)
+    }
+    /// [`Stamp::by`] with the time as [`crate::clock::ticked_ms_shifted`] gives it,
+    /// already where a stamp keeps it: two `or`s, one of them with an 8-bit constant.
+    #[inline(always)]
+    pub(crate) fn at(who_bits: u64, op: Op, ms_shifted: u64) -> Self {
+        debug_assert!(
+            ms_shifted & !(TIME_MASK << TIME_SHIFT) == 0 && who_bits & ((1 << WHO_SHIFT) - 1) == 0,
+            "{ms_shifted:#x} {who_bits:#x}"
+        );
+        Stamp(who_bits | ms_shifted | (op.bits() & OP_MASK))
     }
     /// `who`'s bits as they sit in a stamp: the top [`ID_BITS`].
     pub(crate) fn who_bits(who: Accessor) -> u64 {
@@ -65,7 +79,7 @@ impl Stamp {
     }
     /// This stamp with `op` in place of its op.
     pub(crate) fn with_op(self, op: Op) -> Self {
-        Stamp((self.0 & !(OP_MASK << TIME_BITS)) | ((op.bits() & OP_MASK) << TIME_BITS))
+        Stamp((self.0 & !OP_MASK) | (op.bits() & OP_MASK))
     }
     /// The access without its write number: thread, op and millisecond.
     pub(crate) fn without_seq(self) -> Self {
@@ -78,10 +92,10 @@ impl Stamp {
         Accessor::from_bits(self.0 >> WHO_SHIFT)
     }
     pub(crate) fn op(self) -> Op {
-        Op::from_bits((self.0 >> TIME_BITS) & OP_MASK)
+        Op::from_bits(self.0 & OP_MASK)
     }
     pub(crate) fn ms(self) -> u64 {
-        self.0 & TIME_MASK
+        (self.0 >> TIME_SHIFT) & TIME_MASK
     }
 }
 
@@ -257,6 +271,24 @@ mod tests {
             (last.who(), last.op(), last.ms()),
             (who, Op::Insert, crate::clock::MAX_MS)
         );
+    }
+
+    /// The fast path builds stamps from the ticked clock's reading as it is kept
+    /// (shifted), the general path from ms: both must give the same stamp, and no
+    /// op may reach into the time or the time into the op.
+    #[test]
+    fn a_stamp_from_the_shifted_clock_is_the_stamp_from_ms() {
+        let who = Accessor::from_bits(0xffff);
+        for op in Op::ALL {
+            for ms in [1, 2, 0x1234_5678, crate::clock::MAX_MS] {
+                let shifted = ms << crate::clock::MS_SHIFT;
+                let s = Stamp::at(Stamp::who_bits(who), op, shifted);
+                assert_eq!(s, Stamp::new(who, op, ms), "{op:?} {ms}");
+                assert_eq!((s.who(), s.op(), s.ms()), (who, op, ms), "{op:?} {ms}");
+                assert_eq!(Stamp::at(0, op, shifted).ms(), ms);
+                assert_eq!(s.with_op(Op::Get).ms(), ms);
+            }
+        }
     }
 
     #[test]

@@ -427,6 +427,17 @@ impl MapState {
         }
     }
 
+    /// [`MapState::now_ms`] shifted where a stamp keeps it ([`Stamp::at`]): for the
+    /// ticked clock, the reading as it is kept.
+    #[inline(always)]
+    fn now_ms_shifted(&self, eff: u32) -> u64 {
+        if eff & MANUAL_CLOCK != 0 {
+            self.clock().now_ms() << crate::clock::MS_SHIFT
+        } else {
+            crate::clock::ticked_ms_shifted()
+        }
+    }
+
     /// The window of this map, in ms.
     fn window(&self) -> u64 {
         match &self.rare {
@@ -942,11 +953,15 @@ impl MapState {
             // A read's stamp without the accessor: it is kept only in this thread's
             // tables, which put it back when read (two instructions fewer). A write
             // is stored in the map's record, for other threads to compare.
-            stamp: if matches!(op.class(), Class::Read) {
-                Stamp::by(0, op, self.now_ms(eff))
-            } else {
-                Stamp::new(me, op, self.now_ms(eff))
-            },
+            stamp: Stamp::at(
+                if matches!(op.class(), Class::Read) {
+                    0
+                } else {
+                    Stamp::who_bits(me)
+                },
+                op,
+                self.now_ms_shifted(eff),
+            ),
             site: Some(site),
             function: t.function(),
         }
