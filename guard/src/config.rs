@@ -26,10 +26,16 @@ pub(crate) const REACT_MASK: u32 = 0b11 << REACT_SHIFT;
 pub(crate) const RULES_SHIFT: u32 = 8;
 pub(crate) const RULES_MASK: u32 = 0x1f << RULES_SHIFT;
 /// Set by [`Config::word`] when the settings are the hot path's common case (see
-/// [`is_plain`]): a map that overrides none of them, or only with values that keep
-/// it so, tests this one bit instead of a bit per setting. A summary of other
-/// bits, never set on its own.
-pub(crate) const PLAIN: u32 = 1 << 13;
+/// [`is_plain`]) in scope `map`: a map that overrides none of them, or only with
+/// values that keep it so, tests this bit (or [`PLAIN_SCOPE_KEY`]) instead of a bit
+/// per setting. A summary of other bits, never set on its own.
+pub(crate) const PLAIN_SCOPE_MAP: u32 = 1 << 13;
+/// [`PLAIN_SCOPE_MAP`] for scope `key`. One bit per scope, so that a map tests the
+/// global word against the bits that send it to each scope's copy (its own scope
+/// override decides which), without first applying its overrides.
+pub(crate) const PLAIN_SCOPE_KEY: u32 = 1 << 14;
+/// Either plain bit: the settings are the common case.
+pub(crate) const PLAIN: u32 = PLAIN_SCOPE_MAP | PLAIN_SCOPE_KEY;
 /// Settings bits that must be clear for [`PLAIN`]: first use, mode `accesses`,
 /// stacks `always`. The hot path declines all three.
 pub(crate) const PLAIN_CLEAR: u32 = UNREAD | MODE_ACCESSES | (2 << BT_SHIFT);
@@ -775,7 +781,11 @@ impl Config {
         w |= reaction_bits(&self.reaction);
         w |= self.rules.bits() << RULES_SHIFT;
         if is_plain(w) {
-            w |= PLAIN;
+            w |= if w & SCOPE_KEY != 0 {
+                PLAIN_SCOPE_KEY
+            } else {
+                PLAIN_SCOPE_MAP
+            };
         }
         w
     }
@@ -1014,8 +1024,11 @@ mod tests {
     #[test]
     fn plain_is_set_exactly_for_the_hot_paths_common_case() {
         let plain = |c: Config| c.word() & PLAIN != 0;
-        assert!(plain(Config::new()));
-        assert!(plain(Config::new().scope(Scope::Key)));
+        assert_eq!(Config::new().word() & PLAIN, PLAIN_SCOPE_MAP);
+        assert_eq!(
+            Config::new().scope(Scope::Key).word() & PLAIN,
+            PLAIN_SCOPE_KEY
+        );
         assert!(plain(Config::new().reaction(Reaction::Panic)));
         assert!(plain(Config::new().backtrace(BacktraceMode::Off)));
         assert!(plain(

@@ -67,11 +67,25 @@ const PLAIN_KEY: u32 = config::PLAIN_SET | SCOPE_KEY;
 struct Overrides {
     keep: u32,
     value: u32,
+    /// The global word's plain bits that send this map to the fast path's copy for
+    /// map scope ([`PLAIN_MAP`]): [`config::PLAIN_SCOPE_MAP`] if the map keeps the
+    /// global scope, both if it overrides it to `map`, none if to `key` or if its
+    /// overrides make it not plain. 16 bits: they fit where the map had padding.
+    to_map: u16,
+    /// [`Overrides::to_map`] for the copy for key scope ([`PLAIN_KEY`]).
+    to_key: u16,
 }
+
+const _: () = assert!(config::PLAIN <= u16::MAX as u32);
 
 impl Default for Overrides {
     fn default() -> Self {
-        Overrides { keep: !0, value: 0 }
+        Overrides {
+            keep: !0,
+            value: 0,
+            to_map: config::PLAIN_SCOPE_MAP as u16,
+            to_key: config::PLAIN_SCOPE_KEY as u16,
+        }
     }
 }
 
@@ -80,9 +94,21 @@ impl Overrides {
     fn apply(&self, global: u32) -> u32 {
         (global & self.keep) | self.value
     }
+    /// Whether the global word `global` sends this map to the fast path's plain copy
+    /// for map scope: one test of memory against the word, before applying anything.
+    #[inline(always)]
+    fn plain_in_map_scope(&self, global: u32) -> bool {
+        global as u16 & self.to_map != 0
+    }
+    /// [`Overrides::plain_in_map_scope`] for key scope.
+    #[inline(always)]
+    fn plain_in_key_scope(&self, global: u32) -> bool {
+        global as u16 & self.to_key != 0
+    }
     /// Overrides the settings bits in `mask` with `value`'s. The map stays
     /// [`config::PLAIN`] when the global word is, unless an override makes it not
-    /// (one that keeps it so changes nothing there).
+    /// (one that keeps it so changes nothing there); the scope it takes the plain
+    /// copy in is its own scope if it overrides that, else the global one.
     fn set(&mut self, mask: u32, value: u32) {
         debug_assert!(mask & config::PLAIN == 0);
         self.keep &= !mask;
@@ -95,6 +121,16 @@ impl Overrides {
         } else {
             self.keep &= !config::PLAIN;
         }
+        let (to_map, to_key) = if !plain {
+            (0, 0)
+        } else if overridden & SCOPE_KEY == 0 {
+            (config::PLAIN_SCOPE_MAP, config::PLAIN_SCOPE_KEY)
+        } else if self.value & SCOPE_KEY != 0 {
+            (0, config::PLAIN)
+        } else {
+            (config::PLAIN, 0)
+        };
+        (self.to_map, self.to_key) = (to_map as u16, to_key as u16);
     }
 }
 
@@ -810,21 +846,24 @@ impl MapState {
         if !t.detect.gate_open() {
             return None;
         }
-        let eff = self.over.apply(s);
         let hold = s & HOLD != 0;
-        // The settings almost every map runs with: one test instead of one per rule,
-        // per clock and per declined setting, and a body with those tests decided.
-        if eff & config::PLAIN != 0 {
+        // The settings almost every map runs with: one test per scope instead of one
+        // per rule, per clock and per declined setting, made on the global word
+        // before the map's overrides are applied, and a body with those tests
+        // decided.
+        if self.over.plain_in_map_scope(s) {
             #[cfg(test)]
             super::fast_tests::PLAIN_TAKEN.with(|f| f.set(f.get() + 1));
-            return if eff & SCOPE_KEY != 0 {
-                debug_assert_eq!(eff & FAST_READS, PLAIN_KEY, "{eff:#x}");
-                self.fast_with(t, PLAIN_KEY, hold, op, key, site)
-            } else {
-                debug_assert_eq!(eff & FAST_READS, PLAIN_MAP, "{eff:#x}");
-                self.fast_with(t, PLAIN_MAP, hold, op, key, site)
-            };
+            debug_assert_eq!(self.over.apply(s) & FAST_READS, PLAIN_MAP, "{s:#x}");
+            return self.fast_with(t, PLAIN_MAP, hold, op, key, site);
         }
+        if self.over.plain_in_key_scope(s) {
+            #[cfg(test)]
+            super::fast_tests::PLAIN_TAKEN.with(|f| f.set(f.get() + 1));
+            debug_assert_eq!(self.over.apply(s) & FAST_READS, PLAIN_KEY, "{s:#x}");
+            return self.fast_with(t, PLAIN_KEY, hold, op, key, site);
+        }
+        let eff = self.over.apply(s);
         // UNREAD is never a map's own bit: `eff` has the global word's.
         if eff & FAST_DECLINES != 0 {
             return None;
@@ -1985,6 +2024,60 @@ mod tests {
         o.set(SCOPE_KEY, 0);
         assert_eq!(o.apply(ENABLED | SCOPE_KEY) & SCOPE_KEY, 0);
         assert_ne!(o.apply(ENABLED) & ENABLED, 0);
+    }
+
+    /// A plain map takes the copy of the scope it runs in: its own if it overrides
+    /// the scope, else the global word's; neither copy when it or the global word
+    /// is not plain.
+    #[test]
+    fn a_plain_map_takes_the_copy_of_its_own_scope() {
+        use crate::{Config, Scope};
+        let map_global = ENABLED | Config::new().word();
+        let key_global = ENABLED | Config::new().scope(Scope::Key).word();
+        let lean_global = ENABLED
+            | Config::new()
+                .rules(Rules::ALL.without(FindingKind::LostUpdate))
+                .word();
+        let copy = |o: &Overrides, g: u32| {
+            let c = (o.plain_in_map_scope(g), o.plain_in_key_scope(g));
+            // The copy's scope is the one the map's settings have.
+            match c {
+                (true, false) => {
+                    assert_eq!(o.apply(g) & (SCOPE_KEY | config::PLAIN_SET), PLAIN_MAP)
+                }
+                (false, true) => {
+                    assert_eq!(o.apply(g) & (SCOPE_KEY | config::PLAIN_SET), PLAIN_KEY)
+                }
+                (false, false) => {}
+                (true, true) => panic!("both copies for {g:#x}"),
+            }
+            c
+        };
+        let global = Overrides::default();
+        let mut key = Overrides::default();
+        key.set(SCOPE_KEY, SCOPE_KEY);
+        let mut map = Overrides::default();
+        map.set(SCOPE_KEY, 0);
+        for (o, under_map, under_key) in [
+            (&global, (true, false), (false, true)),
+            (&key, (false, true), (false, true)),
+            (&map, (true, false), (true, false)),
+        ] {
+            assert_eq!(copy(o, map_global), under_map);
+            assert_eq!(copy(o, key_global), under_key);
+            assert_eq!(copy(o, lean_global), (false, false));
+            // An override the copies do not cover takes the map off both; back to
+            // a covered value, its scope decides again.
+            let mut o = *o;
+            o.set(MODE_ACCESSES, MODE_ACCESSES);
+            assert_eq!(copy(&o, map_global), (false, false));
+            assert_eq!(copy(&o, key_global), (false, false));
+            o.set(MODE_ACCESSES, 0);
+            assert_eq!(copy(&o, map_global), under_map);
+            assert_eq!(copy(&o, key_global), under_key);
+        }
+        // The word before the environment is read takes neither.
+        assert_eq!(copy(&global, UNREAD | ENABLED), (false, false));
     }
 
     #[test]
