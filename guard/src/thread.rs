@@ -30,6 +30,9 @@ const ID_REUSE_AFTER: Duration = Duration::from_secs(3600 + 60);
 pub(crate) struct Accessor(u32);
 
 impl Accessor {
+    /// No accessor: id 0, never handed out. An empty access stamp's.
+    pub(crate) const NONE: Accessor = Accessor(0);
+
     pub(crate) const fn from_bits(bits: u64) -> Self {
         Accessor((bits & ID_MASK) as u32)
     }

@@ -222,6 +222,8 @@ impl Record {
         (site, same_site): (SiteRef, bool),
         (function, same_function): (Option<FunctionRef>, bool),
     ) {
+        // The fast path tells an empty record by its stamp's thread.
+        debug_assert_ne!(stamp.who(), Accessor::NONE, "{stamp:?}");
         // Unconditional: in key scope, whether a slot last saw this key is data
         // dependent, and a mispredicted compare cost more than the store (key-scope
         // `insert` 1.52x -> 1.27x). The stamp's line is written anyway.
