@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const TICK: Duration = Duration::from_millis(1);
 
 /// How far the ticked clock's reading is shifted where it is kept: by as many bits
-/// as an access stamp keeps below its milliseconds (its op), so that a stamp is the
-/// reading as loaded, or'ed with the op and the accessor (the op above the time
-/// took a 64-bit constant, one instruction more per access).
-pub(crate) const MS_SHIFT: u32 = 6;
+/// as an access stamp keeps below its milliseconds (its op and write number), so
+/// that a stamp is the reading as loaded, or'ed with the op and the accessor (the
+/// op above the time took a 64-bit constant, one instruction more per access).
+pub(crate) const MS_SHIFT: u32 = 11;
 
 /// Milliseconds since [`Epoch::instant`], plus one so that a stamp is never 0,
 /// shifted left by [`MS_SHIFT`].

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::record::{FunctionRef, SiteRef, Stamp};
+use super::record::{FunctionRef, SEQ_SHIFT, SiteRef, Stamp};
 use crate::finding::Op;
 use crate::thread::{Accessor, ThreadCounters};
 
@@ -105,11 +105,13 @@ pub(crate) struct PerThread {
     /// bit 0 is set, until [`PerThread::settle`]). And the flags [`GATE_BUSY`] and
     /// [`GATE_UNREGISTERED`], so that the fast path tests one word.
     held_live: Cell<u32>,
-    /// This thread's recorded writes, for the write number in their stamps.
+    /// This thread's recorded writes, for the write number in their stamps: kept
+    /// shifted where a stamp has it ([`SEQ_SHIFT`]), so that the next is an add
+    /// and taking it into a stamp an `and` and an `or` of 32-bit constants.
     writes: Cell<u64>,
     /// The token of a guard this thread holds in slot 0 (the fast path's only
-    /// slot), 0 while the thread is not registered: so the fast path makes it, and
-    /// a drop recognises it, in one instruction.
+    /// slot), 0 while the thread is not registered: so the fast path makes it in
+    /// one load.
     first_token: Cell<u64>,
 }
 
@@ -143,10 +145,11 @@ impl PerThread {
         self.first_token.get()
     }
 
-    /// The write number of this thread's next recorded write.
+    /// The write number of this thread's next recorded write, shifted left by
+    /// [`SEQ_SHIFT`] (for [`Stamp::with_seq`]).
     #[inline(always)]
     pub(crate) fn next_write(&self) -> u64 {
-        let n = self.writes.get().wrapping_add(1);
+        let n = self.writes.get().wrapping_add(1 << SEQ_SHIFT);
         self.writes.set(n);
         n
     }

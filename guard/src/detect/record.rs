@@ -23,23 +23,28 @@ const OP_BITS: u32 = 6;
 const SEQ_BITS: u32 = 5;
 const TIME_MASK: u64 = (1 << TIME_BITS) - 1;
 const OP_MASK: u64 = (1 << OP_BITS) - 1;
-/// Where the time sits: above the op, as the ticked clock keeps its reading.
-const TIME_SHIFT: u32 = OP_BITS;
-const SEQ_SHIFT: u32 = OP_BITS + TIME_BITS;
+/// Where the write number sits: above the op, so that its mask and its step are
+/// 32-bit constants.
+pub(crate) const SEQ_SHIFT: u32 = OP_BITS;
 const SEQ_MASK: u64 = ((1 << SEQ_BITS) - 1) << SEQ_SHIFT;
+/// Where the time sits: above the write number, as the ticked clock keeps its
+/// reading.
+const TIME_SHIFT: u32 = OP_BITS + SEQ_BITS;
 const WHO_SHIFT: u32 = SEQ_BITS + OP_BITS + TIME_BITS;
 
-/// accessor (16 bits) | write number (5 bits) | time in ms (37 bits, 4.3 years of
-/// uptime) | op (6 bits). The write number counts the writing thread's writes, so
+/// accessor (16 bits) | time in ms (37 bits, 4.3 years of uptime) | write number
+/// (5 bits) | op (6 bits). The write number counts the writing thread's writes, so
 /// that two writes by one thread from one call site within one millisecond still
 /// differ (a read's snapshot must tell that someone wrote in between). Never 0 for
-/// a real access, because clock readings start at 1. The op is lowest so that it
-/// is an 8-bit constant, and the time sits where [`crate::clock`] keeps it.
+/// a real access, because clock readings start at 1. The op and the write number
+/// are lowest so that they are or'ed in with 8- and 32-bit constants, and the time
+/// sits where [`crate::clock`] keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stamp(pub(crate) u64);
 
 const _: () = assert!(crate::finding::Op::ALL.len() <= 1 << OP_BITS);
 const _: () = assert!(TIME_SHIFT == crate::clock::MS_SHIFT);
+const _: () = assert!(SEQ_MASK <= u32::MAX as u64);
 
 impl Stamp {
     pub(crate) fn new(who: Accessor, op: Op, ms: u64) -> Self {
@@ -69,13 +74,14 @@ impl Stamp {
     }
 
     /// This stamp, fresh from [`Stamp::new`] (write number 0), with the writer's
-    /// write number `seq` (taken modulo 32). An or: the compiler cannot tell that a
-    /// fresh stamp's write number is 0, and clearing it cost two instructions per
-    /// write on the fast path.
+    /// write number as [`super::PerThread::next_write`] keeps it (shifted
+    /// left by [`SEQ_SHIFT`]; taken modulo 32). An `and` and an `or`, both with
+    /// 32-bit constants: the compiler cannot tell that a fresh stamp's write number
+    /// is 0, and clearing it cost two instructions per write on the fast path.
     #[inline(always)]
-    pub(crate) fn with_seq(self, seq: u64) -> Self {
+    pub(crate) fn with_seq(self, seq_shifted: u64) -> Self {
         debug_assert_eq!(self.0 & SEQ_MASK, 0, "{:#x}", self.0);
-        Stamp(self.0 | ((seq << SEQ_SHIFT) & SEQ_MASK))
+        Stamp(self.0 | (seq_shifted & SEQ_MASK))
     }
     /// This stamp with `op` in place of its op.
     pub(crate) fn with_op(self, op: Op) -> Self {
@@ -262,13 +268,13 @@ mod tests {
         assert_eq!(s.op(), Op::Retain);
         assert_eq!(s.ms(), 123_456);
         assert!(!s.is_empty());
-        let w = s.with_seq(33);
+        let w = s.with_seq(33 << SEQ_SHIFT);
         assert_ne!(w, s);
         assert_eq!((w.who(), w.op(), w.ms()), (who, Op::Retain, 123_456));
         assert_eq!(w.without_seq(), s);
-        assert_eq!(w, s.with_seq(1), "write numbers wrap at 32");
+        assert_eq!(w, s.with_seq(1 << SEQ_SHIFT), "write numbers wrap at 32");
         // The last ms a clock reads keeps the other fields intact.
-        let last = Stamp::new(who, Op::Insert, crate::clock::MAX_MS).with_seq(31);
+        let last = Stamp::new(who, Op::Insert, crate::clock::MAX_MS).with_seq(31 << SEQ_SHIFT);
         assert_eq!(
             (last.who(), last.op(), last.ms()),
             (who, Op::Insert, crate::clock::MAX_MS)
