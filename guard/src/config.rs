@@ -114,6 +114,10 @@ pub(crate) fn window_ms() -> u64 {
     WINDOW_MS.load(Relaxed)
 }
 
+/// The most key slots a map may have ([`Config::key_slots`]): a slot is picked by
+/// at most the key hash's low 20 bits.
+pub(crate) const MAX_KEY_SLOTS: usize = 1 << 20;
+
 pub(crate) fn key_slots() -> usize {
     KEY_SLOTS.load(Relaxed)
 }
@@ -238,8 +242,9 @@ pub enum KeyHash {
     /// and no help in recovering the key. The default.
     #[default]
     PerProcess,
-    /// The key's hash itself (foldhash with a fixed, public seed): the same in
-    /// every run and process, so findings can be matched across them. Anyone can
+    /// The key's hash itself (foldhash with the fixed, public seed
+    /// `0x6d61_7067_7561_7264`, with bit 30 set): the same in every run and
+    /// process, so findings can be matched across them. Anyone can
     /// hash candidate keys and compare, so a key from a small set (a numeric id, a
     /// country code) can be recovered from a report: opt in only where that is
     /// acceptable.
@@ -758,7 +763,7 @@ impl Config {
                 "1 to 1000000 per second",
             ));
         }
-        if !(1..=1 << 20).contains(&self.key_slots) {
+        if !(1..=MAX_KEY_SLOTS).contains(&self.key_slots) {
             return Err(ConfigError::invalid(
                 "Config::key_slots",
                 &self.key_slots.to_string(),

@@ -104,9 +104,14 @@ pub(crate) fn callback() -> Option<Callback> {
 
 /// The 64-bit key hash that findings carry: foldhash with a fixed seed, so the same
 /// key hashes the same in every run. Calls the key's `Hash` impl, as the map does.
+/// Never 0 (0 means "no key"): bit 30 is set, one `or` with a 32-bit constant
+/// (`max(1)` took two instructions, and bit 63 a 64-bit constant). Key slots (at
+/// most 2^20) and read slots are picked by lower bits, so they spread as before.
 #[inline]
 pub(crate) fn key_hash<Q: Hash + ?Sized>(key: &Q) -> u64 {
     const STATE: foldhash::fast::FixedState =
         foldhash::fast::FixedState::with_seed(0x6d61_7067_7561_7264);
-    STATE.hash_one(key).max(1)
+    STATE.hash_one(key) | 1 << 30
 }
+
+const _: () = assert!(crate::config::MAX_KEY_SLOTS <= 1 << 30);

@@ -524,7 +524,7 @@ impl MapState {
         self.rare_mut().window_ms = ms.clamp(1, config::MAX_WINDOW_MS);
     }
     pub(crate) fn set_key_slots(&mut self, n: usize) {
-        self.rare_mut().key_slots = n.clamp(1, 1 << 20).next_power_of_two();
+        self.rare_mut().key_slots = n.clamp(1, config::MAX_KEY_SLOTS).next_power_of_two();
     }
     pub(crate) fn set_clock(&mut self, clock: ManualClock) {
         self.rare_mut().clock = Clock::Manual(clock);
