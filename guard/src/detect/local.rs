@@ -13,19 +13,35 @@ use crate::thread::{Accessor, ThreadCounters};
 
 pub(crate) const READS: usize = 4;
 pub(crate) const HELD: usize = 8;
+/// Where `held_live` keeps its slot bits: above its low 16 bits, which stay clear.
+/// A guard's drop ands its token's low word into `held_live` in one instruction,
+/// and that word carries the owner's id in its low 16 bits, where the drop compares
+/// it with the thread's in one more (see `state::pack`).
+const SLOT_SHIFT: u32 = 16;
+/// Slot 0's bit in `held_live`: the token of the guard in slot 0.
+pub(crate) const SLOT0: u32 = 1 << SLOT_SHIFT;
 /// The bits a held-guard token can have: one per slot.
-const HELD_BITS: u32 = (1 << HELD) - 1;
+pub(crate) const HELD_BITS: u32 = ((1 << HELD) - 1) << SLOT_SHIFT;
 /// Where `held_live` keeps "slot 0's guard is the read in read slot `r`", as `r + 1`
 /// (see [`PerThread::hold_borrowing`]).
-const BORROW_SHIFT: u32 = 8;
-const BORROW_MASK: u32 = 0xff << BORROW_SHIFT;
+const BORROW_SHIFT: u32 = SLOT_SHIFT + HELD as u32;
+const BORROW_MASK: u32 = 0x7 << BORROW_SHIFT;
 /// In `held_live`: mapguard's own code runs on this thread (see [`crate::thread::busy`]).
-pub(crate) const GATE_BUSY: u32 = 1 << 16;
+pub(crate) const GATE_BUSY: u32 = 1 << 27;
 /// In `held_live`: the thread has no accessor id (not yet, or no more).
-pub(crate) const GATE_UNREGISTERED: u32 = 1 << 17;
+pub(crate) const GATE_UNREGISTERED: u32 = 1 << 28;
 /// Any of these set in `held_live` sends the thread's accesses to the general path.
-const GATE_CLOSED: u32 = HELD_BITS | GATE_BUSY | GATE_UNREGISTERED;
-const _: () = assert!(READS < 0xff && (HELD_BITS & BORROW_MASK) == 0);
+/// Bit 0 is never set: it is in the mask so that the test spans both half-words
+/// of `held_live`, which the compiler then tests in memory in one instruction
+/// (with only upper bits it loads the upper half-word first).
+const GATE_CLOSED: u32 = HELD_BITS | GATE_BUSY | GATE_UNREGISTERED | 1;
+const _: () = assert!(
+    READS < 7
+        && HELD_BITS & BORROW_MASK == 0
+        && (HELD_BITS | BORROW_MASK) & (GATE_BUSY | GATE_UNREGISTERED) == 0
+        && (HELD_BITS | BORROW_MASK | GATE_BUSY | GATE_UNREGISTERED) & 0xffff == 0
+        && (HELD_BITS | BORROW_MASK | GATE_BUSY | GATE_UNREGISTERED) & 1 << 31 == 0
+);
 
 /// One access this thread remembers: a read of a key (until the thread writes it)
 /// or a guard it holds into a map (until the guard is dropped).
@@ -100,9 +116,10 @@ pub(crate) struct PerThread {
     /// leaves its slot's old number, which is smaller than any number given since.
     held_seq: [Cell<u64>; HELD],
     next_seq: Cell<u64>,
-    /// Bit `i` set: held slot `i` is in use. In [`BORROW_MASK`]: 0, or `r + 1` if
-    /// slot 0's guard is described by read slot `r` instead of slot 0 (valid while
-    /// bit 0 is set, until [`PerThread::settle`]). And the flags [`GATE_BUSY`] and
+    /// Bit `SLOT_SHIFT + i` set: held slot `i` is in use. In [`BORROW_MASK`]: 0, or
+    /// `r + 1` if slot 0's guard is described by read slot `r` instead of slot 0
+    /// (valid while [`SLOT0`] is set, until [`PerThread::settle`]). The low 16 bits
+    /// are always clear. And the flags [`GATE_BUSY`] and
     /// [`GATE_UNREGISTERED`], so that the fast path tests one word.
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps: kept
@@ -133,7 +150,7 @@ impl PerThread {
     pub(crate) fn set_owner(&self, id: u32) {
         self.first_token.set(match id {
             0 => 0,
-            id => super::state::pack(u64::from(id), 1),
+            id => super::state::pack(u64::from(id), u64::from(SLOT0)),
         });
     }
 
@@ -229,7 +246,7 @@ impl PerThread {
         if borrowed == 0 {
             return;
         }
-        if live & 1 != 0 {
+        if live & SLOT0 != 0 {
             // Copied as kept: the held table puts the id back when read.
             self.held.put(0, &self.reads.get(borrowed as usize - 1, 0));
         }
@@ -240,7 +257,7 @@ impl PerThread {
     /// borrow bits of a released slot 0 mean nothing.
     fn settled(&self) -> bool {
         let live = self.held_live.get();
-        live & 1 == 0 || live & BORROW_MASK == 0
+        live & SLOT0 == 0 || live & BORROW_MASK == 0
     }
 
     /// True if this thread is inside a call that holds a guard of an `op` for which
@@ -248,7 +265,7 @@ impl PerThread {
     pub(crate) fn holds_op(&self, is: impl Fn(Op) -> bool) -> bool {
         debug_assert!(self.settled());
         let live = self.held_live.get();
-        (0..HELD).any(|i| live & (1 << i) != 0 && is(Stamp(self.held.stamp[i].get()).op()))
+        (0..HELD).any(|i| live & (SLOT0 << i) != 0 && is(Stamp(self.held.stamp[i].get()).op()))
     }
 
     /// The guard this thread holds into `map` that it took first; with
@@ -258,7 +275,7 @@ impl PerThread {
         debug_assert!(self.settled());
         let live = self.held_live.get();
         (0..HELD)
-            .filter(|&i| live & (1 << i) != 0 && self.held.map[i].get() == map)
+            .filter(|&i| live & (SLOT0 << i) != 0 && self.held.map[i].get() == map)
             .map(|i| {
                 (
                     self.held_seq[i].get(),
@@ -281,10 +298,10 @@ impl PerThread {
         function: Option<FunctionRef>,
     ) {
         self.settle();
-        let live = u64::from(self.held_live.get()) & ((1 << HELD) - 1);
+        let live = u64::from(self.held_live.get() & HELD_BITS);
         let mut bits = token & live;
         while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
+            let i = (bits.trailing_zeros() - SLOT_SHIFT) as usize;
             bits &= bits - 1;
             let stamp = Stamp(self.held.stamp[i].get()).with_op(op);
             self.held.stamp[i].set(stamp.0);
@@ -301,7 +318,7 @@ impl PerThread {
         debug_assert!(self.settled());
         // Drops stale borrow bits: slot 0, if free, may be taken here.
         let live = self.held_live.get() & !BORROW_MASK;
-        let i = (!live).trailing_zeros() as usize;
+        let i = ((!live & HELD_BITS) >> SLOT_SHIFT).trailing_zeros() as usize;
         if i >= HELD {
             return 0;
         }
@@ -309,18 +326,18 @@ impl PerThread {
         let seq = self.next_seq.get();
         self.held_seq[i].set(seq);
         self.next_seq.set(seq + 1);
-        self.held_live.set(live | (1 << i));
-        1 << i
+        self.held_live.set(live | (SLOT0 << i));
+        u64::from(SLOT0 << i)
     }
 
     /// [`PerThread::hold`] when this thread holds no guard: the guard takes slot 0
-    /// (token 1).
+    /// (token [`SLOT0`]).
     #[inline(always)]
     pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
         debug_assert!(self.gate_open());
         self.held.put(0, held);
-        self.held_live.set(1);
-        1
+        self.held_live.set(SLOT0);
+        u64::from(SLOT0)
     }
 
     /// [`PerThread::hold_first`] for a guard whose access was just remembered as a
@@ -329,8 +346,8 @@ impl PerThread {
     #[inline(always)]
     pub(crate) fn hold_borrowing(&self, r: usize) -> u64 {
         debug_assert!(self.gate_open() && r < READS);
-        self.held_live.set(1 | ((r as u32 + 1) << BORROW_SHIFT));
-        1
+        self.held_live.set(SLOT0 | ((r as u32 + 1) << BORROW_SHIFT));
+        u64::from(SLOT0)
     }
 
     /// True if this thread remembers a read of `key` in `map`.
@@ -342,12 +359,13 @@ impl PerThread {
 
     /// [`PerThread::release`] at the drop of a guard on the thread that took it,
     /// where its slot is in use by construction (a token is unique while its slot
-    /// is in use). `keep` has every bit set but the slot's (a tracked token carries
-    /// its slot's bit inverted), so this is one `and` into memory.
+    /// is in use). `keep` has every bit above the low 16 set but the slot's (a
+    /// tracked token carries its slot's bit inverted, and its owner's id in the low
+    /// 16 bits, which `held_live` leaves clear), so this is one `and` into memory.
     #[inline(always)]
     pub(crate) fn release_own(&self, keep: u32) {
         debug_assert!(
-            !keep & !HELD_BITS == 0 && (!keep).count_ones() == 1,
+            !keep & !HELD_BITS & !0xffff == 0 && (!keep & HELD_BITS).count_ones() == 1,
             "{keep:#x}"
         );
         self.held_live.set(self.held_live.get() & keep);
@@ -441,7 +459,7 @@ mod tests {
         assert!(l.release(c));
         assert!(l.release(b));
         assert!(!l.holds_any());
-        assert!(!l.release(0) && !l.release(1 << HELD));
+        assert!(!l.release(0) && !l.release(u64::from(SLOT0) << HELD));
     }
 
     #[test]
@@ -502,7 +520,7 @@ mod tests {
     fn a_borrowed_read_is_settled_before_the_reads_change() {
         let l = registered();
         let r = l.remember_read(&mine(7, 3, 5), 11);
-        assert_eq!(l.hold_borrowing(r), 1);
+        assert_eq!(l.hold_borrowing(r), u64::from(SLOT0));
         assert!(l.holds_any());
         l.settle();
         // A read sharing the slot replaces the read, not the guard's description.
@@ -511,7 +529,7 @@ mod tests {
         assert_eq!((held.key, held.stamp.ms()), (3, 5));
         assert!(l.take_read(7, 3 + READS as u64, ME).is_some());
         assert_eq!(l.held_in(7, false, ME).map(|m| m.key), Some(3));
-        assert!(l.release(1));
+        assert!(l.release(u64::from(SLOT0)));
         assert!(!l.holds_any());
 
         // A borrowed guard released before anything settled it leaves stale borrow
@@ -519,10 +537,10 @@ mod tests {
         let l = registered();
         let r = l.remember_read(&mine(7, 3, 5), 11);
         l.hold_borrowing(r);
-        l.release_own(!1);
+        l.release_own(!SLOT0);
         assert!(!l.holds_any());
         l.remember_read(&mine(7, 3, 6), 0);
-        assert_eq!(l.hold(&mine(8, 1, 9)), 1);
+        assert_eq!(l.hold(&mine(8, 1, 9)), u64::from(SLOT0));
         l.settle();
         let held = l.held_in(8, false, ME).unwrap();
         assert_eq!((held.map, held.key, held.stamp.ms()), (8, 1, 9));
@@ -552,7 +570,7 @@ mod tests {
                 .unwrap();
         // Its counters went back to the pool with no orphan bit; the next thread to
         // register may take them, and must start clean.
-        orphan(gone, 1);
+        orphan(gone, u64::from(SLOT0));
         assert!(crate::thread::with_counters(|live| live(gone).is_none()));
         let next = std::thread::spawn(|| {
             let me = crate::thread::with_local(|t| t.identity().unwrap()).unwrap();
@@ -575,10 +593,10 @@ mod tests {
         // hold_first (nothing held) keeps an older number than any later guard.
         let l = registered();
         l.hold(&mine(2, 1, 5));
-        assert!(l.release(1));
+        assert!(l.release(u64::from(SLOT0)));
         let first = l.hold_first(&mine(2, 20, 5));
         l.hold(&mine(2, 21, 5));
-        assert_eq!(first, 1);
+        assert_eq!(first, u64::from(SLOT0));
         assert_eq!(l.held_in(2, false, ME).map(|m| m.key), Some(20));
     }
 

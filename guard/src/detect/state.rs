@@ -945,7 +945,7 @@ impl MapState {
                     }),
                 };
                 // Slot 0's, always: the fast path runs only while no guard is held.
-                debug_assert_eq!(token, 1);
+                debug_assert_eq!(token, u64::from(local::SLOT0));
                 HeldGuard(l.first_token())
             } else {
                 HeldGuard::NONE
@@ -1593,9 +1593,10 @@ fn rule_on(w: u32, kind: FindingKind) -> bool {
 /// as an orphan. With the guard off it costs the op no instruction and its drop one
 /// test.
 ///
-/// One word: the owner's accessor id in the top 16 bits, bit 31 ([`LIVE`]) set, and
-/// below it the payload, inverted ([`pack`]): the bit of the owner's held slot, or a
-/// `try_*` call's ticket. A word with bit 31 clear is "not tracked": with the guard
+/// One word: the owner's accessor id in the low 16 bits, bit 31 ([`LIVE`]) set, and
+/// between them the bit of the owner's held slot, inverted ([`pack`]); or, owned by
+/// [`thread::NO_THREAD`], a `try_*` call's ticket in the high 32 bits
+/// ([`pack_ticket`]). A word with bit 31 clear is "not tracked": with the guard
 /// off a `Ref` carries the settings word just tested (bit 31 is never set in it), so
 /// the off path spends no instruction on the token, and its drop one test. A slot
 /// stays taken until its guard is released (or, for a guard dropped on another
@@ -1608,34 +1609,62 @@ fn rule_on(w: u32, kind: FindingKind) -> bool {
 #[derive(Debug)]
 pub(crate) struct HeldGuard(u64);
 
-const TOKEN_BITS: u32 = 64 - crate::thread::ID_BITS;
+/// The bits of a token that hold its owner's accessor id: the low 16, which the
+/// drop compares with the thread's id in one instruction.
+const OWNER_MASK: u64 = (1 << crate::thread::ID_BITS) - 1;
 /// The bit set in every tracked token, and never in the settings word, whose bits
 /// all sit below it: so clear in the word an untracked guard carries
 /// ([`HeldGuard::off`]). Bit 31, which a 32-bit test reaches with an immediate.
 const LIVE: u64 = 1 << 31;
-const PAYLOAD_MASK: u64 = LIVE - 1;
-const _: () =
-    assert!((config::ALL_BITS as u64) < LIVE && 1 << local::HELD <= LIVE && TOKEN_BITS > 32);
+/// Where a token keeps its slot's bit, inverted: between the owner and [`LIVE`],
+/// at the bit the slot has in the thread's `held_live`.
+const PAYLOAD_MASK: u64 = LIVE - 1 - OWNER_MASK;
+/// Where a ticket token keeps its ticket: the high 32 bits.
+const TICKET_SHIFT: u32 = 32;
+const TICKET_MASK: u64 = u32::MAX as u64;
+const _: () = assert!(
+    (config::ALL_BITS as u64) < LIVE
+        && local::HELD_BITS as u64 & !PAYLOAD_MASK == 0
+        && crate::thread::NO_THREAD <= OWNER_MASK
+);
 
-/// A tracked token: `owner`'s accessor bits, [`LIVE`] and `payload`, kept inverted.
-/// So a held slot's token has every bit of its low word set but its slot's: the
-/// mask its drop ands into the thread's held slots, one instruction
-/// ([`local::PerThread::release_own`]).
+/// A tracked token for a guard in the held slots `payload` (their bits in the
+/// thread's `held_live`) of `owner` (accessor bits): the owner in the low 16
+/// bits, [`LIVE`], and the slot bits inverted. So the token's low word has every
+/// bit above the owner set but its slot's: the mask its drop ands into the thread's
+/// `held_live`, whose low 16 bits are clear, in one instruction
+/// ([`local::PerThread::release_own`]), after comparing the owner with the
+/// thread's id as 16 bits in one more.
 pub(crate) fn pack(owner: u64, payload: u64) -> u64 {
-    debug_assert!(payload <= PAYLOAD_MASK, "{payload:#x}");
-    (owner << TOKEN_BITS) | LIVE | (!payload & PAYLOAD_MASK)
+    debug_assert!(
+        owner <= OWNER_MASK && payload & !PAYLOAD_MASK == 0,
+        "{owner:#x} {payload:#x}"
+    );
+    owner | LIVE | (!payload & PAYLOAD_MASK)
+}
+
+/// A tracked token owned by no thread, for a `try_*` call's `ticket` (1 to
+/// [`TICKET_MASK`]): its drop always takes the cold path, which finds the ticket.
+fn pack_ticket(ticket: u64) -> u64 {
+    debug_assert!((1..=TICKET_MASK).contains(&ticket), "{ticket:#x}");
+    pack(thread::NO_THREAD, 0) | ticket << TICKET_SHIFT
 }
 
 /// The accessor bits of a tracked token's owner.
 #[inline(always)]
 fn owner_of(packed: u64) -> u64 {
-    packed >> TOKEN_BITS
+    packed & OWNER_MASK
 }
 
-/// A tracked token's payload: its slot's bit, or a ticket.
+/// A tracked token's held slots (their bits in the owner's `held_live`).
 #[inline(always)]
 fn payload_of(packed: u64) -> u64 {
     !packed & PAYLOAD_MASK
+}
+
+/// A ticket token's ticket ([`pack_ticket`]).
+fn ticket_of(packed: u64) -> u64 {
+    packed >> TICKET_SHIFT
 }
 
 impl HeldGuard {
@@ -1672,7 +1701,7 @@ impl HeldGuard {
         if let Some(w) = lock_waiting().iter_mut().find(|w| w.ticket == ticket) {
             w.own = own;
         }
-        HeldGuard(pack(thread::NO_THREAD, ticket))
+        HeldGuard(pack_ticket(ticket))
     }
 
     /// This guard, downgraded at `site` from a write guard to a read guard: from now
@@ -1686,7 +1715,7 @@ impl HeldGuard {
         // A try_* guard whose callbacks wait for its drop keeps its own hold with
         // them ([`HeldGuard::after_try`]).
         let own = if owner_of(self.0) == thread::NO_THREAD {
-            let ticket = payload_of(self.0);
+            let ticket = ticket_of(self.0);
             lock_waiting()
                 .iter()
                 .find(|w| w.ticket == ticket)
@@ -1717,6 +1746,7 @@ impl Drop for HeldGuard {
     #[inline]
     fn drop(&mut self) {
         if self.live() {
+            cold_path!();
             release(self.0);
         }
     }
@@ -1744,7 +1774,8 @@ fn fill_slots(slots: &[Slot], stamp: Stamp, site: SiteRef, function: Option<Func
 #[inline(always)]
 fn release(packed: u64) {
     let released = thread::with_local(|t| {
-        let mine = t.me_bits() == owner_of(packed);
+        // As 16 bits: one compare of memory with the token's low half-word.
+        let mine = t.me_bits() as u16 == packed as u16;
         if mine {
             // The token's low word: its slot's bit clear, every other set.
             t.detect.release_own(packed as u32);
@@ -1760,7 +1791,7 @@ fn release(packed: u64) {
 #[inline(never)]
 fn orphan(packed: u64) {
     if owner_of(packed) == thread::NO_THREAD {
-        return call_back_after_unlock(payload_of(packed));
+        return call_back_after_unlock(ticket_of(packed));
     }
     local::orphan(Accessor::from_bits(owner_of(packed)), payload_of(packed));
 }
@@ -1809,10 +1840,10 @@ thread_local! {
 }
 
 /// The ticket for the `n`th `try_*` call that leaves callbacks waiting: 1 to
-/// [`PAYLOAD_MASK`], so that it fits a token and is never 0 ("no ticket") when the
-/// counter wraps past the payload.
+/// [`TICKET_MASK`], so that it fits a token and is never 0 ("no ticket") when the
+/// counter wraps past it.
 fn ticket_from(n: u64) -> u64 {
-    n % PAYLOAD_MASK + 1
+    n % TICKET_MASK + 1
 }
 
 fn lock_waiting() -> std::sync::MutexGuard<'static, Vec<Waiting>> {
@@ -1990,16 +2021,31 @@ mod tests {
         assert!(!HeldGuard::NONE.live());
         // A tracked token keeps its owner and payload, and is live, even with the
         // widest owner and payload (a ticket near the mask, the no-thread owner).
+        let slot0 = u64::from(local::SLOT0);
         for (owner, payload) in [
-            (1, 1),
-            (7, 1 << (local::HELD - 1)),
-            (thread::NO_THREAD, PAYLOAD_MASK),
-            (thread::NO_THREAD, 12_345),
+            (1, slot0),
+            (7, slot0 << (local::HELD - 1)),
+            (thread::NO_THREAD - 1, u64::from(local::HELD_BITS)),
+            (thread::NO_THREAD, 0),
         ] {
             let packed = pack(owner, payload);
             assert_ne!(packed & LIVE, 0);
             assert_eq!(owner_of(packed), owner);
             assert_eq!(payload_of(packed), payload);
+            // The low word, anded into `held_live`, clears the slots and nothing
+            // else there (its low 16 bits are always clear).
+            let held_live = u64::from(local::HELD_BITS | local::GATE_BUSY);
+            assert_eq!(held_live & packed, held_live & !payload, "{packed:#x}");
+        }
+        // A ticket token: no thread's, and its ticket back.
+        for t in [1, 12_345, TICKET_MASK] {
+            let packed = pack_ticket(t);
+            assert_ne!(packed & LIVE, 0);
+            assert_eq!(
+                (owner_of(packed), ticket_of(packed)),
+                (thread::NO_THREAD, t)
+            );
+            assert_eq!(payload_of(packed), 0);
         }
     }
 
@@ -2008,14 +2054,14 @@ mod tests {
         for n in [
             0,
             1,
-            PAYLOAD_MASK - 1,
-            PAYLOAD_MASK,
-            PAYLOAD_MASK + 1,
+            TICKET_MASK - 1,
+            TICKET_MASK,
+            TICKET_MASK + 1,
             u64::MAX,
         ] {
             let t = ticket_from(n);
-            assert!((1..=PAYLOAD_MASK).contains(&t), "{n} -> {t}");
-            assert_eq!(payload_of(pack(thread::NO_THREAD, t)), t);
+            assert!((1..=TICKET_MASK).contains(&t), "{n} -> {t}");
+            assert_eq!(ticket_of(pack_ticket(t)), t);
         }
     }
 
