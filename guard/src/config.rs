@@ -678,7 +678,7 @@ impl Config {
     /// Which rules are checked. Default [`Rules::ALL`]. `lost_update` and
     /// `reentrant_access` book every read and every returned guard; rules without
     /// them do less per call, though each call then tests the settings one by one
-    /// rather than as one bit (see the README's Performance section).
+    /// rather than as one bit per scope (see the README's Performance section).
     pub fn rules(mut self, rules: Rules) -> Self {
         self.rules = rules;
         self
