@@ -551,8 +551,8 @@ mod tests {
             );
         }
         assert!(
-            Op::ALL.len() <= 128,
-            "ops must fit the 7-bit field of a stamp"
+            Op::ALL.len() <= 64,
+            "ops must fit the 6-bit field of a stamp"
         );
     }
 

@@ -124,7 +124,7 @@ pub(crate) struct PerThread {
     held_live: Cell<u32>,
     /// This thread's recorded writes, for the write number in their stamps: kept
     /// shifted where a stamp has it ([`SEQ_SHIFT`]), so that the next is an add
-    /// and taking it into a stamp an `and` and an `or` of 32-bit constants.
+    /// and taking it into a stamp an `and` with a 32-bit constant and an `or`.
     writes: Cell<u64>,
     /// The token of a guard this thread holds in slot 0 (the fast path's only
     /// slot), 0 while the thread is not registered: so the fast path makes it in
@@ -154,9 +154,10 @@ impl PerThread {
         });
     }
 
-    /// The token of a guard this thread holds in slot 0 (token 1 of
-    /// [`PerThread::hold_first`] and [`PerThread::hold_borrowing`]); 0, which no
-    /// tracked token is, while the thread is not registered.
+    /// The token of a guard this thread holds in slot 0 (slot token [`SLOT0`] of
+    /// [`PerThread::hold_first`] and [`PerThread::hold_borrowing`], packed with the
+    /// thread's id); 0, which no tracked token is, while the thread is not
+    /// registered.
     #[inline(always)]
     pub(crate) fn first_token(&self) -> u64 {
         self.first_token.get()

@@ -75,9 +75,9 @@ impl Stamp {
 
     /// This stamp, fresh from [`Stamp::new`] (write number 0), with the writer's
     /// write number as [`super::PerThread::next_write`] keeps it (shifted
-    /// left by [`SEQ_SHIFT`]; taken modulo 32). An `and` and an `or`, both with
-    /// 32-bit constants: the compiler cannot tell that a fresh stamp's write number
-    /// is 0, and clearing it cost two instructions per write on the fast path.
+    /// left by [`SEQ_SHIFT`]; taken modulo 32). An `and` with a 32-bit constant and
+    /// an `or`: the compiler cannot tell that a fresh stamp's write number is 0, and
+    /// clearing it cost two instructions per write on the fast path.
     #[inline(always)]
     pub(crate) fn with_seq(self, seq_shifted: u64) -> Self {
         debug_assert_eq!(self.0 & SEQ_MASK, 0, "{:#x}", self.0);
@@ -282,8 +282,10 @@ mod tests {
     }
 
     /// The fast path builds stamps from the ticked clock's reading as it is kept
-    /// (shifted), the general path from ms: both must give the same stamp, and no
-    /// op may reach into the time or the time into the op.
+    /// (shifted), the general path from ms: both must give the same stamp (today
+    /// `new` goes through `at`; the check keeps them together), and every field must
+    /// come back out whole, for every op and up to the largest time: no op may
+    /// reach into the time or the time into the op.
     #[test]
     fn a_stamp_from_the_shifted_clock_is_the_stamp_from_ms() {
         let who = Accessor::from_bits(0xffff);

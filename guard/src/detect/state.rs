@@ -105,22 +105,17 @@ impl Overrides {
     fn plain_in_key_scope(&self, global: u32) -> bool {
         global as u16 & self.to_key != 0
     }
-    /// Overrides the settings bits in `mask` with `value`'s. The map stays
-    /// [`config::PLAIN`] when the global word is, unless an override makes it not
-    /// (one that keeps it so changes nothing there); the scope it takes the plain
-    /// copy in is its own scope if it overrides that, else the global one.
+    /// Overrides the settings bits in `mask` with `value`'s. The map takes a plain
+    /// copy of the fast path when the global word is [`config::PLAIN`], unless an
+    /// override makes it not (one that keeps it so changes nothing there); the copy
+    /// is that of its own scope if it overrides the scope, else of the global one.
     fn set(&mut self, mask: u32, value: u32) {
         debug_assert!(mask & config::PLAIN == 0);
         self.keep &= !mask;
         self.value = (self.value & !mask) | (value & mask);
-        let overridden = !self.keep & !config::PLAIN;
+        let overridden = !self.keep;
         let plain = self.value & overridden & MAP_PLAIN_CLEAR == 0
             && overridden & config::PLAIN_SET & !self.value == 0;
-        if plain {
-            self.keep |= config::PLAIN;
-        } else {
-            self.keep &= !config::PLAIN;
-        }
         let (to_map, to_key) = if !plain {
             (0, 0)
         } else if overridden & SCOPE_KEY == 0 {
@@ -1777,7 +1772,8 @@ fn release(packed: u64) {
         // As 16 bits: one compare of memory with the token's low half-word.
         let mine = t.me_bits() as u16 == packed as u16;
         if mine {
-            // The token's low word: its slot's bit clear, every other set.
+            // The token's low word: the owner's id in its low 16 bits (where
+            // `held_live` keeps nothing), then every bit set but its slot's.
             t.detect.release_own(packed as u32);
         }
         mine
@@ -2133,7 +2129,7 @@ mod tests {
     fn a_map_is_plain_while_its_overrides_keep_the_plain_values() {
         let global = ENABLED | crate::Config::new().word();
         assert_ne!(global & config::PLAIN, 0);
-        let plain = |o: &Overrides| o.apply(global) & config::PLAIN != 0;
+        let plain = |o: &Overrides| o.plain_in_map_scope(global) || o.plain_in_key_scope(global);
         let lean = Rules::ALL.without(FindingKind::LostUpdate).bits() << RULES_SHIFT;
         let mut o = Overrides::default();
         assert!(plain(&o));
@@ -2167,6 +2163,6 @@ mod tests {
                 .word();
         let mut o = Overrides::default();
         o.set(RULES_MASK, Rules::ALL.bits() << RULES_SHIFT);
-        assert_eq!(o.apply(lean_global) & config::PLAIN, 0);
+        assert!(!o.plain_in_map_scope(lean_global) && !o.plain_in_key_scope(lean_global));
     }
 }
