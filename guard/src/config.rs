@@ -242,8 +242,8 @@ pub enum KeyHash {
     /// and no help in recovering the key. The default.
     #[default]
     PerProcess,
-    /// The key's hash itself (foldhash with the fixed, public seed
-    /// `0x6d61_7067_7561_7264`, with bit 30 set): the same in every run and
+    /// The key's hash itself (foldhash's `fast::FixedState` with the fixed, public
+    /// seed `0x082e_fa98_ec4e_6c89`, with bit 30 set): the same in every run and
     /// process, so findings can be matched across them. Anyone can
     /// hash candidate keys and compare, so a key from a small set (a numeric id, a
     /// country code) can be recovered from a report: opt in only where that is
