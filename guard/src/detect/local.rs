@@ -17,7 +17,9 @@ pub(crate) const HELD: usize = 8;
 /// A guard's drop ands its token's low word into `held_live` in one instruction,
 /// and that word carries the owner's id in its low 16 bits, where the drop compares
 /// it with the thread's in one more (see `state::pack`).
-const SLOT_SHIFT: u32 = 16;
+const SLOT_SHIFT: u32 = crate::thread::ID_BITS;
+/// The low bits of `held_live`, always clear: where a token's owner id lands.
+const OWNER_BITS: u32 = (1 << SLOT_SHIFT) - 1;
 /// Slot 0's bit in `held_live`: the token of the guard in slot 0.
 pub(crate) const SLOT0: u32 = 1 << SLOT_SHIFT;
 /// The bits a held-guard token can have: one per slot.
@@ -39,7 +41,7 @@ const _: () = assert!(
     READS < 7
         && HELD_BITS & BORROW_MASK == 0
         && (HELD_BITS | BORROW_MASK) & (GATE_BUSY | GATE_UNREGISTERED) == 0
-        && (HELD_BITS | BORROW_MASK | GATE_BUSY | GATE_UNREGISTERED) & 0xffff == 0
+        && (HELD_BITS | BORROW_MASK | GATE_BUSY | GATE_UNREGISTERED) & OWNER_BITS == 0
         && (HELD_BITS | BORROW_MASK | GATE_BUSY | GATE_UNREGISTERED) & 1 << 31 == 0
 );
 
@@ -366,7 +368,7 @@ impl PerThread {
     #[inline(always)]
     pub(crate) fn release_own(&self, keep: u32) {
         debug_assert!(
-            !keep & !HELD_BITS & !0xffff == 0 && (!keep & HELD_BITS).count_ones() == 1,
+            !keep & !HELD_BITS & !OWNER_BITS == 0 && (!keep & HELD_BITS).count_ones() == 1,
             "{keep:#x}"
         );
         self.held_live.set(self.held_live.get() & keep);
@@ -481,7 +483,7 @@ mod tests {
         // As the fast path books a read: no accessor in the stamp.
         let l = registered();
         let read = Mine {
-            stamp: Stamp::by(0, Op::Get, 7),
+            stamp: Stamp::at(0, Op::Get, 7 << crate::clock::MS_SHIFT),
             ..mine(9, 3, 0)
         };
         l.remember_read(&read, 0);
