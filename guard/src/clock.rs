@@ -21,9 +21,11 @@ pub(crate) const MS_SHIFT: u32 = 11;
 /// shifted left by [`MS_SHIFT`].
 static NOW: AtomicU64 = AtomicU64::new(1 << MS_SHIFT);
 
-/// Sets the ticked clock to `ms`.
+/// Moves the ticked clock to `ms`, never back: the ticker and a switch-on may race
+/// with readings taken a moment apart, and a remembered read relies on the clock
+/// only going forward (`Read::written_since`).
 fn set_now(ms: u64) {
-    NOW.store(ms << MS_SHIFT, Relaxed);
+    NOW.fetch_max(ms << MS_SHIFT, Relaxed);
 }
 
 /// The largest ms any clock reads (about 4.4 years): access stamps keep 37 bits of

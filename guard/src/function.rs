@@ -4,24 +4,88 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering::Acquire, Ordering::Release};
 use std::task::{Context, Poll};
 
 /// A function marked `#[mapguard::guarded]`: its module path and name. The macro
-/// puts one in a `static` per function, so an access records a thin pointer.
+/// puts one in a `static` per function, so an access records a thin pointer; a
+/// read remembered for `lost_update` keeps a 16-bit number instead, given the
+/// first time the function is entered with the guard on (a short lock, once per
+/// function; functions past the 65535th are left out of such reads).
 #[derive(Debug)]
 pub struct Function {
     name: &'static str,
+    /// Its number in [`NUMBERED`] plus one; 0 until first entered with the guard
+    /// on, [`NO_NUMBER`] once the numbers ran out.
+    number: AtomicU32,
 }
+
+/// The functions numbered so far, in the order they were first entered with the
+/// guard on: the slow path turns a remembered read's number back into its
+/// function without a lock.
+static NUMBERED: boxcar::Vec<&'static Function> = boxcar::Vec::new();
+/// Numbers fit in [`FUNCTION_BITS`] bits, 0 meaning none.
+const NO_NUMBER: u32 = u32::MAX;
+/// How many bits a remembered read keeps of its function's number: 65535
+/// functions; a read in a function past those is remembered without one.
+pub(crate) const FUNCTION_BITS: u32 = 16;
+/// Where the number sits in the word [`Function::bits`] gives: the top bits.
+pub(crate) const FUNCTION_SHIFT: u32 = 64 - FUNCTION_BITS;
 
 impl Function {
     /// A function named `name` (`module::path::function`).
     pub const fn new(name: &'static str) -> Self {
-        Function { name }
+        Function {
+            name,
+            number: AtomicU32::new(0),
+        }
     }
 
     /// The module path and name.
     pub fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// This function's number shifted to the top [`FUNCTION_BITS`] bits of a word,
+    /// where a remembered read keeps it; 0 (no function) once 65535 functions have
+    /// numbers. The first call per function takes a short lock; later ones are one
+    /// load.
+    #[inline]
+    pub(crate) fn bits(&'static self) -> u64 {
+        match self.number.load(Acquire) {
+            0 => self.number_first(),
+            NO_NUMBER => 0,
+            n => u64::from(n) << FUNCTION_SHIFT,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn number_first(&'static self) -> u64 {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        if self.number.load(Acquire) == 0 {
+            let n = match u32::try_from(NUMBERED.count() + 1) {
+                Ok(n) if n < 1 << FUNCTION_BITS => {
+                    NUMBERED.push(self);
+                    n
+                }
+                _ => NO_NUMBER,
+            };
+            self.number.store(n, Release);
+        }
+        drop(_one);
+        self.bits()
+    }
+
+    /// The function whose [`Function::bits`] are the top bits of `word` (the other
+    /// bits are ignored); `None` for 0. Lock-free: a few loads.
+    pub(crate) fn from_bits(word: u64) -> Option<&'static Function> {
+        match word >> FUNCTION_SHIFT {
+            0 => None,
+            n => NUMBERED.get(n as usize - 1).copied(),
+        }
     }
 }
 
@@ -61,7 +125,8 @@ impl FunctionScope {
                 previous: None,
             };
         }
-        match crate::thread::with_local(|l| l.replace_function(Some(function))) {
+        let bits = function.bits();
+        match crate::thread::with_local(|l| l.replace_function(Some((function, bits)))) {
             Some(previous) => FunctionScope {
                 entered: true,
                 previous,
@@ -78,7 +143,8 @@ impl Drop for FunctionScope {
     #[inline]
     fn drop(&mut self) {
         if self.entered {
-            let previous = self.previous;
+            // Numbered when it was entered.
+            let previous = self.previous.map(|f| (f, f.bits()));
             let _ = crate::thread::with_local(|l| l.replace_function(previous));
         }
     }

@@ -266,6 +266,9 @@ pub(crate) struct Local {
     /// The innermost `#[mapguard::guarded]` function running on this thread (or
     /// being polled, for an `async fn`), set only while the guard is on.
     function: Cell<Option<&'static crate::function::Function>>,
+    /// [`crate::function::Function::bits`] of `function` (0 for none): what a
+    /// remembered read keeps of it, in one load.
+    function_bits: Cell<u64>,
     #[cfg(not(feature = "compile-out"))]
     pub(crate) detect: crate::detect::PerThread,
 }
@@ -281,6 +284,7 @@ thread_local! {
             #[cfg(feature = "compile-out")]
             busy: Cell::new(false),
             function: Cell::new(None),
+            function_bits: Cell::new(0),
             #[cfg(not(feature = "compile-out"))]
             detect: crate::detect::PerThread::new(),
         }
@@ -350,13 +354,21 @@ impl Local {
         self.function.get()
     }
 
-    /// Makes `f` the current function; returns the one it replaces.
+    /// [`crate::function::Function::bits`] of the current function, 0 for none.
+    #[inline(always)]
+    pub(crate) fn function_bits(&self) -> u64 {
+        self.function_bits.get()
+    }
+
+    /// Makes `f` (a function and its [`crate::function::Function::bits`]) the
+    /// current function; returns the one it replaces.
     #[inline]
     pub(crate) fn replace_function(
         &self,
-        f: Option<&'static crate::function::Function>,
+        f: Option<(&'static crate::function::Function, u64)>,
     ) -> Option<&'static crate::function::Function> {
-        self.function.replace(f)
+        self.function_bits.set(f.map_or(0, |(_, bits)| bits));
+        self.function.replace(f.map(|(f, _)| f))
     }
 }
 

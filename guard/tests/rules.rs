@@ -280,6 +280,28 @@ fn lost_update_silent_without_an_intervening_write() {
 }
 
 #[test]
+fn a_map_given_another_clock_forgets_what_it_remembered() {
+    memory();
+    let ahead = ManualClock::new();
+    ahead.advance(ms(10_000));
+    let map: DashMap<u32, u32> = DashMap::named("lu-reclocked").with_clock(ahead);
+    on("writer", || map.insert(1, 1));
+    // From here on, times are on a clock 10 s behind the write's: a read compares
+    // its time with the writes' records, so the map starts afresh.
+    let map = map.with_clock(ManualClock::new());
+    on("reader", || {
+        let v = *map.get(&1).unwrap();
+        map.insert(1, v + 1);
+    });
+    assert!(found(LostUpdate, "lu-reclocked").is_empty());
+    assert!(found(ConcurrentWrite, "lu-reclocked").is_empty());
+    // And it still finds what happens under the new clock: the reader's write,
+    // then another thread's.
+    on("writer", || map.insert(1, 5));
+    assert_eq!(found(ConcurrentWrite, "lu-reclocked").len(), 1);
+}
+
+#[test]
 fn lost_update_in_key_scope_ignores_other_keys() {
     memory();
     let map: DashMap<u32, u32> = DashMap::named("lu-key")

@@ -31,6 +31,8 @@ const SEQ_MASK: u64 = ((1 << SEQ_BITS) - 1) << SEQ_SHIFT;
 /// reading.
 const TIME_SHIFT: u32 = OP_BITS + SEQ_BITS;
 const WHO_SHIFT: u32 = SEQ_BITS + OP_BITS + TIME_BITS;
+/// [`Stamp::fingerprint`]'s bits: the accessor and the write number.
+const FINGERPRINT_MASK: u64 = !((1 << WHO_SHIFT) - 1) | SEQ_MASK;
 
 /// accessor (16 bits) | time in ms (37 bits, 4.3 years of uptime) | write number
 /// (5 bits) | op (6 bits). The write number counts the writing thread's writes, so
@@ -86,6 +88,16 @@ impl Stamp {
     /// The access without its write number: thread, op and millisecond.
     pub(crate) fn without_seq(self) -> Self {
         Stamp(self.0 & !SEQ_MASK)
+    }
+    /// The accessor and the write number: what a remembered read keeps of the
+    /// stamp its key's record held (see `Read::written_since`).
+    pub(crate) fn fingerprint(self) -> u64 {
+        self.0 & FINGERPRINT_MASK
+    }
+    /// The op and millisecond alone: as this thread's reads are remembered, with
+    /// room for a [`Stamp::fingerprint`].
+    pub(crate) fn without_fingerprint(self) -> Self {
+        Stamp(self.0 & !FINGERPRINT_MASK)
     }
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
@@ -173,6 +185,14 @@ impl Record {
     #[inline]
     pub(crate) fn stamp(&self) -> Stamp {
         Stamp(self.stamp.load(Relaxed))
+    }
+
+    /// The stamp, as a read remembers it: acquired, so that a clock read after it
+    /// reads no earlier millisecond than the stamp's writer read (the clocks only
+    /// go forward). A plain load on x86.
+    #[inline(always)]
+    pub(crate) fn snapshot(&self) -> Stamp {
+        Stamp(self.stamp.load(Acquire))
     }
 
     /// Stores an access, writing the site and function only if they change: a

@@ -36,7 +36,15 @@ macro_rules! cold_path {
     () => {};
 }
 
-static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_MAP_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A map id no live map has: 1 to 2^48 - 1, where a remembered read keeps it below
+/// its function's number (they repeat after that many maps, never 0, which a
+/// forgotten read holds).
+fn next_map_id() -> u64 {
+    const IDS: u64 = (1 << crate::function::FUNCTION_SHIFT) - 1;
+    NEXT_MAP_ID.fetch_add(1, Relaxed) % IDS + 1
+}
 
 /// Set in the settings word handed to the rules when the op returns a guard (a bit
 /// the global word never uses).
@@ -396,7 +404,7 @@ impl MapState {
         caller: Option<&'static Location<'static>>,
         ty: &'static str,
     ) -> Self {
-        let id = NEXT_MAP_ID.fetch_add(1, Relaxed);
+        let id = next_map_id();
         let name = name.unwrap_or_else(|| default_name(caller, ty).into());
         MapState {
             id,
@@ -413,7 +421,7 @@ impl MapState {
     /// A fresh state for a clone of the map: same name and settings, no history.
     pub(crate) fn fresh_copy(&self) -> Self {
         MapState {
-            id: NEXT_MAP_ID.fetch_add(1, Relaxed),
+            id: next_map_id(),
             name_hash: self.name_hash,
             name: self.name.clone(),
             over: self.over,
@@ -521,9 +529,15 @@ impl MapState {
     pub(crate) fn set_key_slots(&mut self, n: usize) {
         self.rare_mut().key_slots = n.clamp(1, config::MAX_KEY_SLOTS).next_power_of_two();
     }
+    /// Also forgets what the map remembers (as [`MapState::fresh_copy`]): its
+    /// records' times are on the other clock, and a remembered read compares its
+    /// time with theirs ([`super::local::Read::written_since`]).
     pub(crate) fn set_clock(&mut self, clock: ManualClock) {
         self.rare_mut().clock = Clock::Manual(clock);
         self.over.set(MANUAL_CLOCK, MANUAL_CLOCK);
+        self.id = next_map_id();
+        self.last_write = Record::default();
+        self.extras = OnceLock::new();
     }
 
     // ---- the hot path ----------------------------------------------------------
@@ -897,10 +911,10 @@ impl MapState {
         match op.class() {
             Class::Read => {
                 if rule_on(eff, FindingKind::LostUpdate) {
+                    // Loaded before the clock is read (see `remember_read`).
                     let snapshot = self.fast_snapshot(eff, key)?;
-                    read_slot = Some(
-                        l.remember_read(&self.fast_access(t, eff, me, op, key, site), snapshot),
-                    );
+                    let read = self.fast_access(t, eff, me, op, key, site);
+                    read_slot = Some(l.remember_read(&read, t.function_bits(), snapshot));
                 }
             }
             Class::Write if !op.reads_back() => {
@@ -967,9 +981,9 @@ impl MapState {
     fn fast_snapshot(&self, eff: u32, key: u64) -> Option<u64> {
         if eff & SCOPE_KEY != 0 {
             let slots = self.slots_if_allocated()?;
-            Some(slot_of(slots, key).stamp().0)
+            Some(slot_of(slots, key).snapshot().0)
         } else {
-            Some(self.last_write.stamp().0)
+            Some(self.last_write.snapshot().0)
         }
     }
 
@@ -1212,8 +1226,15 @@ impl MapState {
     #[inline]
     fn remember_read(&self, l: &PerThread, ctx: &Ctx) {
         if ctx.has(FindingKind::LostUpdate) {
-            let snapshot = self.record_for(ctx.eff, ctx.key).stamp().0;
-            l.remember_read(&ctx.mine(self.id), snapshot);
+            let snapshot = self.record_for(ctx.eff, ctx.key).snapshot();
+            // As the fast path keeps a read: no accessor. The time was read before
+            // the snapshot was: a write stamped after it may be in the snapshot.
+            let read = Mine {
+                stamp: Stamp::new(Accessor::NONE, ctx.op, ctx.now.max(snapshot.ms())),
+                ..ctx.mine(self.id)
+            };
+            let function_bits = ctx.function.map_or(0, |f| f.bits());
+            l.remember_read(&read, function_bits, snapshot.0);
         }
     }
 
@@ -1286,7 +1307,7 @@ impl MapState {
                 if blind_write(ctx.op)
                     && ctx.now.saturating_sub(read.access.stamp.ms()) <= self.window()
                     && (prev.key == key || (prev.key == 0 && prev.stamp.op().writes_every_key()))
-                    && prev.stamp.0 != read.snapshot
+                    && read.written_since(prev.stamp)
                     && self.conflicts(ctx, &prev)
                 {
                     let r = Earlier::local(RawAccess::mine(&read.access));
