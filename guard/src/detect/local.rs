@@ -86,7 +86,7 @@ impl Read {
 /// above it ([`Function::bits`]), and the read's stamp, which keeps no accessor
 /// (every entry is this thread's) and no write number, with the
 /// [`Stamp::fingerprint`] of the stamp the key's write record held. With six
-/// words (two more stores a read) a `DashMap` `get` with the guard on took 1.34x
+/// words (two more stores a read) a `DashMap` `get` with the guard on took 1.33x
 /// the raw `get`'s time on an AMD EPYC (Zen 3), with four 1.21x: fastest of 150
 /// one-loop runs each, both builds side by side.
 struct Reads {
