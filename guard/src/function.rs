@@ -4,15 +4,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering::Acquire, Ordering::Release};
 use std::task::{Context, Poll};
 
 /// A function marked `#[mapguard::guarded]`: its module path and name. The macro
 /// puts one in a `static` per function, so an access records a thin pointer; a
 /// read remembered for `lost_update` keeps a 16-bit number instead, given the
-/// first time the function is entered with the guard on (a short lock, once per
-/// function; functions past the 65535th are left out of such reads).
+/// first time the function is entered with the guard on (lock-free; functions
+/// past the 65535th are left out of such reads, and of the guards they describe).
 #[derive(Debug)]
 pub struct Function {
     name: &'static str,
@@ -49,8 +48,8 @@ impl Function {
 
     /// This function's number shifted to the top [`FUNCTION_BITS`] bits of a word,
     /// where a remembered read keeps it; 0 (no function) once 65535 functions have
-    /// numbers. The first call per function takes a short lock; later ones are one
-    /// load.
+    /// numbers. The first call per function adds it to a table (it may allocate;
+    /// no lock); later ones are one load.
     #[inline]
     pub(crate) fn bits(&'static self) -> u64 {
         match self.number.load(Acquire) {
@@ -60,22 +59,23 @@ impl Function {
         }
     }
 
+    /// Numbers this function, without a lock (a process forked while another
+    /// thread numbered one must not find a lock held): the function goes into the
+    /// table, and the first of racing callers to store its index wins; a loser's
+    /// entry stays unused.
     #[cold]
     #[inline(never)]
     fn number_first(&'static self) -> u64 {
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        if self.number.load(Acquire) == 0 {
-            let n = match u32::try_from(NUMBERED.count() + 1) {
-                Ok(n) if n < 1 << FUNCTION_BITS => {
-                    NUMBERED.push(self);
-                    n
-                }
+        const LAST: usize = (1 << FUNCTION_BITS) - 1;
+        let n = if NUMBERED.count() < LAST {
+            match NUMBERED.push(self) + 1 {
+                n @ 1..=LAST => n as u32,
                 _ => NO_NUMBER,
-            };
-            self.number.store(n, Release);
-        }
-        drop(_one);
+            }
+        } else {
+            NO_NUMBER
+        };
+        let _ = self.number.compare_exchange(0, n, Release, Acquire);
         self.bits()
     }
 
@@ -192,6 +192,34 @@ mod tests {
 
     static OUTER: Function = Function::new("app::outer");
     static INNER: Function = Function::new("app::inner");
+
+    #[test]
+    fn each_function_gets_its_own_number_once() {
+        static A: Function = Function::new("app::a");
+        static B: Function = Function::new("app::b");
+        let (a, b) = (A.bits(), B.bits());
+        assert!(a != 0 && b != 0 && a != b);
+        assert_eq!((A.bits(), B.bits()), (a, b), "numbered once");
+        assert_eq!(a & ((1 << FUNCTION_SHIFT) - 1), 0, "in the top bits only");
+        // Any other bits of the word are ignored.
+        assert_eq!(
+            Function::from_bits(a | 12345).map(Function::name),
+            Some("app::a")
+        );
+        assert_eq!(Function::from_bits(b).map(Function::name), Some("app::b"));
+        assert!(Function::from_bits(12345).is_none());
+        // Racing first calls agree on one number.
+        static C: Function = Function::new("app::c");
+        let got: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4).map(|_| s.spawn(|| C.bits())).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got.iter().all(|&g| g == C.bits() && g != 0), "{got:?}");
+        assert_eq!(
+            Function::from_bits(C.bits()).map(Function::name),
+            Some("app::c")
+        );
+    }
 
     #[test]
     fn scopes_nest_and_restore() {

@@ -72,9 +72,9 @@ impl Read {
     /// or write number is not the one seen then, or it was written after the
     /// read's millisecond. The read's millisecond is never before the one seen
     /// then (see [`PerThread::remember_read`]), so an unchanged record never says
-    /// yes. Missed (a missed finding, never an invented one): a write by the same
-    /// thread as the one seen, 32 of its writes later, stamped in the read's
-    /// millisecond.
+    /// yes. Missed (a missed finding, never an invented one): a write by the thread
+    /// seen (or one given its id later), a multiple of 32 of its writes later,
+    /// stamped at or before the read's millisecond.
     pub(crate) fn written_since(&self, now: Stamp) -> bool {
         now.fingerprint() != self.snapshot || now.ms() > self.access.stamp.ms()
     }
@@ -586,12 +586,17 @@ mod tests {
         assert_eq!(l.take_read(9, 3, ME).map(|r| r.access.stamp.ms()), Some(6));
         assert!(l.take_read(9, 3, ME).is_none());
         // Keys in different slots are all kept.
+        // Each with the writer and write number of the record it saw.
+        let seen =
+            |k: u64| Stamp::new(Accessor::from_bits(k + 2), Op::Insert, 0).with_seq(k << SEQ_SHIFT);
         for k in 0..READS as u64 {
-            remember(&l, &mine(9, k, k + 1), 40 + k);
+            remember(&l, &mine(9, k, k + 1), seen(k).0);
         }
         for k in 0..READS as u64 {
             let r = l.take_read(9, k, ME).unwrap();
-            assert_eq!((r.access.stamp.ms(), r.snapshot), (k + 1, 0));
+            assert_eq!(r.access.stamp.ms(), k + 1);
+            assert_eq!(r.snapshot, seen(k).fingerprint());
+            assert!(!r.written_since(seen(k)) && r.written_since(seen(k + 1)));
         }
         // A key sharing a slot replaces the older read.
         remember(&l, &mine(9, 1, 1), 0);

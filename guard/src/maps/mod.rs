@@ -88,7 +88,8 @@ macro_rules! settings_methods {
         /// Measures time on `clock` instead of the shared clock: for deterministic
         /// tests. Reading it costs a few instructions more per call than the
         /// shared clock's one load (a map with a manual clock runs the fast path's
-        /// copy that tests each setting).
+        /// copy that tests each setting). The map forgets the accesses it
+        /// remembered (they were timed on the other clock), as a fresh map would.
         #[inline]
         pub fn with_clock(mut self, clock: $crate::ManualClock) -> Self {
             self.guard.set_clock(clock);
