@@ -10,9 +10,10 @@
 #
 # With FASTEST set to variants, each run is instead one loop alone per variant
 # (`overhead --case C --variant V --ops OPS`, OPS=2000000 by default), raw first,
-# and it prints each build's fastest and 10th-percentile ns/op per variant and
-# their ratios to raw's: noise only adds time, so the fastest of many short runs
-# tells two builds apart where medians of a loaded machine do not.
+# and it prints each build's fastest and 10th-percentile time per op (in the unit
+# `overhead` prints for the case) per variant, and their ratios to raw's: noise
+# only adds time, so the fastest of many short runs tells two builds apart where
+# medians of a loaded machine do not.
 #
 #   FASTEST="on_map lean" N=150 benches/ab.sh HEAD hot_get
 #
@@ -55,22 +56,28 @@ if [ -n "${FASTEST:-}" ]; then
         { echo "$me: no variant '$v' in $b (its variants: 'overhead --help')" >&2; exit 2; }
     done
   done
+  runs=$(mktemp)
+  trap 'rm -f "$runs"' EXIT
   for c in "$@"; do
+    : >"$runs"
     for i in $(seq "$n"); do
       if [ $((i % 2)) = 0 ]; then order="old new"; else order="new old"; fi
       for b in $order; do
         bin=$new; [ "$b" = old ] && bin=$old
         for v in raw $FASTEST; do
-          t=$("$bin" --case "$c" --variant "$v" --ops "$ops" 2>/dev/null | sed -n 's/^FIGURE //p')
-          [ -n "$t" ] || { echo "$me: $b $c $v gave no figure" >&2; kill -TERM $$; exit 1; }
-          echo "$b $v $t"
+          # A variant the case does not have fails here, with overhead's reason.
+          out=$("$bin" --case "$c" --variant "$v" --ops "$ops" 2>&1) || { echo "$me: $b build, $c $v failed:" >&2; echo "$out" >&2; exit 1; }
+          t=$(printf '%s\n' "$out" | sed -n 's/^FIGURE //p')
+          [ -n "$t" ] || { echo "$me: $b build, $c $v printed no figure:" >&2; echo "$out" >&2; exit 1; }
+          echo "$b $v $t" >>"$runs"
         done
       done
-    done | sort -k1,1 -k2,2 -k3,3n | awk -v c="$c" -v r="$short" '
+    done
+    LC_ALL=C sort -k1,1 -k2,2 -k3,3g "$runs" | awk -v c="$c" -v r="$short" '
       { k = $1 " " $2; v[k] = v[k] " " $3; m[k]++ }
-      END { for (k in v) { split(substr(v[k], 2), a, " "); lo[k] = a[1]; p10[k] = a[int(m[k] / 10) + 1]; n[k] = m[k] }
+      END { for (k in v) { split(substr(v[k], 2), a, " "); lo[k] = a[1]; p10[k] = a[int((m[k] + 9) / 10)]; n[k] = m[k] }
             for (k in v) { split(k, kb, " "); if (kb[2] == "raw") continue; raw = kb[1] " raw"
-              printf "%-22s %-4s %-12s %-8s fastest %.2f ns (%.3fx raw)  p10 %.2f ns (%.3fx)  (%d runs)\n",
+              printf "%-22s %-4s %-12s %-8s fastest %.2f (%.3fx raw)  p10 %.2f (%.3fx)  (%d runs)\n",
                 c, kb[1], (kb[1] == "old" ? r : "worktree"), kb[2], lo[k], lo[k] / lo[raw], p10[k], p10[k] / p10[raw], n[k] } }' | sort -b -k4,4 -k2,2r
   done
   exit 0
