@@ -38,6 +38,8 @@ enum Step {
     Iterate,
     StopIterating,
     Advance(u64),
+    /// `clear`: a write of every key.
+    Clear,
 }
 
 fn step() -> impl Strategy<Value = (usize, Step)> {
@@ -56,6 +58,7 @@ fn step() -> impl Strategy<Value = (usize, Step)> {
         1 => Just(Step::Release),
         1 => Just(Step::Iterate),
         1 => Just(Step::StopIterating),
+        1 => Just(Step::Clear),
         1 => (0u64..150).prop_map(Step::Advance),
     ];
     (0usize..2, s)
@@ -203,6 +206,7 @@ fn play_counting(
                                 Step::Release => held.clear(),
                                 Step::Iterate => iters.push(map.iter()),
                                 Step::StopIterating => iters.clear(),
+                                Step::Clear => map.clear(),
                                 Step::Advance(_) => {}
                             }
                             done_tx.send(()).expect("driver alive");
@@ -424,6 +428,28 @@ fn a_second_write_in_the_same_millisecond_still_makes_the_read_stale() {
     for scope in [Scope::Map, Scope::Key] {
         for general_only in [false, true] {
             let name = format!("diff-same-ms-{scope:?}-{general_only}");
+            let found = play(&name, Setup::map(scope), &script, general_only);
+            assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
+        }
+    }
+}
+
+#[test]
+fn a_clear_in_the_same_millisecond_makes_the_read_stale() {
+    // Worker 1 writes key 1, worker 0 reads it, worker 1 clears the map within the
+    // same millisecond, worker 0 writes key 1 blind: a lost update. In key scope
+    // the clear stamps every key slot; each slot's write number must follow its
+    // own (the map's record, first written here, would give the slot the very
+    // number the read saw).
+    let script = [
+        (1, Step::Insert(1)),
+        (0, Step::Get(1)),
+        (1, Step::Clear),
+        (0, Step::Insert(1)),
+    ];
+    for scope in [Scope::Map, Scope::Key] {
+        for general_only in [false, true] {
+            let name = format!("diff-clear-same-ms-{scope:?}-{general_only}");
             let found = play(&name, Setup::map(scope), &script, general_only);
             assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
         }

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
 
-use super::record::{FunctionRef, SEQ_SHIFT, SiteRef, Stamp};
+use super::record::{FunctionRef, SiteRef, Stamp};
 use crate::finding::Op;
 use crate::function::{FUNCTION_SHIFT, Function};
 use crate::thread::{Accessor, ThreadCounters};
@@ -72,9 +72,9 @@ impl Read {
     /// or write number is not the one seen then, or it was written after the
     /// read's millisecond. The read's millisecond is never before the one seen
     /// then (see [`PerThread::remember_read`]), so an unchanged record never says
-    /// yes. Missed (a missed finding, never an invented one): a write by the thread
-    /// seen (or one given its id later), a multiple of 32 of its writes later,
-    /// stamped at or before the read's millisecond.
+    /// yes. Missed (a missed finding, never an invented one): a multiple of 32
+    /// writes to the record since, the last of them by the thread seen (or one
+    /// given its id later), all stamped at or before the read's millisecond.
     pub(crate) fn written_since(&self, now: Stamp) -> bool {
         now.fingerprint() != self.snapshot || now.ms() > self.access.stamp.ms()
     }
@@ -183,10 +183,6 @@ pub(crate) struct PerThread {
     /// are always clear. And the flags [`GATE_BUSY`] and
     /// [`GATE_UNREGISTERED`], so that the fast path tests one word.
     held_live: Cell<u32>,
-    /// This thread's recorded writes, for the write number in their stamps: kept
-    /// shifted where a stamp has it ([`SEQ_SHIFT`]), so that the next is an add
-    /// and taking it into a stamp an `and` with a 32-bit constant and an `or`.
-    writes: Cell<u64>,
     /// The token of a guard this thread holds in slot 0 (the fast path's only
     /// slot), 0 while the thread is not registered: so the fast path makes it in
     /// one load.
@@ -201,7 +197,6 @@ impl PerThread {
             held_seq: [const { Cell::new(0) }; HELD],
             next_seq: Cell::new(1),
             held_live: Cell::new(GATE_UNREGISTERED),
-            writes: Cell::new(0),
             first_token: Cell::new(0),
         }
     }
@@ -221,15 +216,6 @@ impl PerThread {
     #[inline(always)]
     pub(crate) fn first_token(&self) -> u64 {
         self.first_token.get()
-    }
-
-    /// The write number of this thread's next recorded write, shifted left by
-    /// [`SEQ_SHIFT`] (for [`Stamp::with_seq`]).
-    #[inline(always)]
-    pub(crate) fn next_write(&self) -> u64 {
-        let n = self.writes.get().wrapping_add(1 << SEQ_SHIFT);
-        self.writes.set(n);
-        n
     }
 
     /// The slot a read of `key` (a key hash, in any map) lives in: direct-mapped,
@@ -497,6 +483,7 @@ pub(crate) fn reconcile(local: &PerThread, counters: &ThreadCounters) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::record::SEQ_SHIFT;
     use crate::finding::Op;
 
     /// The thread the tables under test belong to.
@@ -649,10 +636,10 @@ mod tests {
         assert!(r.written_since(w(ME, 5, 3)), "another writer");
         assert!(
             r.written_since(w(other, 7, 3)),
-            "32 writes later, a later ms"
+            "32 writes to the record later, a later ms"
         );
         assert!(r.written_since(Stamp(0)), "a record holding another stamp");
-        // The one miss: the same writer, 32 writes on, within the read's ms.
+        // The one miss: the same writer last, 32 writes on, within the read's ms.
         assert!(!r.written_since(w(other, 6, 3)));
     }
 

@@ -35,9 +35,10 @@ const WHO_SHIFT: u32 = SEQ_BITS + OP_BITS + TIME_BITS;
 const FINGERPRINT_MASK: u64 = !((1 << WHO_SHIFT) - 1) | SEQ_MASK;
 
 /// accessor (16 bits) | time in ms (37 bits, 4.3 years of uptime) | write number
-/// (5 bits) | op (6 bits). The write number counts the writing thread's writes, so
-/// that two writes by one thread from one call site within one millisecond still
-/// differ (a read's snapshot must tell that someone wrote in between). Never 0 for
+/// (5 bits) | op (6 bits). The write number counts the writes to the stamp's record
+/// (each is the number of the stamp it replaces, plus one), so that two writes by
+/// one thread from one call site within one millisecond still differ (a read's
+/// snapshot must tell that someone wrote in between). Never 0 for
 /// a real access, because clock readings start at 1. The op and the write number
 /// are lowest so that they are or'ed in with 8- and 32-bit constants, and the time
 /// sits where [`crate::clock`] keeps it.
@@ -71,9 +72,16 @@ impl Stamp {
         who.bits() << WHO_SHIFT
     }
 
-    /// This stamp, fresh from [`Stamp::new`] (write number 0), with the writer's
-    /// write number as [`super::PerThread::next_write`] keeps it (shifted
-    /// left by [`SEQ_SHIFT`]; taken modulo 32). An `and` with a 32-bit constant and
+    /// The write number of the write that follows this stamp's in its record,
+    /// shifted as [`Stamp::with_seq`] takes it (which keeps it modulo 32).
+    #[inline(always)]
+    pub(crate) fn next_seq(self) -> u64 {
+        self.0.wrapping_add(1 << SEQ_SHIFT)
+    }
+
+    /// This stamp, fresh from [`Stamp::new`] (write number 0), with the write
+    /// number `seq_shifted` as [`Stamp::next_seq`] gives it (shifted left by
+    /// [`SEQ_SHIFT`]; taken modulo 32). An `and` with a 32-bit constant and
     /// an `or`: the compiler cannot tell that a fresh stamp's write number is 0, and
     /// clearing it cost two instructions per write on the fast path.
     #[inline(always)]

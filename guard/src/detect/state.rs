@@ -922,7 +922,8 @@ impl MapState {
                 // An empty record's stamp (0) is the only stored stamp without a
                 // thread (ids start at 1, and `Record::write` asserts it), so the
                 // thread alone says both (one test fewer per write).
-                let prev = record.stamp().who();
+                let prev_stamp = record.stamp();
+                let prev = prev_stamp.who();
                 if (prev != Accessor::NONE && prev != me)
                     || (rule_on(eff, FindingKind::LostUpdate) && l.has_read(self.id, key))
                     // Not tested with the rule: only an iteration started under it
@@ -933,7 +934,7 @@ impl MapState {
                     return None;
                 }
                 let mine = self.fast_access(t, eff, me, op, key, site);
-                let stamp = mine.stamp.with_seq(l.next_write());
+                let stamp = mine.stamp.with_seq(prev_stamp.next_seq());
                 record.store_over(stamp, key, site, mine.function);
                 written = Some(mine);
             }
@@ -1364,7 +1365,7 @@ impl MapState {
             }
         }
 
-        let stamp = Stamp::new(ctx.me, ctx.op, ctx.now).with_seq(l.next_write());
+        let stamp = Stamp::new(ctx.me, ctx.op, ctx.now).with_seq(prev.stamp.next_seq());
         // One stack per thread, op and millisecond (findings match it the same way).
         if stamp.without_seq() != prev.stamp.without_seq()
             && ctx.backtrace() == BacktraceMode::Always
@@ -1780,8 +1781,12 @@ fn in_alter() -> bool {
 
 /// Stores a write of every key (`key` 0) as the last write of each key slot.
 fn fill_slots(slots: &[Slot], stamp: Stamp, site: SiteRef, function: Option<FunctionRef>) {
+    let stamp = stamp.without_seq();
     for slot in slots {
-        slot.0.store(&slot.0.load(), stamp, 0, site, function);
+        let seen = slot.0.load();
+        // Each slot's write number follows its own, as a keyed write's does.
+        let stamp = stamp.with_seq(seen.stamp.next_seq());
+        slot.0.store(&seen, stamp, 0, site, function);
     }
 }
 
