@@ -294,7 +294,13 @@ proptest! {
         setup in setup(),
     ) {
         static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let script = without_deadlocks(script);
+        let mut script = without_deadlocks(script);
+        if setup.ticked {
+            // In key scope a `clear` is checked against the latest keyed write by its
+            // millisecond, which on the ticked clock depends on how fast the machine
+            // runs the script (as for mode `accesses`, in `setup`).
+            script.retain(|(_, step)| !matches!(step, Step::Clear));
+        }
         let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fast = play(&format!("diff-fast-{n}"), setup, &script, false);
         let general = play(&format!("diff-general-{n}"), setup, &script, true);
