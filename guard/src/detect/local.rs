@@ -125,16 +125,16 @@ impl Reads {
     }
 }
 
-/// The guards this thread holds, one field per array. A stamp may be kept without
-/// its accessor bits (a guard described by a read, copied as kept): every entry is
-/// the owning thread's own access, so [`PerThread::held_in`] puts back the id its
-/// caller names.
+/// The guards this thread holds, one field per array: four words a guard, as
+/// [`Reads`] keeps a read, the function's number above the map's id. A stamp may be
+/// kept without its accessor bits (a guard described by a read, copied as kept):
+/// every entry is the owning thread's own access, so [`PerThread::held_in`] puts
+/// back the id its caller names.
 struct Table<const N: usize> {
     map: [Cell<u64>; N],
     key: [Cell<u64>; N],
     stamp: [Cell<u64>; N],
     site: [Cell<Option<SiteRef>>; N],
-    function: [Cell<Option<FunctionRef>>; N],
 }
 
 impl<const N: usize> Table<N> {
@@ -144,27 +144,34 @@ impl<const N: usize> Table<N> {
             key: [const { Cell::new(0) }; N],
             stamp: [const { Cell::new(0) }; N],
             site: [const { Cell::new(None) }; N],
-            function: [const { Cell::new(None) }; N],
         }
     }
 
+    /// Puts `m` in entry `i`, with `function_bits` ([`Function::bits`] of
+    /// `m.function`) in place of its function. Four stores.
     #[inline(always)]
-    fn put(&self, i: usize, m: &Mine) {
-        self.map[i].set(m.map);
+    fn put(&self, i: usize, m: &Mine, function_bits: u64) {
+        debug_assert!(m.map & !MAP_MASK == 0 && function_bits & MAP_MASK == 0);
+        self.map[i].set(m.map | function_bits);
         self.key[i].set(m.key);
         self.stamp[i].set(m.stamp.0);
         self.site[i].set(m.site);
-        self.function[i].set(m.function);
+    }
+
+    /// The map's id in entry `i`.
+    fn map(&self, i: usize) -> u64 {
+        self.map[i].get() & MAP_MASK
     }
 
     /// Entry `i`, its stamp with `who` (the owner's [`Stamp::who_bits`]) or-ed in.
     fn get(&self, i: usize, who: u64) -> Mine {
+        let map = self.map[i].get();
         Mine {
-            map: self.map[i].get(),
+            map: map & MAP_MASK,
             key: self.key[i].get(),
             stamp: Stamp(self.stamp[i].get() | who),
             site: self.site[i].get(),
-            function: self.function[i].get(),
+            function: Function::from_bits(map),
         }
     }
 }
@@ -306,9 +313,11 @@ impl PerThread {
             return;
         }
         if live & SLOT0 != 0 {
-            // Copied as kept: the held table puts the id back when read.
-            self.held
-                .put(0, &self.reads.get(borrowed as usize - 1, 0).0);
+            // Copied as kept: the held table puts the id back when read, and keeps
+            // the function's number as the read does.
+            let i = borrowed as usize - 1;
+            let function_bits = self.reads.map[i].get() & !MAP_MASK;
+            self.held.put(0, &self.reads.get(i, 0).0, function_bits);
         }
         self.held_live.set(live & !BORROW_MASK);
     }
@@ -335,7 +344,7 @@ impl PerThread {
         debug_assert!(self.settled());
         let live = self.held_live.get();
         (0..HELD)
-            .filter(|&i| live & (SLOT0 << i) != 0 && self.held.map[i].get() == map)
+            .filter(|&i| live & (SLOT0 << i) != 0 && self.held.map(i) == map)
             .map(|i| {
                 (
                     self.held_seq[i].get(),
@@ -366,7 +375,7 @@ impl PerThread {
             let stamp = Stamp(self.held.stamp[i].get()).with_op(op);
             self.held.stamp[i].set(stamp.0);
             self.held.site[i].set(Some(site));
-            self.held.function[i].set(function);
+            self.held.map[i].set(self.held.map(i) | function.map_or(0, Function::bits));
         }
     }
 
@@ -382,7 +391,8 @@ impl PerThread {
         if i >= HELD {
             return 0;
         }
-        self.held.put(i, held);
+        self.held
+            .put(i, held, held.function.map_or(0, Function::bits));
         let seq = self.next_seq.get();
         self.held_seq[i].set(seq);
         self.next_seq.set(seq + 1);
@@ -391,11 +401,13 @@ impl PerThread {
     }
 
     /// [`PerThread::hold`] when this thread holds no guard: the guard takes slot 0
-    /// (token [`SLOT0`]).
+    /// (token [`SLOT0`]). `function_bits`: [`Function::bits`] of `held.function`
+    /// (the thread keeps its current function's). Five stores.
     #[inline(always)]
-    pub(crate) fn hold_first(&self, held: &Mine) -> u64 {
+    pub(crate) fn hold_first(&self, held: &Mine, function_bits: u64) -> u64 {
         debug_assert!(self.gate_open());
-        self.held.put(0, held);
+        debug_assert_eq!(function_bits, held.function.map_or(0, Function::bits));
+        self.held.put(0, held, function_bits);
         self.held_live.set(SLOT0);
         u64::from(SLOT0)
     }
@@ -644,6 +656,38 @@ mod tests {
     }
 
     #[test]
+    fn a_guard_keeps_its_function_and_map_in_one_word() {
+        static F: Function = Function::new("app::holder");
+        static G: Function = Function::new("app::downgrader");
+        let l = registered();
+        let map = MAP_MASK; // the largest id a map gets
+        let guard = Mine {
+            function: Some(&F),
+            ..mine(map, 3, 4)
+        };
+        // Both ways a guard is taken: the fast path's first, and any slot.
+        let first = l.hold_first(&guard, F.bits());
+        let second = l.hold(&Mine { key: 5, ..guard });
+        let held = l.held_in(map, false, ME).expect("held");
+        assert_eq!((held.map, held.key), (map, 3));
+        assert_eq!(held.function.map(Function::name), Some("app::holder"));
+        assert!(l.held_in(map - 1, false, ME).is_none());
+        assert!(l.release(first));
+        let held = l.held_in(map, false, ME).expect("the second");
+        assert_eq!(
+            (held.key, held.function.map(Function::name)),
+            (5, Some("app::holder"))
+        );
+        // Rewritten in another function, or in none: the function goes, the map stays.
+        l.rewrite_held(second, Op::Get, std::panic::Location::caller(), Some(&G));
+        let held = l.held_in(map, false, ME).expect("rewritten");
+        assert_eq!(held.function.map(Function::name), Some("app::downgrader"));
+        l.rewrite_held(second, Op::Get, std::panic::Location::caller(), None);
+        let held = l.held_in(map, false, ME).expect("rewritten again");
+        assert_eq!((held.map, held.function.is_none()), (map, true));
+    }
+
+    #[test]
     fn a_borrowed_read_is_settled_before_the_reads_change() {
         let l = registered();
         let r = remember(&l, &mine(7, 3, 5), 11);
@@ -721,7 +765,7 @@ mod tests {
         let l = registered();
         l.hold(&mine(2, 1, 5));
         assert!(l.release(u64::from(SLOT0)));
-        let first = l.hold_first(&mine(2, 20, 5));
+        let first = l.hold_first(&mine(2, 20, 5), 0);
         l.hold(&mine(2, 21, 5));
         assert_eq!(first, u64::from(SLOT0));
         assert_eq!(l.held_in(2, false, ME).map(|m| m.key), Some(20));

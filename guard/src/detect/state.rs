@@ -949,10 +949,13 @@ impl MapState {
                 let token = match read_slot {
                     // The read remembered above describes this guard too.
                     Some(r) => l.hold_borrowing(r),
-                    None => l.hold_first(&match written {
-                        Some(w) => w,
-                        None => self.fast_access(t, eff, me, op, key, site),
-                    }),
+                    None => l.hold_first(
+                        &match written {
+                            Some(w) => w,
+                            None => self.fast_access(t, eff, me, op, key, site),
+                        },
+                        t.function_bits(),
+                    ),
                 };
                 // Slot 0's, always: the fast path runs only while no guard is held.
                 debug_assert_eq!(token, u64::from(local::SLOT0));
