@@ -431,10 +431,16 @@ fn a_second_write_in_the_same_millisecond_still_makes_the_read_stale() {
         (1, Step::Insert(1)),
         (0, Step::Insert(1)),
     ];
+    assert_lost_update_in_both_scopes_and_paths("diff-same-ms", &script);
+}
+
+/// Plays `script` in each scope, on the fast path and on the general path alone,
+/// and asserts a `lost_update` in each.
+fn assert_lost_update_in_both_scopes_and_paths(prefix: &str, script: &[(usize, Step)]) {
     for scope in [Scope::Map, Scope::Key] {
         for general_only in [false, true] {
-            let name = format!("diff-same-ms-{scope:?}-{general_only}");
-            let found = play(&name, Setup::map(scope), &script, general_only);
+            let name = format!("{prefix}-{scope:?}-{general_only}");
+            let found = play(&name, Setup::map(scope), script, general_only);
             assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
         }
     }
@@ -453,13 +459,7 @@ fn a_clear_in_the_same_millisecond_makes_the_read_stale() {
         (1, Step::Clear),
         (0, Step::Insert(1)),
     ];
-    for scope in [Scope::Map, Scope::Key] {
-        for general_only in [false, true] {
-            let name = format!("diff-clear-same-ms-{scope:?}-{general_only}");
-            let found = play(&name, Setup::map(scope), &script, general_only);
-            assert!(has(&found, FindingKind::LostUpdate), "{name}: {found:?}");
-        }
-    }
+    assert_lost_update_in_both_scopes_and_paths("diff-clear-same-ms", &script);
 }
 
 #[test]
