@@ -80,62 +80,26 @@ impl Read {
     }
 }
 
-/// The reads this thread remembers, one field per array: four words a read, so
-/// that booking one is four stores. A word carries two things where the other
-/// one's bits are free: the map's id (below 2^48) with the function's number
-/// above it ([`Function::bits`]), and the read's stamp, which keeps no accessor
-/// (every entry is this thread's) and no write number, with the
-/// [`Stamp::fingerprint`] of the stamp the key's write record held. With six
-/// words (two more stores a read) a `DashMap` `get` with the guard on took 1.33x
-/// the raw `get`'s time on an AMD EPYC (Zen 3), with four 1.21x: fastest of 150
-/// one-loop runs each, both builds side by side.
-struct Reads {
-    map: [Cell<u64>; READS],
-    key: [Cell<u64>; READS],
-    stamp: [Cell<u64>; READS],
-    site: [Cell<Option<SiteRef>>; READS],
-}
-
-/// The map ids below the function's number in [`Reads::map`].
-const MAP_MASK: u64 = (1 << FUNCTION_SHIFT) - 1;
-
-impl Reads {
-    const fn new() -> Self {
-        Reads {
-            map: [const { Cell::new(0) }; READS],
-            key: [const { Cell::new(0) }; READS],
-            stamp: [const { Cell::new(0) }; READS],
-            site: [const { Cell::new(None) }; READS],
-        }
-    }
-
-    /// Entry `i`, its stamp with `who` (the owner's [`Stamp::who_bits`]) in place
-    /// of the fingerprint, and the fingerprint.
-    fn get(&self, i: usize, who: u64) -> (Mine, u64) {
-        let map = self.map[i].get();
-        let stamp = self.stamp[i].get();
-        let mine = Mine {
-            map: map & MAP_MASK,
-            key: self.key[i].get(),
-            stamp: Stamp(Stamp(stamp).without_fingerprint().0 | who),
-            site: self.site[i].get(),
-            function: Function::from_bits(map),
-        };
-        (mine, Stamp(stamp).fingerprint())
-    }
-}
-
-/// The guards this thread holds, one field per array: four words a guard, as
-/// [`Reads`] keeps a read, the function's number above the map's id. A stamp may be
-/// kept without its accessor bits (a guard described by a read, copied as kept):
-/// every entry is the owning thread's own access, so [`PerThread::held_in`] puts
-/// back the id its caller names.
+/// Entries of four words each, one field per array: this thread's remembered
+/// reads ([`READS`] of them) and the guards it holds ([`HELD`]). Booking one is
+/// four stores. A word carries two things where the other one's bits are free: the
+/// map's id (below 2^48) with the function's number above it ([`Function::bits`]),
+/// and the stamp, which may be kept without its accessor (every entry is this
+/// thread's own access, so readers put back the id their caller names). A read's
+/// stamp keeps no write number either, and holds the [`Stamp::fingerprint`] of the
+/// stamp the key's write record held. With six words (two more stores a read) a
+/// `DashMap` `get` with the guard on took 1.33x the raw `get`'s time on an AMD EPYC
+/// (Zen 3), with four 1.21x: fastest of 150 one-loop runs each, both builds side
+/// by side.
 struct Table<const N: usize> {
     map: [Cell<u64>; N],
     key: [Cell<u64>; N],
     stamp: [Cell<u64>; N],
     site: [Cell<Option<SiteRef>>; N],
 }
+
+/// The map ids below the function's number in [`Table::map`].
+const MAP_MASK: u64 = (1 << FUNCTION_SHIFT) - 1;
 
 impl<const N: usize> Table<N> {
     const fn new() -> Self {
@@ -147,29 +111,36 @@ impl<const N: usize> Table<N> {
         }
     }
 
-    /// Puts `m` in entry `i`, with `function_bits` ([`Function::bits`] of
-    /// `m.function`) in place of its function. Four stores.
+    /// Puts `m` in entry `i`: its map with `function_bits` ([`Function::bits`] of
+    /// `m.function`) above, and `stamp` (its stamp as this table keeps it). Four
+    /// stores.
     #[inline(always)]
-    fn put(&self, i: usize, m: &Mine, function_bits: u64) {
+    fn put(&self, i: usize, m: &Mine, function_bits: u64, stamp: u64) {
         debug_assert!(m.map & !MAP_MASK == 0 && function_bits & MAP_MASK == 0);
         self.map[i].set(m.map | function_bits);
         self.key[i].set(m.key);
-        self.stamp[i].set(m.stamp.0);
+        self.stamp[i].set(stamp);
         self.site[i].set(m.site);
     }
 
     /// The map's id in entry `i`.
+    #[inline(always)]
     fn map(&self, i: usize) -> u64 {
         self.map[i].get() & MAP_MASK
     }
 
-    /// Entry `i`, its stamp with `who` (the owner's [`Stamp::who_bits`]) or-ed in.
-    fn get(&self, i: usize, who: u64) -> Mine {
+    /// The function's number in entry `i`, as [`Function::bits`] gives it.
+    fn function_bits(&self, i: usize) -> u64 {
+        self.map[i].get() & !MAP_MASK
+    }
+
+    /// Entry `i`, with `stamp` (made by the caller from the kept one).
+    fn get(&self, i: usize, stamp: Stamp) -> Mine {
         let map = self.map[i].get();
         Mine {
             map: map & MAP_MASK,
             key: self.key[i].get(),
-            stamp: Stamp(self.stamp[i].get() | who),
+            stamp,
             site: self.site[i].get(),
             function: Function::from_bits(map),
         }
@@ -178,7 +149,7 @@ impl<const N: usize> Table<N> {
 
 /// The detector's per-thread state.
 pub(crate) struct PerThread {
-    reads: Reads,
+    reads: Table<READS>,
     held: Table<HELD>,
     /// The order guards were taken in (smaller: older). [`PerThread::hold_first`]
     /// leaves its slot's old number, which is smaller than any number given since.
@@ -199,7 +170,7 @@ pub(crate) struct PerThread {
 impl PerThread {
     pub(crate) const fn new() -> Self {
         PerThread {
-            reads: Reads::new(),
+            reads: Table::new(),
             held: Table::new(),
             held_seq: [const { Cell::new(0) }; HELD],
             next_seq: Cell::new(1),
@@ -253,10 +224,8 @@ impl PerThread {
         // the fingerprint goes (the caller leaves them out, the fast path at no cost).
         debug_assert_eq!(read.stamp.fingerprint(), 0, "{read:?}");
         let i = Self::read_slot(read.key);
-        self.reads.map[i].set(read.map | function_bits);
-        self.reads.key[i].set(read.key);
-        self.reads.stamp[i].set(read.stamp.0 | Stamp(snapshot).fingerprint());
-        self.reads.site[i].set(read.site);
+        let stamp = read.stamp.0 | Stamp(snapshot).fingerprint();
+        self.reads.put(i, read, function_bits, stamp);
         i
     }
 
@@ -265,12 +234,20 @@ impl PerThread {
     #[inline]
     pub(crate) fn take_read(&self, map: u64, key: u64, me: Accessor) -> Option<Read> {
         let i = Self::read_slot(key);
-        if self.reads.key[i].get() != key || self.reads.map[i].get() & MAP_MASK != map {
+        if !self.has_read(map, key) {
             return None;
         }
-        let (access, snapshot) = self.reads.get(i, Stamp::who_bits(me));
+        let (access, snapshot) = self.read_at(i, Stamp::who_bits(me));
         self.reads.map[i].set(0);
         Some(Read { access, snapshot })
+    }
+
+    /// Read entry `i`, its stamp with `who` (the owner's [`Stamp::who_bits`]) in
+    /// place of the fingerprint, and the fingerprint.
+    fn read_at(&self, i: usize, who: u64) -> (Mine, u64) {
+        let kept = Stamp(self.reads.stamp[i].get());
+        let stamp = Stamp(kept.without_fingerprint().0 | who);
+        (self.reads.get(i, stamp), kept.fingerprint())
     }
 
     #[inline(always)]
@@ -316,8 +293,9 @@ impl PerThread {
             // Copied as kept: the held table puts the id back when read, and keeps
             // the function's number as the read does.
             let i = borrowed as usize - 1;
-            let function_bits = self.reads.map[i].get() & !MAP_MASK;
-            self.held.put(0, &self.reads.get(i, 0).0, function_bits);
+            let read = self.read_at(i, 0).0;
+            self.held
+                .put(0, &read, self.reads.function_bits(i), read.stamp.0);
         }
         self.held_live.set(live & !BORROW_MASK);
     }
@@ -348,7 +326,8 @@ impl PerThread {
             .map(|i| {
                 (
                     self.held_seq[i].get(),
-                    self.held.get(i, Stamp::who_bits(me)),
+                    self.held
+                        .get(i, Stamp(self.held.stamp[i].get() | Stamp::who_bits(me))),
                 )
             })
             .filter(|(_, h)| !write_locks_only || h.stamp.op().locks_exclusive())
@@ -391,8 +370,12 @@ impl PerThread {
         if i >= HELD {
             return 0;
         }
-        self.held
-            .put(i, held, held.function.map_or(0, Function::bits));
+        self.held.put(
+            i,
+            held,
+            held.function.map_or(0, Function::bits),
+            held.stamp.0,
+        );
         let seq = self.next_seq.get();
         self.held_seq[i].set(seq);
         self.next_seq.set(seq + 1);
@@ -407,7 +390,7 @@ impl PerThread {
     pub(crate) fn hold_first(&self, held: &Mine, function_bits: u64) -> u64 {
         debug_assert!(self.gate_open());
         debug_assert_eq!(function_bits, held.function.map_or(0, Function::bits));
-        self.held.put(0, held, function_bits);
+        self.held.put(0, held, function_bits, held.stamp.0);
         self.held_live.set(SLOT0);
         u64::from(SLOT0)
     }
@@ -427,7 +410,7 @@ impl PerThread {
     #[inline(always)]
     pub(crate) fn has_read(&self, map: u64, key: u64) -> bool {
         let i = Self::read_slot(key);
-        self.reads.key[i].get() == key && self.reads.map[i].get() & MAP_MASK == map
+        self.reads.key[i].get() == key && self.reads.map(i) == map
     }
 
     /// [`PerThread::release`] at the drop of a guard on the thread that took it,
