@@ -417,6 +417,11 @@ pub struct Access {
     pub time_unix_ns: u64,
     /// The call stack, innermost first, when one was captured; `null` otherwise.
     pub backtrace: Option<Vec<Frame>>,
+    /// True when backtrace `on_finding` asked for this access's stack and it was not
+    /// captured: the finding was made in a burst, while 256 new findings were already
+    /// waiting for the reporter ([`crate::Stats::stacks_skipped`]). `backtrace` is then
+    /// `null`; the site is given as always.
+    pub backtrace_skipped: bool,
 }
 
 /// A report: what was found, on which map, and the accesses that make it.

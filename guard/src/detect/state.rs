@@ -176,6 +176,9 @@ pub(crate) struct RawAccess {
     pub(crate) function: Option<FunctionRef>,
     pub(crate) ms: u64,
     pub(crate) stack: Option<Arc<Stack>>,
+    /// Its stack would have been captured (backtrace `on_finding`) but was not: too
+    /// many new findings were already waiting for the reporter ([`crate::report::stack_room`]).
+    pub(crate) stack_skipped: bool,
 }
 
 impl RawAccess {
@@ -188,6 +191,7 @@ impl RawAccess {
             function: m.function,
             ms: m.stamp.ms(),
             stack: None,
+            stack_skipped: false,
         }
     }
 }
@@ -209,6 +213,7 @@ impl<'a> Earlier<'a> {
                 function: seen.function,
                 ms: seen.stamp.ms(),
                 stack: None,
+                stack_skipped: false,
             },
             record: Some(record),
         }
@@ -303,6 +308,7 @@ impl Ctx {
             function: self.function,
             ms: self.now,
             stack: None,
+            stack_skipped: false,
         }
     }
     fn backtrace(&self) -> BacktraceMode {
@@ -1473,10 +1479,19 @@ impl MapState {
         accesses.push(ctx.access());
         if new && ctx.backtrace() != BacktraceMode::Off {
             if let Some(last) = accesses.last_mut() {
-                last.stack = Some(Arc::new(Stack {
-                    stamp: Stamp::new(ctx.me, ctx.op, ctx.now),
-                    trace: backtrace::Backtrace::new_unresolved(),
-                }));
+                // In a burst of new findings the stacks wait for the reporter: past
+                // a few hundred, each costs the user's thread microseconds for a
+                // report seconds away. In mode `always` the user pays for stacks
+                // everywhere already.
+                if ctx.backtrace() == BacktraceMode::Always || crate::report::stack_room() {
+                    last.stack = Some(Arc::new(Stack {
+                        stamp: Stamp::new(ctx.me, ctx.op, ctx.now),
+                        trace: backtrace::Backtrace::new_unresolved(),
+                    }));
+                } else {
+                    last.stack_skipped = true;
+                    crate::report::stack_skipped();
+                }
             }
         }
         let first = accesses.first().map_or(ctx.now, |a| a.ms);

@@ -45,6 +45,7 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 static PENDING_LEN: AtomicUsize = AtomicUsize::new(0);
 static REPORTED: AtomicU64 = AtomicU64::new(0);
 static SINK_ERRORS: AtomicU64 = AtomicU64::new(0);
+static STACKS_SKIPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The sender to this process's reporter thread (`None` if it could not start).
 struct Queue {
@@ -147,6 +148,33 @@ pub(crate) fn room() -> bool {
         CAPACITY.load(Relaxed),
         PENDING_LEN.load(Relaxed),
     )
+}
+
+/// New findings capture their stack (backtrace `on_finding`) only while fewer than
+/// this many findings are queued for the reporter or waiting in its backlog for the
+/// rate limit (100 a second by default). Past it, in a burst of new findings, each
+/// is still built, queued and reported with its call sites, without a stack: a stack
+/// costs the user's thread microseconds, for a report that may be seconds away.
+pub(crate) const STACKS_AHEAD: usize = 256;
+// Stacks stop before the findings do: a burst past it still has room to be reported.
+const _: () = assert!(STACKS_AHEAD < reporter::PENDING_MAX);
+
+/// Whether a new finding may capture its stack now (see [`STACKS_AHEAD`]). Two
+/// relaxed loads; checked only when a new finding is made.
+pub(crate) fn stack_room() -> bool {
+    stack_room_with(QUEUED.load(Relaxed), PENDING_LEN.load(Relaxed))
+}
+
+/// [`stack_room`] for these counts. A finding the reporter is moving from its queue
+/// to its backlog may be counted in both for a moment (never in neither), so the
+/// count errs towards fewer stacks, not more.
+fn stack_room_with(queued: usize, pending: usize) -> bool {
+    queued + pending < STACKS_AHEAD
+}
+
+/// Counts a new finding made without its stack ([`Stats::stacks_skipped`]).
+pub(crate) fn stack_skipped() {
+    STACKS_SKIPPED.fetch_add(1, Relaxed);
 }
 
 /// [`room`] for these counts: each queued finding may still join the backlog, so
@@ -383,6 +411,11 @@ pub struct Stats {
     pub dropped: u64,
     /// Errors and panics from sinks.
     pub sink_errors: u64,
+    /// New findings made without their stack although backtrace `on_finding` asked
+    /// for one: made in a burst, while 256 findings were already queued for the
+    /// reporter or waiting for its rate limit. They are reported all the same, with
+    /// their call sites and `backtrace_skipped` set on the access.
+    pub stacks_skipped: u64,
 }
 
 /// Returns the current [`Stats`] (cost: see [`Stats`]).
@@ -395,12 +428,27 @@ pub fn stats() -> Stats {
         duplicates,
         dropped: DROPPED.load(Relaxed),
         sink_errors: SINK_ERRORS.load(Relaxed),
+        stacks_skipped: STACKS_SKIPPED.load(Relaxed),
     }
 }
 
 #[cfg(all(test, not(feature = "compile-out")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stacks_are_captured_while_fewer_than_256_findings_wait() {
+        assert!(stack_room_with(0, 0));
+        assert!(stack_room_with(STACKS_AHEAD - 1, 0), "queued only");
+        assert!(
+            stack_room_with(0, STACKS_AHEAD - 1),
+            "waiting for the rate limit only"
+        );
+        assert!(stack_room_with(100, STACKS_AHEAD - 101));
+        assert!(!stack_room_with(100, STACKS_AHEAD - 100), "both count");
+        assert!(!stack_room_with(STACKS_AHEAD, 0));
+        assert!(!stack_room_with(0, reporter::PENDING_MAX));
+    }
 
     #[test]
     fn room_counts_queued_findings_against_the_backlog() {

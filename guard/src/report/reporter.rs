@@ -391,6 +391,7 @@ fn build(c: &crate::detect::Candidate) -> Finding {
             function: a.function.map(|f| f.name().to_owned()),
             time_unix_ns: c.epoch.unix_ns(a.ms),
             backtrace: None,
+            backtrace_skipped: a.stack_skipped,
         })
         .collect();
     // An access made in a `#[guarded]` function is placed by that function, so its

@@ -371,6 +371,9 @@ fn event_attributes(f: &Finding, mut put: impl FnMut(&'static str, AnyValue)) {
         put("mapguard.key_hash", k.clone().into());
     }
     put("mapguard.occurrences", int(f.occurrences));
+    if skipped_stack(f) {
+        put("mapguard.backtrace_skipped", true.into());
+    }
     let roles = Roles::of(f);
     macro_rules! access {
         ($a:expr, $p:literal, $op:literal) => {
@@ -395,6 +398,12 @@ fn event_attributes(f: &Finding, mut put: impl FnMut(&'static str, AnyValue)) {
     access!(roles.last, "", "mapguard.op");
     access!(roles.other, "mapguard.other.", "mapguard.other.op");
     access!(roles.read, "mapguard.read.", "mapguard.read.op");
+}
+
+/// Whether an access's stack was asked for and not captured (a burst of new
+/// findings; see [`Access::backtrace_skipped`]).
+fn skipped_stack(f: &Finding) -> bool {
+    f.accesses.iter().any(|a| a.backtrace_skipped)
 }
 
 fn int(v: u64) -> AnyValue {
@@ -445,6 +454,7 @@ fn emit_to_tracing(f: &Finding) {
         "mapguard.hint" = f.hint.as_str(),
         "mapguard.key_hash" = f.key_hash.as_deref(),
         "mapguard.occurrences" = f.occurrences,
+        "mapguard.backtrace_skipped" = skipped_stack(f).then_some(true),
         "thread.id" = last.map(|a| a.thread_id),
         "thread.name" = last.and_then(|a| a.thread_name),
         "code.file.path" = last.map(|a| a.file),
@@ -568,6 +578,7 @@ mod tests {
             },
             function: None,
             time_unix_ns: 1_700_000_000_000_000_000,
+            backtrace_skipped: false,
             backtrace: stack.then(|| {
                 vec![
                     Frame {
@@ -664,12 +675,30 @@ mod tests {
             Some(&AnyValue::Int(10))
         );
         assert_eq!(get(&v, "mapguard.other.code.stacktrace"), None);
+        assert_eq!(get(&v, "mapguard.backtrace_skipped"), None);
         assert!(v.iter().all(|(k, _)| !k.starts_with("mapguard.read.")));
         assert_eq!(get(&v, "mapguard.occurrences"), Some(&AnyValue::Int(7)));
         assert_eq!(
             get(&v, "mapguard.key_hash"),
             Some(&AnyValue::from("00000000000000ab"))
         );
+    }
+
+    #[test]
+    fn a_stack_skipped_in_a_burst_is_said() {
+        let mut last = access(2, "worker-2", Op::Insert, 20, false);
+        last.backtrace_skipped = true;
+        let f = finding(
+            FindingKind::ConcurrentWrite,
+            vec![access(1, "worker-1", Op::Insert, 10, false), last],
+        );
+        let v = attrs(&f);
+        assert_eq!(
+            get(&v, "mapguard.backtrace_skipped"),
+            Some(&AnyValue::Boolean(true))
+        );
+        assert_eq!(get(&v, "code.stacktrace"), None);
+        assert_eq!(get(&v, "code.line.number"), Some(&AnyValue::Int(20)));
     }
 
     #[test]

@@ -58,6 +58,9 @@ fn format_report(f: &Finding) -> String {
         if let Some(func) = &a.function {
             s.push_str(&format!("      in {func}\n"));
         }
+        if a.backtrace_skipped {
+            s.push_str("      (stack not captured: a burst of new findings, 256 already waiting for the reporter)\n");
+        }
         if let Some(frames) = &a.backtrace {
             for fr in frames.iter().filter(|fr| fr.in_app) {
                 s.push_str(&format!(
