@@ -79,9 +79,9 @@ fn variant_names() -> String {
 /// One line on what the reporter made of a storm's last round.
 fn reporter_line(r: &cases::Reporter) -> String {
     format!(
-        "reporter: {} occurrences, {} repeats counted, {} new reported, {} held back (no room); \
-         flush after the storm {:.1} ms",
-        r.findings, r.duplicates, r.reported, r.dropped, r.drain_ms
+        "reporter: {} occurrences, {} repeats counted, {} new reported, {} held back (no room), \
+         {} without a stack (burst); flush after the storm {:.1} ms",
+        r.findings, r.duplicates, r.reported, r.dropped, r.stacks_skipped, r.drain_ms
     )
 }
 
