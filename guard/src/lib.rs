@@ -73,7 +73,9 @@
 //!
 //! Findings are written by a background thread. Keep a [`flush_on_drop`] guard in
 //! `main` (or call [`flush`] before exiting) so the last ones are not lost.
-#![forbid(unsafe_code)]
+// One audited block: the stack capture in `detect/unwind.rs`, which does not wait
+// for the backtrace crate's lock (its `SAFETY` comment, and its tests).
+#![deny(unsafe_code)]
 #![cfg_attr(feature = "compile-out", allow(dead_code, unused_imports))]
 #![warn(missing_docs)]
 

@@ -8,6 +8,8 @@ mod local;
 mod record;
 #[cfg(not(feature = "compile-out"))]
 mod state;
+#[cfg(not(feature = "compile-out"))]
+mod unwind;
 
 #[cfg(all(test, not(feature = "compile-out")))]
 mod fast_tests;

@@ -1381,7 +1381,7 @@ impl MapState {
         {
             record.set_stack(Some(Arc::new(Stack {
                 stamp,
-                trace: backtrace::Backtrace::new_unresolved(),
+                trace: super::unwind::capture(),
             })));
         }
         record.store(&prev, stamp, key, ctx.site, ctx.function);
@@ -1486,7 +1486,7 @@ impl MapState {
                 if ctx.backtrace() == BacktraceMode::Always || crate::report::stack_room() {
                     last.stack = Some(Arc::new(Stack {
                         stamp: Stamp::new(ctx.me, ctx.op, ctx.now),
-                        trace: backtrace::Backtrace::new_unresolved(),
+                        trace: super::unwind::capture(),
                     }));
                 } else {
                     last.stack_skipped = true;

@@ -1,0 +1,85 @@
+//! first-findings: how long a user's write that makes a new finding takes, while
+//! the reporter resolves the process's first stacks.
+//!
+//! The reporter's first stack resolution loads and decompresses the binary's debug
+//! info, once per process (about 100 ms here). This binary makes `--findings N` new
+//! findings (default 200) right after the first one, each on a fresh map: thread
+//! `a` writes key 1, then thread `b` writes it, which completes a
+//! `concurrent_write` and captures its stack (backtrace `on_finding`). It times
+//! `b`'s write, the one that captures, and prints the median, 99th percentile,
+//! maximum and sum. Then, after a flush (the debug info loaded), a second round
+//! the same. A capture that waited for the reporter's resolution shows as a maximum
+//! near the load's time in the first round.
+//!
+//! ```text
+//! cargo run --release -p mapguard-benches --bin first-findings
+//! cargo run --release -p mapguard-benches --bin first-findings -- --findings 500
+//! ```
+//!
+//! Each run is one process: the first round is only first once.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Thread `a` then thread `b` write key 1 of `m`; returns how long `b`'s write took.
+fn conflict(m: &mapguard::DashMap<u64, u64>) -> Duration {
+    std::thread::scope(|s| {
+        s.spawn(|| m.insert(1, 1));
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let t = Instant::now();
+            m.insert(1, 2);
+            t.elapsed()
+        })
+        .join()
+        .expect("writer b")
+    })
+}
+
+fn round(label: &str, from: usize, n: usize) {
+    let maps: Vec<_> = (from..from + n)
+        .map(|i| mapguard::DashMap::<u64, u64>::named(format!("first-{i}")))
+        .collect();
+    let before = mapguard::stats().findings;
+    let mut times: Vec<Duration> = maps.iter().map(conflict).collect();
+    let made = mapguard::stats().findings - before;
+    times.sort();
+    println!(
+        "{label}: {made} new findings; the write that captures: median {:.1} µs, p99 {:.1} µs, max {:.1} µs, sum {:.1} ms",
+        times[n / 2].as_secs_f64() * 1e6,
+        times[(n * 99 / 100).min(n - 1)].as_secs_f64() * 1e6,
+        times[n - 1].as_secs_f64() * 1e6,
+        times.iter().sum::<Duration>().as_secs_f64() * 1e3,
+    );
+}
+
+fn main() -> ExitCode {
+    let mut findings = 200usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a != "--findings" {
+            eprintln!("first-findings: unknown argument {a:?}; accepted: --findings N");
+            return ExitCode::from(2);
+        }
+        let value = args.next().unwrap_or_default();
+        match value.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => findings = n,
+            _ => {
+                eprintln!(
+                    "first-findings: --findings {value:?}: accepted: a number from 1 to 10000"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    mapguard::Config::new()
+        .outputs(vec![])
+        .install()
+        .expect("first-findings config");
+    round("first", 0, findings);
+    mapguard::flush();
+    round("after a flush", findings, findings);
+    mapguard::flush();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,163 @@
+//! Capturing the calling thread's stack without the backtrace crate's global lock.
+//!
+//! `backtrace::Backtrace::new_unresolved` takes that crate's process-wide lock, which
+//! resolving a stack also takes, frame by frame. The reporter thread resolves the
+//! stacks of new findings, and its first frame loads and decompresses the binary's
+//! debug info: 76 to 114 ms here, measured on a user's `insert` that made a new
+//! finding meanwhile and waited for the lock (`benches/results/2026-11-28-session24.txt`).
+//! A user's thread must not wait for the reporter, so on Unix the capture here walks
+//! the stack with the unsynchronized call, and only resolution takes the lock.
+
+use backtrace::{Backtrace, BacktraceFrame};
+
+/// Frames kept at most, innermost first; deeper stacks are cut. The reporter shows
+/// at most 64 frames from the first app frame on, and the frames above it (the
+/// capture, mapguard, dashmap) are a dozen or so.
+const MAX_FRAMES: usize = 128;
+
+/// The calling thread's stack, unresolved (a few microseconds: one step of the
+/// system unwinder per frame, and one allocation). Takes no lock of mapguard's or
+/// the backtrace crate's on Unix (the unwinder takes the C library's lock on its
+/// list of loaded objects, as every C++ throw does); elsewhere it is
+/// `Backtrace::new_unresolved`, which takes the backtrace crate's lock.
+#[inline(never)]
+pub(crate) fn capture() -> Backtrace {
+    #[cfg(unix)]
+    {
+        let mut frames: Vec<BacktraceFrame> = Vec::with_capacity(32);
+        // SAFETY: `trace_unsynchronized` is unsafe only because it does not take the
+        // crate's lock, which serialises its users. On Unix the crate walks the stack
+        // with the system unwinder (its `libunwind` backend: `_Unwind_Backtrace`, and
+        // per frame `_Unwind_GetIP`, `_Unwind_GetCFA` and
+        // `_Unwind_FindEnclosingFunction`, through `Frame::clone`). Those are thread
+        // safe (C++ exceptions unwind on every thread at once) and keep no state of
+        // the crate's: the state the lock guards is the symbol cache, which only
+        // resolution touches, and resolution still takes the lock. The standard
+        // library calls the same unsynchronized walk, from its own copy of the crate,
+        // for panics. The closure does not panic (it clones a frame and pushes it;
+        // an allocation failure aborts), which matters because the unwinder's frames
+        // cannot unwind.
+        // Tested by `a_capture_does_not_wait_for_the_backtrace_lock` and
+        // `stacks_captured_on_many_threads_at_once_resolve_to_their_callers`.
+        #[allow(unsafe_code)]
+        unsafe {
+            backtrace::trace_unsynchronized(|frame| {
+                frames.push(BacktraceFrame::from(frame.clone()));
+                frames.len() < MAX_FRAMES
+            });
+        }
+        Backtrace::from(frames)
+    }
+    #[cfg(not(unix))]
+    {
+        Backtrace::new_unresolved()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[inline(never)]
+    fn captured_in_a_named_function() -> Backtrace {
+        let trace = capture();
+        std::hint::black_box(&trace);
+        trace
+    }
+
+    fn names(mut trace: Backtrace) -> Vec<String> {
+        trace.resolve();
+        trace
+            .frames()
+            .iter()
+            .flat_map(|f| f.symbols())
+            .filter_map(|s| s.name().map(|n| format!("{n:#}")))
+            .collect()
+    }
+
+    #[test]
+    fn a_capture_does_not_wait_for_the_backtrace_lock() {
+        // A thread holds the backtrace crate's lock (its callback runs under it), as
+        // the reporter does while it resolves a stack.
+        let (holding_tx, holding_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            backtrace::trace(|_| {
+                holding_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+                false
+            });
+        });
+        holding_rx.recv().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        let capturer = std::thread::spawn(move || {
+            done_tx.send(captured_in_a_named_function()).unwrap();
+        });
+        // With the lock taken, this would wait until the release below: the timeout
+        // only bounds a failing run.
+        let got = done_rx.recv_timeout(Duration::from_secs(30));
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        capturer.join().unwrap();
+        let trace = got.expect("the capture waited for the backtrace crate's lock");
+        assert!(
+            names(trace)
+                .iter()
+                .any(|n| n.ends_with("captured_in_a_named_function")),
+            "the capture lost its caller"
+        );
+    }
+
+    #[test]
+    fn stacks_captured_on_many_threads_at_once_resolve_to_their_callers() {
+        // Captures on several threads while another resolves in a loop (under the
+        // lock): every stack is whole and resolves to the function that took it.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut t = Backtrace::new_unresolved();
+                    t.resolve();
+                }
+            });
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..50)
+                            .map(|_| captured_in_a_named_function())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for w in workers {
+                for trace in w.join().unwrap() {
+                    assert!(trace.frames().len() > 2);
+                    assert!(trace.frames().len() <= MAX_FRAMES);
+                    let names = names(trace);
+                    assert!(
+                        names
+                            .iter()
+                            .any(|n| n.ends_with("captured_in_a_named_function")),
+                        "{names:#?}"
+                    );
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+
+    #[test]
+    fn a_deep_stack_is_cut_at_the_frame_limit() {
+        fn deep(n: usize) -> Backtrace {
+            if n == 0 {
+                capture()
+            } else {
+                std::hint::black_box(deep(std::hint::black_box(n - 1)))
+            }
+        }
+        let trace = deep(MAX_FRAMES + 40);
+        assert_eq!(trace.frames().len(), MAX_FRAMES);
+    }
+}
