@@ -3,10 +3,12 @@
 //! `backtrace::Backtrace::new_unresolved` takes that crate's process-wide lock, which
 //! resolving a stack also takes, frame by frame. The reporter thread resolves the
 //! stacks of new findings, and its first frame loads and decompresses the binary's
-//! debug info: 76 to 114 ms here, measured on a user's `insert` that made a new
-//! finding meanwhile and waited for the lock (`benches/results/2026-11-28-session24.txt`).
-//! A user's thread must not wait for the reporter, so on Unix the capture here walks
-//! the stack with the unsynchronized call, and only resolution takes the lock.
+//! debug info: the slowest of 200 user writes that made a new finding meanwhile
+//! waited 98 to 116 ms for the lock (`first-findings`,
+//! `benches/results/2026-11-28-session24.txt`). A user's thread must not wait for
+//! the reporter, so where the crate walks stacks with the system unwinder (Unix
+//! but emscripten and 32-bit ARM iOS), the capture here makes the unsynchronized
+//! call, and only resolution takes the lock.
 
 use backtrace::{Backtrace, BacktraceFrame};
 
@@ -16,27 +18,34 @@ use backtrace::{Backtrace, BacktraceFrame};
 const MAX_FRAMES: usize = 128;
 
 /// The calling thread's stack, unresolved (a few microseconds: one step of the
-/// system unwinder per frame, and one allocation). Takes no lock of mapguard's or
-/// the backtrace crate's on Unix (the unwinder takes the C library's lock on its
-/// list of loaded objects, as every C++ throw does); elsewhere it is
-/// `Backtrace::new_unresolved`, which takes the backtrace crate's lock.
+/// system unwinder per frame, and an allocation, a few for a deep stack). Takes no
+/// lock of mapguard's or the backtrace crate's on Unix (the unwinder may take the C
+/// library's lock on its list of loaded objects, as every C++ throw does);
+/// elsewhere it is `Backtrace::new_unresolved`, which takes the backtrace crate's
+/// lock.
 #[inline(never)]
 pub(crate) fn capture() -> Backtrace {
-    #[cfg(unix)]
+    #[cfg(all(
+        unix,
+        not(target_os = "emscripten"),
+        not(all(target_os = "ios", target_arch = "arm"))
+    ))]
     {
         let mut frames: Vec<BacktraceFrame> = Vec::with_capacity(32);
         // SAFETY: `trace_unsynchronized` is unsafe only because it does not take the
-        // crate's lock, which serialises its users. On Unix the crate walks the stack
-        // with the system unwinder (its `libunwind` backend: `_Unwind_Backtrace`, and
-        // per frame `_Unwind_GetIP`, `_Unwind_GetCFA` and
-        // `_Unwind_FindEnclosingFunction`, through `Frame::clone`). Those are thread
-        // safe (C++ exceptions unwind on every thread at once) and keep no state of
-        // the crate's: the state the lock guards is the symbol cache, which only
-        // resolution touches, and resolution still takes the lock. The standard
-        // library calls the same unsynchronized walk, from its own copy of the crate,
-        // for panics. The closure does not panic (it clones a frame and pushes it;
-        // an allocation failure aborts), which matters because the unwinder's frames
-        // cannot unwind.
+        // crate's lock, which serialises its users. On these targets (the `cfg`
+        // above, the crate's own condition for its `libunwind` backend) the crate
+        // walks the stack with the system unwinder: `_Unwind_Backtrace`, and per frame
+        // `_Unwind_GetIP`, `_Unwind_GetCFA` and `_Unwind_FindEnclosingFunction`,
+        // through `Frame::clone`, whose result keeps no pointer into the unwinder's
+        // context. Those are thread safe (C++ exceptions unwind on every thread at
+        // once) and keep no state of the crate's: the state the lock guards is the
+        // symbol cache, which only resolution touches, and resolution still takes
+        // the lock. Walks that do not take this lock already run beside it in every
+        // program: the standard library's (its own copy of the crate, under its own
+        // lock), other copies of the crate, C++ throws. The closure does not panic
+        // (it clones a frame and pushes it; an allocation failure aborts); were it
+        // to, the crate aborts rather than unwind through the unwinder's frames.
         // Tested by `a_capture_does_not_wait_for_the_backtrace_lock` and
         // `stacks_captured_on_many_threads_at_once_resolve_to_their_callers`.
         #[allow(unsafe_code)]
@@ -48,13 +57,25 @@ pub(crate) fn capture() -> Backtrace {
         }
         Backtrace::from(frames)
     }
-    #[cfg(not(unix))]
+    #[cfg(not(all(
+        unix,
+        not(target_os = "emscripten"),
+        not(all(target_os = "ios", target_arch = "arm"))
+    )))]
     {
         Backtrace::new_unresolved()
     }
 }
 
-#[cfg(test)]
+// The tests check the unsynchronized capture; elsewhere `capture` is the crate's own.
+#[cfg(all(
+    test,
+    all(
+        unix,
+        not(target_os = "emscripten"),
+        not(all(target_os = "ios", target_arch = "arm"))
+    )
+))]
 mod tests {
     use super::*;
     use std::sync::mpsc;
@@ -131,20 +152,23 @@ mod tests {
                     })
                 })
                 .collect();
-            for w in workers {
-                for trace in w.join().unwrap() {
-                    assert!(trace.frames().len() > 2);
-                    assert!(trace.frames().len() <= MAX_FRAMES);
-                    let names = names(trace);
-                    assert!(
-                        names
-                            .iter()
-                            .any(|n| n.ends_with("captured_in_a_named_function")),
-                        "{names:#?}"
-                    );
-                }
-            }
+            let traces: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
+            // Before any assertion, so that a failure ends the resolving thread too.
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for trace in traces
+                .into_iter()
+                .flat_map(|t| t.expect("capturing thread"))
+            {
+                assert!(trace.frames().len() > 2);
+                assert!(trace.frames().len() <= MAX_FRAMES);
+                let names = names(trace);
+                assert!(
+                    names
+                        .iter()
+                        .any(|n| n.ends_with("captured_in_a_named_function")),
+                    "{names:#?}"
+                );
+            }
         });
     }
 

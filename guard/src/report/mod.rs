@@ -6,7 +6,10 @@ mod reporter;
 mod seen;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed},
+};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -162,12 +165,17 @@ const _: () = assert!(STACKS_AHEAD < reporter::PENDING_MAX);
 /// Whether a new finding may capture its stack now (see [`STACKS_AHEAD`]). Two
 /// relaxed loads; checked only when a new finding is made.
 pub(crate) fn stack_room() -> bool {
-    stack_room_with(QUEUED.load(Relaxed), PENDING_LEN.load(Relaxed))
+    // Queue first, with Acquire: the reporter publishes the backlog's length before
+    // it releases the finding's place in the queue.
+    let queued = QUEUED.load(Acquire);
+    stack_room_with(queued, PENDING_LEN.load(Relaxed))
 }
 
 /// [`stack_room`] for these counts. A finding the reporter is moving from its queue
 /// to its backlog may be counted in both for a moment (never in neither), so the
-/// count errs towards fewer stacks, not more.
+/// count errs towards fewer stacks, not more. It bounds the stacks waiting, not the
+/// stacks a burst captures: each finding reported frees a place, and threads that
+/// check at once may each take the last one.
 fn stack_room_with(queued: usize, pending: usize) -> bool {
     queued + pending < STACKS_AHEAD
 }
@@ -411,10 +419,12 @@ pub struct Stats {
     pub dropped: u64,
     /// Errors and panics from sinks.
     pub sink_errors: u64,
-    /// New findings made without their stack although backtrace `on_finding` asked
-    /// for one: made in a burst, while 256 findings were already queued for the
-    /// reporter or waiting for its rate limit. They are reported all the same, with
-    /// their call sites and `backtrace_skipped` set on the access.
+    /// Times a new finding was made without its stack although backtrace
+    /// `on_finding` asked for one: made in a burst, while 256 findings were already
+    /// queued for the reporter or waiting for its rate limit. Such a finding is
+    /// reported with its call sites and `backtrace_skipped` set on the access (unless
+    /// it repeats one already reported); one held back and offered again counts
+    /// again.
     pub stacks_skipped: u64,
 }
 

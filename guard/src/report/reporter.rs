@@ -5,7 +5,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -179,7 +182,9 @@ impl Reporter {
                 self.candidate(*c);
                 // Counted as queued until it is in the backlog (or known, or
                 // dropped), so that `room()` never sees a place that is not free.
-                QUEUED.fetch_sub(1, Relaxed);
+                // Release: a thread that sees this decrement (`stack_room`, with
+                // Acquire) sees the backlog's new length too.
+                QUEUED.fetch_sub(1, Release);
             }
             Msg::Flush(ack) => {
                 self.release_pending(true);

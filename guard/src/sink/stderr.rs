@@ -59,7 +59,10 @@ fn format_report(f: &Finding) -> String {
             s.push_str(&format!("      in {func}\n"));
         }
         if a.backtrace_skipped {
-            s.push_str("      (stack not captured: a burst of new findings, 256 already waiting for the reporter)\n");
+            s.push_str(&format!(
+                "      (stack not captured: a burst of new findings, {} already waiting for the reporter)\n",
+                crate::report::STACKS_AHEAD
+            ));
         }
         if let Some(frames) = &a.backtrace {
             for fr in frames.iter().filter(|fr| fr.in_app) {
