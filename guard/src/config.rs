@@ -257,16 +257,19 @@ pub enum BacktraceMode {
     /// Never: findings carry call sites only.
     Off,
     /// The thread that completes a new finding captures its own unresolved stack
-    /// (about 3 µs, an allocation and the backtrace crate's process-wide lock, once
-    /// per unique finding, and again if the finding was held back and is offered
-    /// anew): the default. The reporter thread takes the same lock while it resolves
-    /// a stack, one frame at a time, so a capture can wait for one frame's
-    /// resolution; the process's first resolution loads the binary's debug info
-    /// (milliseconds, or longer on a large binary).
+    /// (about 3 µs and an allocation, once per unique finding, and again if the
+    /// finding was held back and is offered anew): the default. On Unix the capture
+    /// takes no lock; elsewhere (Windows) it takes the backtrace crate's
+    /// process-wide lock, which the reporter thread also takes while it resolves a
+    /// stack, one frame at a time, so there a capture can wait for one frame's
+    /// resolution, and the process's first resolution loads the binary's debug info
+    /// (about 100 ms, or longer on a large binary). While 256 new findings already
+    /// wait for the reporter (a burst), a new one is reported without its stack
+    /// ([`crate::Access::backtrace_skipped`]).
     #[default]
     OnFinding,
-    /// Writes keep an unresolved stack (about 3 µs and an allocation per write, plus
-    /// the backtrace crate's global lock, as for `OnFinding`), so both sides of a
+    /// Writes keep an unresolved stack (about 3 µs and an allocation per write; the
+    /// backtrace crate's global lock off Unix, as for `OnFinding`), so both sides of a
     /// finding have one. A write skips the capture only when the record it replaces
     /// was written by the same thread, with the same op, in the same millisecond: a
     /// loop that alternates ops or threads on one record (`remove` then `insert`, in

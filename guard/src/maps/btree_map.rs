@@ -40,18 +40,18 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 /// **Blocking:** never waits for another thread's map operations; the only lock
 /// around the map is the program's own. mapguard itself takes short process-wide
 /// locks: when a thread makes its first checked call (to register the thread), when
-/// a new finding captures a stack (the backtrace crate's lock; on every write with
-/// backtrace `always`) and, with a [`Reaction::Call`](crate::Reaction::Call)
+/// a new finding captures a stack off Unix (the backtrace crate's lock; on every
+/// write with backtrace `always`) and, with a [`Reaction::Call`](crate::Reaction::Call)
 /// reaction, when a finding is made. With [`Reaction::Panic`](crate::Reaction::Panic)
 /// a finding panics in the call.
 /// That callback runs inside the call, so under the program's lock around the map:
 /// whatever it waits for, the call waits for ("never blocks" below means the method
 /// waits for no other thread's map operation; mapguard's own short locks are the
-/// ones listed here). The backtrace crate's lock is also taken by mapguard's
-/// reporter thread while it resolves a finding's stack, one frame at a time: a
-/// capture can wait for one frame's resolution, and the process's first resolution
-/// loads the binary's debug info (from milliseconds to much longer on a large
-/// binary).
+/// ones listed here). Off Unix, the backtrace crate's lock is also taken by
+/// mapguard's reporter thread while it resolves a finding's stack, one frame at a
+/// time: a capture can wait for one frame's resolution, and the process's first
+/// resolution loads the binary's debug info (about 100 ms, much longer on a large
+/// binary). On Unix a capture takes no lock.
 // `repr(C)` with the std map first: a call reaches it at the wrapper's own address.
 #[repr(C)]
 pub struct BTreeMap<K, V> {

@@ -36,10 +36,11 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState, op};
 /// environment (and may start the clock thread); a thread's first call registers it
 /// under a process-wide mutex; in key scope the map's first keyed access allocates
 /// its key slots (40 bytes each, 1024 by default); the first iteration or mode
-/// `accesses` allocates about 100 bytes. A new finding captures a stack (under the
-/// backtrace crate's lock, which the reporter thread also takes while it resolves a
-/// stack, one frame at a time: the process's first resolution loads the binary's
-/// debug info, milliseconds or longer) and the first one starts the reporter thread.
+/// `accesses` allocates about 100 bytes. A new finding captures a stack (on Unix
+/// without a lock; elsewhere under the backtrace crate's lock, which the reporter
+/// thread also takes while it resolves a stack, one frame at a time: the process's
+/// first resolution loads the binary's debug info, about 100 ms or longer) and the
+/// first one starts the reporter thread.
 /// A guard (`Ref`, `RefMut`, `Entry`, an iterator) dropped on another thread than
 /// the one that got it, as one held across an `.await` on a multi-threaded runtime,
 /// takes the thread registry's process-wide mutex once, to find its owner. An
