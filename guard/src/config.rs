@@ -257,8 +257,9 @@ pub enum BacktraceMode {
     /// Never: findings carry call sites only.
     Off,
     /// The thread that completes a new finding captures its own unresolved stack
-    /// (about 3 µs and an allocation, once per unique finding, and again if the
-    /// finding was held back and is offered anew): the default. On Unix the capture
+    /// (3 to 9 µs by the stack's depth, and an allocation, once per unique finding,
+    /// and again if the finding was held back and is offered anew): the default. On
+    /// Unix the capture
     /// takes no lock; elsewhere (Windows) it takes the backtrace crate's
     /// process-wide lock, which the reporter thread also takes while it resolves a
     /// stack, one frame at a time, so there a capture can wait for one frame's
@@ -268,7 +269,7 @@ pub enum BacktraceMode {
     /// ([`crate::Access::backtrace_skipped`]).
     #[default]
     OnFinding,
-    /// Writes keep an unresolved stack (about 3 µs and an allocation per write; the
+    /// Writes keep an unresolved stack (3 to 9 µs and an allocation per write; the
     /// backtrace crate's global lock off Unix, as for `OnFinding`), so both sides of a
     /// finding have one. A write skips the capture only when the record it replaces
     /// was written by the same thread, with the same op, in the same millisecond: a
