@@ -259,14 +259,13 @@ pub enum BacktraceMode {
     /// The thread that completes a new finding captures its own unresolved stack
     /// (3 to 9 µs by the stack's depth, and an allocation, once per unique finding,
     /// and again if the finding was held back and is offered anew): the default. On
-    /// Unix the capture
-    /// takes no lock; elsewhere (Windows) it takes the backtrace crate's
-    /// process-wide lock, which the reporter thread also takes while it resolves a
-    /// stack, one frame at a time, so there a capture can wait for one frame's
-    /// resolution, and the process's first resolution loads the binary's debug info
-    /// (about 100 ms, or longer on a large binary). While 256 new findings already
-    /// wait for the reporter (a burst), a new one is reported without its stack
-    /// ([`crate::Access::backtrace_skipped`]).
+    /// Unix the capture takes no lock; elsewhere (Windows) it takes the backtrace
+    /// crate's process-wide lock, which the reporter thread also takes while it
+    /// resolves a stack, one frame at a time, so there a capture can wait for one
+    /// frame's resolution, and the process's first resolution loads the binary's
+    /// debug info (about 100 ms, or longer on a large binary). While 256 new
+    /// findings already wait for the reporter (a burst), a new one is reported
+    /// without its stack ([`crate::Access::backtrace_skipped`]).
     #[default]
     OnFinding,
     /// Writes keep an unresolved stack (3 to 9 µs and an allocation per write; the

@@ -163,7 +163,8 @@ pub(crate) const STACKS_AHEAD: usize = 256;
 const _: () = assert!(STACKS_AHEAD < reporter::PENDING_MAX);
 
 /// Whether a new finding may capture its stack now (see [`STACKS_AHEAD`]). Two
-/// relaxed loads; checked only when a new finding is made.
+/// loads, one of them Acquire (a plain load on x86); checked only when a new
+/// finding is made.
 pub(crate) fn stack_room() -> bool {
     // Queue first, with Acquire: the reporter publishes the backlog's length before
     // it releases the finding's place in the queue.
