@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::conflict;
+use common::{conflict, fresh_maps, install_backlogged};
 
 use std::time::{Duration, Instant};
 
-use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory};
+use mapguard::{BacktraceMode, Memory};
 
 /// The reporter's backlog of findings held back by the rate limit (the README's
 /// "full backlog behind the rate limit (4096)").
@@ -16,19 +16,9 @@ const BACKLOG: u64 = 4096;
 #[test]
 fn a_full_backlog_holds_new_findings_back_until_it_has_room() {
     let memory = Memory::new();
-    Config::new()
-        .outputs(vec![])
-        .sink(memory.clone())
-        .rate_limit(1)
-        .queue_capacity(1 << 16)
-        .backtrace(BacktraceMode::Off)
-        .summary_interval(Duration::from_secs(3600))
-        .install()
-        .unwrap();
+    install_backlogged(&memory, BacktraceMode::Off);
     let started = Instant::now();
-    let maps: Vec<DashMap<u64, u64>> = (0..BACKLOG + 40)
-        .map(|i| DashMap::named(format!("bl-{i}")).with_clock(ManualClock::new()))
-        .collect();
+    let maps = fresh_maps("bl", BACKLOG as usize + 40);
     for map in &maps {
         conflict(map);
     }

@@ -4,11 +4,9 @@
 
 mod common;
 
-use common::conflict;
+use common::{conflict, fresh_maps, install_backlogged};
 
-use std::time::Duration;
-
-use mapguard::{BacktraceMode, Config, DashMap, ManualClock, Memory, Stderr};
+use mapguard::{BacktraceMode, DashMap, ManualClock, Memory, Stderr};
 
 /// Findings waiting for the reporter past which a new one gets no stack (the
 /// README's "burst of new findings").
@@ -17,20 +15,10 @@ const STACKS_AHEAD: usize = 256;
 #[test]
 fn a_burst_of_new_findings_is_reported_whole_with_stacks_for_the_first_256() {
     let memory = Memory::new();
-    Config::new()
-        .outputs(vec![])
-        .sink(memory.clone())
-        // One release a second: the findings pile up behind the rate limit.
-        .rate_limit(1)
-        .queue_capacity(1 << 16)
-        .backtrace(BacktraceMode::OnFinding)
-        .summary_interval(Duration::from_secs(3600))
-        .install()
-        .unwrap();
+    // One release a second: the findings pile up behind the rate limit.
+    install_backlogged(&memory, BacktraceMode::OnFinding);
     let burst = STACKS_AHEAD + 60;
-    let maps: Vec<DashMap<u64, u64>> = (0..burst)
-        .map(|i| DashMap::named(format!("burst-{i}")).with_clock(ManualClock::new()))
-        .collect();
+    let maps = fresh_maps("burst", burst);
     for map in &maps {
         conflict(map);
     }

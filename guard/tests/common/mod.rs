@@ -250,3 +250,29 @@ pub fn install_into(m: &Memory) {
         .install()
         .unwrap();
 }
+
+/// Installs a config for tests of the reporter's backlog: findings into `m` only,
+/// one released a second (so new findings pile up behind the rate limit), a queue
+/// that never fills, repeats summarised only on flush, stacks as `backtrace` says.
+pub fn install_backlogged(m: &Memory, backtrace: BacktraceMode) {
+    Config::new()
+        .outputs(vec![])
+        .sink(m.clone())
+        .rate_limit(1)
+        .queue_capacity(1 << 16)
+        .backtrace(backtrace)
+        .summary_interval(std::time::Duration::from_secs(3600))
+        .install()
+        .unwrap();
+}
+
+/// `n` maps named `{prefix}-0`, `{prefix}-1`, ..., each on its own manual clock:
+/// [`conflict`] on each makes one new finding per map.
+pub fn fresh_maps(prefix: &str, n: usize) -> Vec<mapguard::DashMap<u64, u64>> {
+    (0..n)
+        .map(|i| {
+            mapguard::DashMap::named(format!("{prefix}-{i}"))
+                .with_clock(mapguard::ManualClock::new())
+        })
+        .collect()
+}
