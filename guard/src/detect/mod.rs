@@ -10,6 +10,8 @@ mod record;
 mod state;
 #[cfg(not(feature = "compile-out"))]
 mod unwind;
+#[cfg(all(test, not(feature = "compile-out")))]
+pub(crate) use unwind::capture as capture_stack;
 
 #[cfg(all(test, not(feature = "compile-out")))]
 mod fast_tests;

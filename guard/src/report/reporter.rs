@@ -57,6 +57,11 @@ fn drop_sinks(old: Vec<SinkSlot>) {
 const KNOWN_MAX: usize = 4096;
 /// Unique stacks whose resolved frames are cached.
 const STACKS_MAX: usize = 1024;
+/// How long after its last stack resolution the reporter gives back the debug info
+/// it loaded to resolve stacks (the backtrace crate's symbol cache: some 20 MiB of
+/// a 47 MiB load here). An incident's findings come in bursts; the next incident's
+/// first stack loads the debug info again, on this thread.
+const SYMBOLS_IDLE: Duration = Duration::from_secs(30);
 /// Findings waiting for the rate limit, at most.
 pub(super) const PENDING_MAX: usize = 4096;
 const MAX_FRAMES: usize = 64;
@@ -110,6 +115,9 @@ struct Reporter {
     refilled: Instant,
     /// A panic outside the sinks was caught (and said) once.
     recovered: bool,
+    /// When a stack was last resolved, if the debug info has not been given back
+    /// since ([`SYMBOLS_IDLE`]).
+    symbols_used: Option<Instant>,
 }
 
 impl Reporter {
@@ -129,6 +137,7 @@ impl Reporter {
             rate: 100.0,
             tokens: 100.0,
             refilled: Instant::now(),
+            symbols_used: None,
         }
     }
 
@@ -141,7 +150,8 @@ impl Reporter {
                     Duration::from_secs(3600)
                 } else {
                     Duration::from_millis(10)
-                });
+                })
+                .min(symbols_wait(self.symbols_used, Instant::now()));
             let msg = match rx.recv_timeout(wait) {
                 Ok(msg) => Some(msg),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -165,6 +175,7 @@ impl Reporter {
                 // After the summary too, so that its lines do not wait in a sink's
                 // buffer for the next round.
                 self.each_sink(|s| s.flush());
+                self.release_symbols_if_idle(Instant::now());
             }));
             if round.is_err() && !self.recovered {
                 self.recovered = true;
@@ -172,6 +183,22 @@ impl Reporter {
                     "the reporter recovered from a panic and goes on (said once)"
                 ));
             }
+        }
+    }
+
+    /// Gives back the debug info loaded to resolve stacks once none has been
+    /// resolved for [`SYMBOLS_IDLE`]. Only where a capture does not wait for the
+    /// backtrace crate's lock ([`crate::detect`]'s `unwind`): elsewhere the next
+    /// load would make the user's captures wait for it again.
+    fn release_symbols_if_idle(&mut self, now: Instant) {
+        if symbols_idle(self.symbols_used, now) {
+            self.symbols_used = None;
+            #[cfg(all(
+                unix,
+                not(target_os = "emscripten"),
+                not(all(target_os = "ios", target_arch = "arm"))
+            ))]
+            backtrace::clear_symbol_cache();
         }
     }
 
@@ -263,6 +290,7 @@ impl Reporter {
         for (access, raw) in finding.accesses.iter_mut().zip(&c.accesses) {
             if let Some(s) = &raw.stack {
                 access.backtrace = Some(resolve(&s.trace, &mut self.stacks).as_ref().clone());
+                self.symbols_used = Some(Instant::now());
             }
         }
         // Not in the dedup table: it found the table full, a sample (see `seen`).
@@ -423,6 +451,20 @@ fn build(c: &crate::detect::Candidate) -> Finding {
     }
 }
 
+/// Whether the debug info last used at `used` has been idle for [`SYMBOLS_IDLE`].
+fn symbols_idle(used: Option<Instant>, now: Instant) -> bool {
+    used.is_some_and(|t| now.saturating_duration_since(t) >= SYMBOLS_IDLE)
+}
+
+/// How long the reporter may sleep before the debug info last used at `used` is
+/// due to be given back (an hour when none is loaded; the loop's other bounds are
+/// shorter).
+fn symbols_wait(used: Option<Instant>, now: Instant) -> Duration {
+    used.map_or(Duration::from_secs(3600), |t| {
+        (t + SYMBOLS_IDLE).saturating_duration_since(now)
+    })
+}
+
 /// Resolves a stack once per unique list of frame addresses.
 #[cfg(not(feature = "compile-out"))]
 fn resolve(
@@ -440,26 +482,41 @@ fn resolve(
     if let Some(frames) = cache.get(&id) {
         return frames.clone();
     }
-    let mut trace = trace.clone();
-    trace.resolve();
+    // Frame by frame (each takes the backtrace crate's lock for itself), innermost
+    // first, and no further than needed: past the thread's Rust entry
+    // (`__rust_begin_short_backtrace`, where Rust's own short backtraces stop) are
+    // the runtime's and the C library's frames, and resolving those would load the
+    // C library's debug info where the system has it (+31 MiB here); past the
+    // frames kept, nothing is shown.
     let mut frames = Vec::new();
+    let mut first_app = None;
     for frame in trace.frames() {
-        for sym in frame.symbols() {
+        let mut entry = false;
+        backtrace::resolve(frame.ip(), |sym| {
             let function = sym.name().map(|n| format!("{n:#}"));
             let file = sym.filename().map(|p| p.display().to_string());
             let in_app =
                 function.as_deref().is_some_and(in_app) && file.as_deref().is_none_or(file_in_app);
+            entry |= function
+                .as_deref()
+                .is_some_and(|f| f.contains("__rust_begin_short_backtrace"));
+            if in_app && first_app.is_none() {
+                first_app = Some(frames.len());
+            }
             frames.push(Frame {
                 function,
                 file,
                 line: sym.lineno(),
                 in_app,
             });
+        });
+        if entry || first_app.is_some_and(|start| frames.len() >= start + MAX_FRAMES) {
+            break;
         }
     }
     // Drop the capture machinery at the top: everything before the first app frame
     // is backtrace, mapguard and dashmap.
-    let start = frames.iter().position(|f| f.in_app).unwrap_or(0);
+    let start = first_app.unwrap_or(0);
     let frames: Vec<Frame> = frames.into_iter().skip(start).take(MAX_FRAMES).collect();
     let frames = Arc::new(frames);
     if cache.len() >= STACKS_MAX {
@@ -509,6 +566,86 @@ pub(crate) fn in_app(function: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_info_is_given_back_after_30_idle_seconds() {
+        let t = Instant::now();
+        assert!(!symbols_idle(None, t), "nothing loaded");
+        assert!(!symbols_idle(Some(t), t));
+        assert!(!symbols_idle(
+            Some(t),
+            t + SYMBOLS_IDLE - Duration::from_millis(1)
+        ));
+        assert!(symbols_idle(Some(t), t + SYMBOLS_IDLE));
+        // A clock read before the last use (another thread's `now`) is not idle.
+        assert!(!symbols_idle(Some(t + Duration::from_secs(1)), t));
+        // The loop wakes when it is due, and not before.
+        assert_eq!(symbols_wait(Some(t), t), SYMBOLS_IDLE);
+        assert_eq!(
+            symbols_wait(Some(t), t + Duration::from_secs(10)),
+            SYMBOLS_IDLE - Duration::from_secs(10)
+        );
+        assert_eq!(symbols_wait(Some(t), t + SYMBOLS_IDLE * 2), Duration::ZERO);
+        assert_eq!(symbols_wait(None, t), Duration::from_secs(3600));
+    }
+
+    #[test]
+    #[cfg(not(feature = "compile-out"))]
+    fn a_stack_resolves_again_after_the_debug_info_is_given_back() {
+        #[inline(never)]
+        fn resolved_here(cache: &mut HashMap<u64, Arc<Vec<Frame>>>) -> Arc<Vec<Frame>> {
+            let trace = crate::detect::capture_stack();
+            resolve(&trace, cache)
+        }
+        let names = |frames: &[Frame]| {
+            frames
+                .iter()
+                .filter_map(|f| f.function.clone())
+                .collect::<Vec<_>>()
+        };
+        let mut r = Reporter::new();
+        let first = resolved_here(&mut r.stacks);
+        assert!(
+            names(&first).iter().any(|n| n.contains("resolved_here")),
+            "{first:#?}"
+        );
+        r.symbols_used = Some(Instant::now());
+        r.release_symbols_if_idle(Instant::now() + SYMBOLS_IDLE);
+        assert_eq!(r.symbols_used, None, "given back");
+        // Not from the reporter's own cache of resolved stacks: resolved anew.
+        r.stacks.clear();
+        let again = resolved_here(&mut r.stacks);
+        assert_eq!(names(&first), names(&again));
+    }
+
+    #[test]
+    #[cfg(not(feature = "compile-out"))]
+    fn a_stack_is_resolved_down_to_the_threads_rust_entry_only() {
+        #[inline(never)]
+        fn captured_here() -> backtrace::Backtrace {
+            crate::detect::capture_stack()
+        }
+        let trace = std::thread::spawn(captured_here).join().unwrap();
+        let frames = resolve(&trace, &mut HashMap::new());
+        let names: Vec<&str> = frames
+            .iter()
+            .filter_map(|f| f.function.as_deref())
+            .collect();
+        // (This test's own frames are mapguard's, so none is an app frame and the
+        // capture machinery stays at the top.)
+        assert!(
+            names.iter().any(|n| n.contains("captured_here")),
+            "{names:#?}"
+        );
+        assert!(
+            names
+                .last()
+                .is_some_and(|n| n.contains("__rust_begin_short_backtrace")),
+            "ends at the thread's Rust entry: {names:#?}"
+        );
+        // The walk itself went on into the runtime and the C library.
+        assert!(trace.frames().len() > frames.len(), "{names:#?}");
+    }
 
     #[test]
     fn in_app_marks_library_frames() {
