@@ -11,9 +11,21 @@
 //! the same. A capture that waited for the reporter's resolution shows as a maximum
 //! near the load's time in the first round.
 //!
+//! It also prints the process's resident memory before the first finding and after
+//! each round's reports, and with `--idle`, once more 31 s later: the reporter gives
+//! back the debug info it loaded 30 s after its last stack resolution. The memory a
+//! resolution loads depends on the build: the workspace's release profile keeps line
+//! tables; a default release profile strips debug info:
+//!
+//! ```text
+//! CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo CARGO_TARGET_DIR=target/stripped \
+//!   cargo run --release -p mapguard-benches --bin first-findings -- --idle
+//! ```
+//!
 //! ```text
 //! cargo run --release -p mapguard-benches --bin first-findings
 //! cargo run --release -p mapguard-benches --bin first-findings -- --findings 100
+//! cargo run --release -p mapguard-benches --bin first-findings -- --idle
 //! ```
 //!
 //! `--findings` takes 1 to 250: past 256 findings waiting for the reporter, new ones
@@ -41,6 +53,11 @@ fn conflict(m: &mapguard::DashMap<u64, u64>) -> Duration {
     })
 }
 
+/// This process's resident memory, from /proc (Linux; 0 elsewhere).
+fn rss_kib() -> u64 {
+    mapguard_benches::cases::rss_bytes() / 1024
+}
+
 fn round(label: &str, from: usize, n: usize) {
     let maps: Vec<_> = (from..from + n)
         .map(|i| mapguard::DashMap::<u64, u64>::named(format!("first-{i}")))
@@ -60,10 +77,15 @@ fn round(label: &str, from: usize, n: usize) {
 
 fn main() -> ExitCode {
     let mut findings = 200usize;
+    let mut idle = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--idle" {
+            idle = true;
+            continue;
+        }
         if a != "--findings" {
-            eprintln!("first-findings: unknown argument {a:?}; accepted: --findings N");
+            eprintln!("first-findings: unknown argument {a:?}; accepted: --findings N, --idle");
             return ExitCode::from(2);
         }
         let value = args.next().unwrap_or_default();
@@ -82,9 +104,22 @@ fn main() -> ExitCode {
         .outputs(vec![])
         .install()
         .expect("first-findings config");
+    // The thread registry, the clock and a map's first call, before any finding.
+    mapguard::DashMap::<u64, u64>::named("first-warm").insert(0, 0);
+    let base = rss_kib();
+    println!("resident: {base} KiB before the first finding");
     round("first", 0, findings);
     mapguard::flush();
+    println!("resident: {} KiB after its reports", rss_kib());
     round("after a flush", findings, findings);
     mapguard::flush();
+    println!("resident: {} KiB after its reports", rss_kib());
+    if idle {
+        std::thread::sleep(Duration::from_secs(31));
+        println!(
+            "resident: {} KiB 31 s later (the reporter gives back its debug info after 30 idle seconds)",
+            rss_kib()
+        );
+    }
     ExitCode::SUCCESS
 }
