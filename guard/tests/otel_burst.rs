@@ -3,23 +3,17 @@
 //! handed in), and one made with its stack does not.
 
 mod common;
+mod common_otel;
 
 use common::{conflict, fresh_maps};
+use common_otel::{TwoPaths, sorted_attributes};
 
-use mapguard::{BacktraceMode, Config, Otel};
+use mapguard::BacktraceMode;
 use opentelemetry::logs::AnyValue;
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SdkLoggerProvider};
-use tracing_subscriber::prelude::*;
+use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord};
 
 /// Findings waiting for the reporter past which a new one gets no stack.
 const STACKS_AHEAD: usize = 256;
-
-fn provider(exporter: &InMemoryLogExporter) -> SdkLoggerProvider {
-    SdkLoggerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build()
-}
 
 /// The finding event on `map`, from `exporter`.
 fn event_on(exporter: &InMemoryLogExporter, map: &str) -> SdkLogRecord {
@@ -39,32 +33,14 @@ fn event_on(exporter: &InMemoryLogExporter, map: &str) -> SdkLogRecord {
     records.pop().unwrap()
 }
 
-fn sorted_attributes(r: &SdkLogRecord) -> Vec<(String, AnyValue)> {
-    let mut v: Vec<(String, AnyValue)> = r
-        .attributes_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
 fn get<'a>(v: &'a [(String, AnyValue)], key: &str) -> Option<&'a AnyValue> {
     v.iter().find(|(k, _)| k == key).map(|(_, a)| a)
 }
 
 #[test]
 fn a_stack_skipped_in_a_burst_is_said_alike_on_both_paths() {
-    let via_tracing = InMemoryLogExporter::default();
-    let via_logger = InMemoryLogExporter::default();
-    let tracing_provider = provider(&via_tracing);
-    let logger_provider = provider(&via_logger);
-    tracing_subscriber::registry()
-        .with(OpenTelemetryTracingBridge::new(&tracing_provider))
-        .init();
-    Config::new()
-        .outputs(vec![])
-        .sink(Otel::new())
-        .sink(Otel::with_logger_provider(&logger_provider))
+    let (paths, config) = TwoPaths::new();
+    config
         // One release a second: the findings pile up behind the rate limit.
         .rate_limit(1)
         .queue_capacity(1 << 16)
@@ -81,8 +57,8 @@ fn a_stack_skipped_in_a_burst_is_said_alike_on_both_paths() {
 
     // The first finding has its stack; the last was made with 256 waiting.
     for (map, skipped) in [(&maps[0], false), (&maps[burst - 1], true)] {
-        let a = sorted_attributes(&event_on(&via_tracing, map.name()));
-        let b = sorted_attributes(&event_on(&via_logger, map.name()));
+        let a = sorted_attributes(&event_on(&paths.via_tracing, map.name()));
+        let b = sorted_attributes(&event_on(&paths.via_logger, map.name()));
         assert_eq!(a, b, "{}", map.name());
         assert_eq!(
             get(&a, "mapguard.backtrace_skipped"),

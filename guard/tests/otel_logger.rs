@@ -3,20 +3,15 @@
 //! `LoggerProvider` handed in. Both sinks are installed side by side here, each
 //! with its own provider and in-memory exporter.
 
-use mapguard::ManualClock;
-use mapguard::{BacktraceMode, Config, DashMap, Otel};
-use opentelemetry::logs::{AnyValue, Severity};
-use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SdkLoggerProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::prelude::*;
+mod common_otel;
 
-fn provider(exporter: &InMemoryLogExporter) -> SdkLoggerProvider {
-    SdkLoggerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build()
-}
+use common_otel::{TwoPaths, sorted_attributes};
+use mapguard::ManualClock;
+use mapguard::{BacktraceMode, DashMap};
+use opentelemetry::logs::Severity;
+use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 fn the_event(exporter: &InMemoryLogExporter) -> SdkLogRecord {
     let mut records: Vec<SdkLogRecord> = exporter
@@ -30,28 +25,10 @@ fn the_event(exporter: &InMemoryLogExporter) -> SdkLogRecord {
     records.pop().unwrap()
 }
 
-fn sorted_attributes(r: &SdkLogRecord) -> Vec<(String, AnyValue)> {
-    let mut v: Vec<(String, AnyValue)> = r
-        .attributes_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
 #[test]
 fn tracing_and_logger_provider_paths_emit_the_same_event() {
-    let via_tracing = InMemoryLogExporter::default();
-    let via_logger = InMemoryLogExporter::default();
-    let tracing_provider = provider(&via_tracing);
-    let logger_provider = provider(&via_logger);
-    tracing_subscriber::registry()
-        .with(OpenTelemetryTracingBridge::new(&tracing_provider))
-        .init();
-    Config::new()
-        .outputs(vec![])
-        .sink(Otel::new())
-        .sink(Otel::with_logger_provider(&logger_provider))
+    let (paths, config) = TwoPaths::new();
+    config
         // Every write keeps its stack: both accesses carry code.stacktrace.
         .backtrace(BacktraceMode::Always)
         .install()
@@ -78,8 +55,8 @@ fn tracing_and_logger_provider_paths_emit_the_same_event() {
     let span = worker("second", 2);
     mapguard::flush();
 
-    let a = the_event(&via_tracing);
-    let b = the_event(&via_logger);
+    let a = the_event(&paths.via_tracing);
+    let b = the_event(&paths.via_logger);
     assert_eq!(a.severity_number(), Some(Severity::Warn));
     assert_eq!(b.severity_number(), Some(Severity::Warn));
     assert_eq!(a.severity_text(), b.severity_text());

@@ -49,3 +49,56 @@ pub fn counter(
     }
     value
 }
+
+/// The `Otel` sink's two ways to its event, side by side: `tracing` (bridged with
+/// `opentelemetry-appender-tracing`, installed as this process's subscriber) and a
+/// `LoggerProvider` handed in, each with its own in-memory exporter.
+pub struct TwoPaths {
+    pub via_tracing: opentelemetry_sdk::logs::InMemoryLogExporter,
+    pub via_logger: opentelemetry_sdk::logs::InMemoryLogExporter,
+    /// Kept alive for the exporters.
+    _providers: [opentelemetry_sdk::logs::SdkLoggerProvider; 2],
+}
+
+impl TwoPaths {
+    /// Installs the `tracing` subscriber (once per process) and returns a `Config`
+    /// with no outputs but an `Otel` sink on each path, to finish and install.
+    pub fn new() -> (TwoPaths, mapguard::Config) {
+        use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+        use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
+        use tracing_subscriber::prelude::*;
+        let provider = |e: &InMemoryLogExporter| {
+            SdkLoggerProvider::builder()
+                .with_simple_exporter(e.clone())
+                .build()
+        };
+        let via_tracing = InMemoryLogExporter::default();
+        let via_logger = InMemoryLogExporter::default();
+        let (tracing_provider, logger_provider) = (provider(&via_tracing), provider(&via_logger));
+        tracing_subscriber::registry()
+            .with(OpenTelemetryTracingBridge::new(&tracing_provider))
+            .init();
+        let config = mapguard::Config::new()
+            .outputs(vec![])
+            .sink(mapguard::Otel::new())
+            .sink(mapguard::Otel::with_logger_provider(&logger_provider));
+        let paths = TwoPaths {
+            via_tracing,
+            via_logger,
+            _providers: [tracing_provider, logger_provider],
+        };
+        (paths, config)
+    }
+}
+
+/// A log record's attributes, sorted by key.
+pub fn sorted_attributes(
+    r: &opentelemetry_sdk::logs::SdkLogRecord,
+) -> Vec<(String, opentelemetry::logs::AnyValue)> {
+    let mut v: Vec<_> = r
+        .attributes_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
