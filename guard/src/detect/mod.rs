@@ -10,6 +10,14 @@ mod record;
 mod state;
 #[cfg(not(feature = "compile-out"))]
 mod unwind;
+/// Whether a stack is captured without the backtrace crate's lock (`unwind`):
+/// where the crate walks stacks with the system unwinder (its own condition for its
+/// `libunwind` backend: Unix but emscripten and 32-bit ARM iOS).
+pub(crate) const LOCK_FREE_CAPTURE: bool = cfg!(all(
+    unix,
+    not(target_os = "emscripten"),
+    not(all(target_os = "ios", target_arch = "arm"))
+));
 #[cfg(all(test, not(feature = "compile-out")))]
 pub(crate) use unwind::capture as capture_stack;
 

@@ -12,6 +12,8 @@
 
 use backtrace::{Backtrace, BacktraceFrame};
 
+use super::LOCK_FREE_CAPTURE;
+
 /// Frames kept at most, innermost first; deeper stacks are cut. The reporter shows
 /// at most 64 frames from the first app frame on, and the frames above it (the
 /// capture, mapguard, dashmap) are a dozen or so.
@@ -19,55 +21,44 @@ const MAX_FRAMES: usize = 128;
 
 /// The calling thread's stack, unresolved (a few microseconds: one step of the
 /// system unwinder per frame, and an allocation, a few for a deep stack). Takes no
-/// lock of mapguard's or the backtrace crate's on Unix (the unwinder may take the C
-/// library's lock on its list of loaded objects, as every C++ throw does);
-/// elsewhere it is `Backtrace::new_unresolved`, which takes the backtrace crate's
-/// lock.
+/// lock of mapguard's or the backtrace crate's where [`LOCK_FREE_CAPTURE`] (the
+/// unwinder may take the C library's lock on its list of loaded objects, as every
+/// C++ throw does); elsewhere it is `Backtrace::new_unresolved`, which takes the
+/// backtrace crate's lock.
 #[inline(never)]
 pub(crate) fn capture() -> Backtrace {
-    #[cfg(all(
-        unix,
-        not(target_os = "emscripten"),
-        not(all(target_os = "ios", target_arch = "arm"))
-    ))]
-    {
-        let mut frames: Vec<BacktraceFrame> = Vec::with_capacity(32);
-        // SAFETY: `trace_unsynchronized` is unsafe only because it does not take the
-        // crate's lock, which serialises its users. On these targets (the `cfg`
-        // above, the crate's own condition for its `libunwind` backend) the crate
-        // walks the stack with the system unwinder: `_Unwind_Backtrace`, and per frame
-        // `_Unwind_GetIP`, `_Unwind_GetCFA` and `_Unwind_FindEnclosingFunction`,
-        // through `Frame::clone`, whose result keeps no pointer into the unwinder's
-        // context. Those are thread safe (C++ exceptions unwind on every thread at
-        // once) and keep no state of the crate's: the state the lock guards is the
-        // symbol cache, which only resolution touches, and resolution still takes
-        // the lock. Walks that do not take this lock already run beside it in every
-        // program: the standard library's (its own copy of the crate, under its own
-        // lock), other copies of the crate, C++ throws. The closure does not panic
-        // (it clones a frame and pushes it; an allocation failure aborts); were it
-        // to, the crate aborts rather than unwind through the unwinder's frames.
-        // Tested by `a_capture_does_not_wait_for_the_backtrace_lock` and
-        // `stacks_captured_on_many_threads_at_once_resolve_to_their_callers`.
-        #[allow(unsafe_code)]
-        unsafe {
-            backtrace::trace_unsynchronized(|frame| {
-                frames.push(BacktraceFrame::from(frame.clone()));
-                frames.len() < MAX_FRAMES
-            });
-        }
-        Backtrace::from(frames)
+    if !LOCK_FREE_CAPTURE {
+        return Backtrace::new_unresolved();
     }
-    #[cfg(not(all(
-        unix,
-        not(target_os = "emscripten"),
-        not(all(target_os = "ios", target_arch = "arm"))
-    )))]
-    {
-        Backtrace::new_unresolved()
+    let mut frames: Vec<BacktraceFrame> = Vec::with_capacity(32);
+    // SAFETY: `trace_unsynchronized` is unsafe only because it does not take the
+    // crate's lock, which serialises its users. It runs only where
+    // `LOCK_FREE_CAPTURE` holds, the crate's own condition for its `libunwind`
+    // backend, where the crate walks the stack with the system unwinder:
+    // `_Unwind_Backtrace`, and per frame `_Unwind_GetIP`, `_Unwind_GetCFA` and
+    // `_Unwind_FindEnclosingFunction`, through `Frame::clone`, whose result keeps no
+    // pointer into the unwinder's context. Those are thread safe (C++ exceptions
+    // unwind on every thread at once) and keep no state of the crate's: the state the
+    // lock guards is the symbol cache, which only resolution touches, and resolution
+    // still takes the lock. Walks that do not take this lock already run beside it in
+    // every program: the standard library's (its own copy of the crate, under its own
+    // lock), other copies of the crate, C++ throws. The closure does not panic (it
+    // clones a frame and pushes it; an allocation failure aborts); were it to, the
+    // crate aborts rather than unwind through the unwinder's frames. Tested by
+    // `a_capture_does_not_wait_for_the_backtrace_lock` and
+    // `stacks_captured_on_many_threads_at_once_resolve_to_their_callers`.
+    #[allow(unsafe_code)]
+    unsafe {
+        backtrace::trace_unsynchronized(|frame| {
+            frames.push(BacktraceFrame::from(frame.clone()));
+            frames.len() < MAX_FRAMES
+        });
     }
+    Backtrace::from(frames)
 }
 
-// The tests check the unsynchronized capture; elsewhere `capture` is the crate's own.
+// The tests check the unsynchronized capture: the condition is `LOCK_FREE_CAPTURE`'s
+// (elsewhere `capture` is the crate's own).
 #[cfg(all(
     test,
     all(

@@ -189,17 +189,14 @@ impl Reporter {
 
     /// Gives back the debug info loaded to resolve stacks once none has been
     /// resolved for [`SYMBOLS_IDLE`]. Only where a capture does not wait for the
-    /// backtrace crate's lock ([`crate::detect`]'s `unwind`): elsewhere the next
-    /// load would make the user's captures wait for it again.
+    /// backtrace crate's lock ([`crate::detect::LOCK_FREE_CAPTURE`]): elsewhere the
+    /// next load would make the user's captures wait for it again.
     fn release_symbols_if_idle(&mut self, now: Instant) {
         if symbols_idle(self.symbols_used, now) {
             self.symbols_used = None;
-            #[cfg(all(
-                unix,
-                not(target_os = "emscripten"),
-                not(all(target_os = "ios", target_arch = "arm"))
-            ))]
-            backtrace::clear_symbol_cache();
+            if crate::detect::LOCK_FREE_CAPTURE {
+                backtrace::clear_symbol_cache();
+            }
         }
     }
 
