@@ -5,28 +5,21 @@
 mod common;
 mod common_otel;
 
-use common::{conflict, fresh_maps};
-use common_otel::{TwoPaths, sorted_attributes};
+use common::{STACKS_AHEAD, conflict, fresh_maps};
+use common_otel::{TwoPaths, finding_events, sorted_attributes};
 
 use mapguard::BacktraceMode;
 use opentelemetry::logs::AnyValue;
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord};
 
-/// Findings waiting for the reporter past which a new one gets no stack.
-const STACKS_AHEAD: usize = 256;
-
 /// The finding event on `map`, from `exporter`.
 fn event_on(exporter: &InMemoryLogExporter, map: &str) -> SdkLogRecord {
-    let mut records: Vec<SdkLogRecord> = exporter
-        .get_emitted_logs()
-        .unwrap()
+    let mut records: Vec<SdkLogRecord> = finding_events(exporter)
         .into_iter()
-        .map(|l| l.record)
         .filter(|r| {
-            r.event_name() == Some("mapguard.finding")
-                && r.attributes_iter().any(|(k, v)| {
-                    k.as_str() == "mapguard.map.name" && *v == AnyValue::from(map.to_owned())
-                })
+            r.attributes_iter().any(|(k, v)| {
+                k.as_str() == "mapguard.map.name" && *v == AnyValue::from(map.to_owned())
+            })
         })
         .collect();
     assert_eq!(records.len(), 1, "{map}: {records:?}");

@@ -5,7 +5,7 @@
 
 mod common_otel;
 
-use common_otel::{TwoPaths, sorted_attributes};
+use common_otel::{TwoPaths, finding_events, sorted_attributes};
 use mapguard::ManualClock;
 use mapguard::{BacktraceMode, DashMap};
 use opentelemetry::logs::Severity;
@@ -14,13 +14,7 @@ use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 fn the_event(exporter: &InMemoryLogExporter) -> SdkLogRecord {
-    let mut records: Vec<SdkLogRecord> = exporter
-        .get_emitted_logs()
-        .unwrap()
-        .into_iter()
-        .map(|l| l.record)
-        .filter(|r| r.event_name() == Some("mapguard.finding"))
-        .collect();
+    let mut records = finding_events(exporter);
     assert_eq!(records.len(), 1, "{records:?}");
     records.pop().unwrap()
 }

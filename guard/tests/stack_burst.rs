@@ -4,13 +4,9 @@
 
 mod common;
 
-use common::{conflict, fresh_maps, install_backlogged};
+use common::{STACKS_AHEAD, conflict, fresh_maps, install_backlogged};
 
 use mapguard::{BacktraceMode, DashMap, ManualClock, Memory, Stderr};
-
-/// Findings waiting for the reporter past which a new one gets no stack (the
-/// README's "burst of new findings").
-const STACKS_AHEAD: usize = 256;
 
 #[test]
 fn a_burst_of_new_findings_is_reported_whole_with_stacks_for_the_first_256() {

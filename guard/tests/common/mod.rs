@@ -276,3 +276,7 @@ pub fn fresh_maps(prefix: &str, n: usize) -> Vec<mapguard::DashMap<u64, u64>> {
         })
         .collect()
 }
+
+/// New findings waiting for the reporter past which a new one gets no stack (the
+/// README's "burst of new findings").
+pub const STACKS_AHEAD: usize = 256;

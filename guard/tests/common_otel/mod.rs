@@ -102,3 +102,16 @@ pub fn sorted_attributes(
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// The `mapguard.finding` events `exporter` received.
+pub fn finding_events(
+    exporter: &opentelemetry_sdk::logs::InMemoryLogExporter,
+) -> Vec<opentelemetry_sdk::logs::SdkLogRecord> {
+    exporter
+        .get_emitted_logs()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.record)
+        .filter(|r| r.event_name() == Some("mapguard.finding"))
+        .collect()
+}
