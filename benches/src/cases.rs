@@ -1031,7 +1031,6 @@ fn timed_threads(threads: usize, ops: u64, body: impl Fn(usize) + Sync) -> f64 {
 /// [`storm_over`] on `n` fresh maps of variant `v`, named `storm-0`, `storm-1`, ...
 fn storm_maps(v: Variant, threads: usize, n: usize, ops: u64) -> f64 {
     if v.guarded() {
-        warm_reporter();
         let maps: Vec<_> = (0..n)
             .map(|i| configure(v, mapguard::DashMap::new(), format!("storm-{i}")))
             .collect();
@@ -1042,16 +1041,16 @@ fn storm_maps(v: Variant, threads: usize, n: usize, ops: u64) -> f64 {
     }
 }
 
-/// With the guard on, makes one finding and waits for its report, as the shared
-/// warm-up round does for the cases that run in one process: the first stack the
-/// reporter resolves loads the binary's debug info, once per process, and on this
-/// 2-core machine that would compete with the measured threads. Tries a few times,
-/// since the two writes must fall within the window.
-fn warm_reporter() {
+/// With the guard on, makes one finding on `m` (two threads write key 7 in turn)
+/// and waits for its report, as the shared warm-up round does for the cases that
+/// run in one process: the first stack the reporter resolves loads the binary's
+/// debug info, once per process, and on this 2-core machine that would compete
+/// with the measured threads (and count as growth in a memory case). Tries a few
+/// times, since the two writes must fall within the window.
+fn warm_reporter<M: Map>(m: &M) {
     if !mapguard::is_enabled() {
         return;
     }
-    let m = configure(Variant::OnMap, mapguard::DashMap::new(), "warm-up".into());
     let start = mapguard::stats().findings;
     for i in 0..10 {
         for _ in 0..2 {
@@ -1099,6 +1098,15 @@ impl Case {
         keyset: &[u64],
     ) -> (f64, Option<Reporter>) {
         switch(v);
+        if matches!(self.work, Work::StormMaps { .. }) {
+            // Before the round's stats are taken: the warm-up's finding is not the
+            // storm's (the process is fresh; see `fresh_process`).
+            warm_reporter(&configure(
+                Variant::OnMap,
+                mapguard::DashMap::new(),
+                "warm-up".into(),
+            ));
+        }
         let is_storm = matches!(
             self.work,
             Work::Storm { .. } | Work::StormMaps { .. } | Work::StormRss
@@ -1118,8 +1126,7 @@ impl Case {
                     Work::StormRss => {
                         // One finding first, reported and flushed: symbolicating its
                         // stack loads debug info once, which is not storm growth.
-                        storm($m, 2, 2);
-                        mapguard::flush();
+                        warm_reporter($m);
                         let before = rss_bytes();
                         if mapguard::is_enabled() {
                             storm_until_found($m, ops);
