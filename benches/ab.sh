@@ -16,6 +16,7 @@
 # medians of a loaded machine do not.
 #
 #   FASTEST="on_map lean" N=150 benches/ab.sh HEAD hot_get
+#   PROFILE=release-lto benches/ab.sh HEAD~1 hot_get   # both built with fat LTO
 #
 # REV is built once in its own worktree and target directory (under the target
 # directory, `ab/`), kept for the next call.
@@ -27,11 +28,11 @@ n=${N:-15}
 case $n in '' | *[!0-9]* | 0) echo "$me: N must be a whole number of runs, at least 1 (got '$n')" >&2; exit 2 ;; esac
 rev=$(git rev-parse --verify --quiet "$1^{commit}") || { echo "$me: '$1' is not a commit in this repository" >&2; exit 2; }
 shift
-cargo build --release -q -p mapguard-benches --bin overhead
-# Where cargo built it, whatever sets the target directory (env or cargo config).
-target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[ -n "$target_dir" ] || { echo "$me: cargo metadata gave no target directory" >&2; exit 1; }
-new=$target_dir/release/overhead
+. benches/overhead-bin.sh
+overhead_bin
+new=$bin
+profile=$(basename "$(dirname "$new")")
+target_dir=$(dirname "$(dirname "$new")")
 short=${rev:0:12}
 tree=$target_dir/ab/$short/src
 if [ ! -d "$tree" ]; then
@@ -39,8 +40,9 @@ if [ ! -d "$tree" ]; then
   git worktree prune # a worktree whose directory went with the target directory
   git worktree add -q --detach "$tree" "$rev"
 fi
-(cd "$tree" && CARGO_TARGET_DIR="$target_dir/ab/$short/target" cargo build --release -q -p mapguard-benches --bin overhead)
-old=$target_dir/ab/$short/target/release/overhead
+# The same profile (REV's Cargo.toml must define it: release-lto came in 2026-11-28).
+(cd "$tree" && CARGO_TARGET_DIR="$target_dir/ab/$short/target" cargo build --profile "${PROFILE:-release}" -q -p mapguard-benches --bin overhead)
+old=$target_dir/ab/$short/target/$profile/overhead
 for c in "$@"; do
   for b in "$old" "$new"; do
     { "$b" --help 2>&1 || true; } | sed -n 's/^cases: //p' | tr ',' '\n' | tr -d ' ' | grep -qx "$c" ||

@@ -6,6 +6,7 @@
 #   benches/callgrind.sh [CASE ...]        default: hot_get hot_insert hot_entry_or_insert hot_remove_insert
 #   OPS=200000 benches/callgrind.sh hot_get
 #   FEATURES=compile-out benches/callgrind.sh compiled_out_get compiled_out_std_get   # raw vs compiled_out
+#   PROFILE=release-lto benches/callgrind.sh hot_get      # built with fat LTO (benches/overhead-bin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ops=${OPS:-100000}
@@ -16,11 +17,8 @@ feat=()
 for tool in valgrind callgrind_annotate; do
   command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is not installed (Debian: apt-get install valgrind)" >&2; exit 1; }
 done
-cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-# Where cargo built it, whatever sets the target directory (env or cargo config).
-target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[ -n "$target_dir" ] || { echo "$(basename "$0"): cargo metadata gave no target directory" >&2; exit 1; }
-bin=$target_dir/release/overhead
+. benches/overhead-bin.sh
+overhead_bin "${feat[@]}"
 if [ -n "${FEATURES:-}" ]; then variants=(raw compiled_out); else variants=(raw off on_map on_key lean); fi
 count() { # case variant ops -> total instructions; exits the script on any failure
   local out n

@@ -7,16 +7,14 @@
 #   N=11 benches/repeat.sh hot_get
 #   FEATURES=compile-out benches/repeat.sh compiled_out_cold_get   # the A/A check
 #   (a FEATURES build replaces target/release/overhead: build it again without)
+#   PROFILE=release-lto benches/repeat.sh hot_get         # built with fat LTO (benches/overhead-bin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-7}
 feat=()
 [ -n "${FEATURES:-}" ] && feat=(--features "$FEATURES")
-cargo build --release -q -p mapguard-benches --bin overhead "${feat[@]}"
-# Where cargo built it, whatever sets the target directory (env or cargo config).
-target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[ -n "$target_dir" ] || { echo "$(basename "$0"): cargo metadata gave no target directory" >&2; exit 1; }
-bin=$target_dir/release/overhead
+. benches/overhead-bin.sh
+overhead_bin "${feat[@]}"
 for c in "$@"; do
   for _ in $(seq "$n"); do
     "$bin" --case "$c" | awk -v c="$c" '$1 == c && $2 != "raw" { sub("x", "", $5); print $2, $5 }'

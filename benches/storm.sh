@@ -6,14 +6,12 @@
 #                         found (`t2_writes_disjoint`, on_key), run right after
 #
 #   benches/storm.sh            N=11 by default
+#   PROFILE=release-lto benches/storm.sh   # built with fat LTO (benches/overhead-bin.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-11}
-cargo build --release -q -p mapguard-benches --bin overhead
-# Where cargo built it, whatever sets the target directory (env or cargo config).
-target_dir=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-[ -n "$target_dir" ] || { echo "$(basename "$0"): cargo metadata gave no target directory" >&2; exit 1; }
-bin=$target_dir/release/overhead
+. benches/overhead-bin.sh
+overhead_bin
 for _ in $(seq "$n"); do
   storm=$("$bin" --case t2_storm | awk '$1 == "t2_storm" { v[$2] = $4 } END { print v["on_map"], v["quiet"] }')
   disjoint=$("$bin" --case t2_writes_disjoint | awk '$1 == "t2_writes_disjoint" && $2 == "on_key" { print $4 }')
