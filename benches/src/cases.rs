@@ -174,7 +174,7 @@ macro_rules! case {
     };
 }
 
-static CASES: [Case; 48] = [
+static CASES: [Case; 50] = [
     case!(
         "hot_get",
         2_000_000,
@@ -498,6 +498,25 @@ static CASES: [Case; 48] = [
         COMPILED_OUT,
         "ns/op",
         Work::Single(Single::RemoveInsert, HOT),
+        Family::Std
+    ),
+    // The std cold loops' A/A check, as the `DashMap` pair above: a std op in its
+    // lock on a cold map overlaps its misses with the next op's only as far as its
+    // instruction window reaches, so these rows move more than the hot ones.
+    case!(
+        "compiled_out_std_cold_get",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Get, COLD),
+        Family::Std
+    ),
+    case!(
+        "compiled_out_std_cold_insert",
+        1_000_000,
+        COMPILED_OUT,
+        "ns/op",
+        Work::Single(Single::Insert, COLD),
         Family::Std
     ),
     // The std map in the program's own lock, beyond the hot single-thread loops: cold
