@@ -74,6 +74,9 @@ struct Setup {
     /// The ticked clock and a window of an hour instead of a manual clock: the
     /// script's clock steps change nothing.
     ticked: bool,
+    /// One key slot instead of the default 1024 (key scope): the script's keys
+    /// share it, so a write finds the other key's write there.
+    one_slot: bool,
 }
 
 impl Setup {
@@ -84,6 +87,7 @@ impl Setup {
             accesses: false,
             always: false,
             ticked: false,
+            one_slot: false,
         }
     }
 }
@@ -95,8 +99,9 @@ fn setup() -> impl Strategy<Value = Setup> {
         proptest::bool::weighted(0.2),
         proptest::bool::weighted(0.1),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(key, rules, accesses, always, ticked)| Setup {
+        .prop_map(|(key, rules, accesses, always, ticked, one_slot)| Setup {
             scope: if key { Scope::Key } else { Scope::Map },
             rules: crate::Rules::from_bits(rules),
             // Not on the ticked clock: a map-wide read in mode `accesses` reports the
@@ -105,6 +110,7 @@ fn setup() -> impl Strategy<Value = Setup> {
             accesses: accesses && !ticked,
             always,
             ticked,
+            one_slot: key && one_slot,
         })
 }
 
@@ -164,6 +170,11 @@ fn play_counting(
         } else {
             BacktraceMode::Off
         });
+    let map = if setup.one_slot {
+        map.with_key_slots(1)
+    } else {
+        map
+    };
     let map = if setup.ticked {
         map.with_window(Duration::from_secs(3600))
     } else {
@@ -418,6 +429,40 @@ fn a_read_after_the_other_threads_write_is_not_a_lost_update_on_either_path() {
         assert!(!has(&fast, FindingKind::LostUpdate), "{fast:?}");
         assert!(has(&fast, FindingKind::ConcurrentWrite), "{fast:?}");
     }
+}
+
+#[test]
+fn a_write_over_the_other_threads_write_of_another_key_stays_on_the_fast_path() {
+    // Key scope with one slot: keys 0 and 1 share it. Worker 0's write of key 0
+    // allocates the slots (on the general path). Worker 1's write of key 1 finds
+    // it there, which no rule compares with a write of key 1: the fast path stores
+    // over it (it used to decline, and the general path did only that). Worker 0's
+    // write of key 1 then finds worker 1's write of the same key: declined, and a
+    // concurrent write on both paths.
+    let script = [
+        (0, Step::Insert(0)),
+        (1, Step::Insert(1)),
+        (0, Step::Insert(1)),
+    ];
+    let one_slot = Setup {
+        one_slot: true,
+        ..Setup::map(Scope::Key)
+    };
+    let (found, fast, _) = play_counting("diff-other-key-fast", one_slot, &script, false);
+    let general = play("diff-other-key-general", one_slot, &script, true);
+    assert_eq!(found, general);
+    assert_eq!(fast, 1, "worker 1's write only: {found:?}");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("concurrent_write same_key=true"),
+        "{found:?}"
+    );
+
+    // In map scope every write is the map's: the second write conflicts already.
+    let map_scope = Setup::map(Scope::Map);
+    let (found, fast, _) = play_counting("diff-other-key-map", map_scope, &script, false);
+    assert_eq!(fast, 1, "the first write only: {found:?}");
+    assert!(has(&found, FindingKind::ConcurrentWrite), "{found:?}");
 }
 
 #[test]

@@ -195,6 +195,24 @@ impl Record {
         Stamp(self.stamp.load(Relaxed))
     }
 
+    /// Whether the record still holds the write stamped `stamp` and that write was
+    /// of one key other than `key` (not map-wide, key 0): in key scope, another key
+    /// whose slot `key` shares, which no rule compares with a write of `key`. Reads
+    /// the key between two loads of the stamp, as [`Record::load`] does, and is as
+    /// good: `false` if a write completed in between; a writer that has stored its
+    /// key and not yet its stamp goes unseen, there as here. Three loads; called
+    /// only when `stamp` is another thread's.
+    #[inline(always)]
+    pub(crate) fn holds_other_key(&self, stamp: Stamp, key: u64) -> bool {
+        if self.stamp.load(Acquire) != stamp.0 {
+            return false;
+        }
+        let held = self.key.load(Relaxed);
+        // Orders the key's load before the stamp's second load.
+        std::sync::atomic::fence(Acquire);
+        held != 0 && held != key && self.stamp.load(Relaxed) == stamp.0
+    }
+
     /// The stamp, as a read remembers it: acquired, so that a clock read after it
     /// reads no earlier millisecond than the stamp's writer read (the clocks only
     /// go forward). A plain load on x86.
@@ -343,5 +361,24 @@ mod tests {
         assert_eq!((seen.stamp, seen.key), (s2, 6));
         assert_eq!(seen.function.map(Function::name), Some("app::place_order"));
         assert_eq!(std::mem::size_of::<Record>(), 40);
+    }
+
+    #[test]
+    fn holds_other_key_only_for_the_same_write_of_another_key() {
+        let r = Record::default();
+        let site = Location::caller();
+        let s1 = Stamp::new(Accessor::from_bits(1), Op::Insert, 10);
+        r.store(&r.load(), s1, 5, site, None);
+        assert!(r.holds_other_key(s1, 6), "another key");
+        assert!(!r.holds_other_key(s1, 5), "the same key");
+        // A later write replaced the one the caller judged: not that write's key.
+        let s2 = Stamp::new(Accessor::from_bits(2), Op::Insert, 10).with_seq(1 << SEQ_SHIFT);
+        r.store(&r.load(), s2, 7, site, None);
+        assert!(!r.holds_other_key(s1, 6), "a stale stamp");
+        assert!(r.holds_other_key(s2, 6));
+        // A map-wide write (key 0) is every key's.
+        let s3 = Stamp::new(Accessor::from_bits(2), Op::Clear, 11);
+        r.store(&r.load(), s3, 0, site, None);
+        assert!(!r.holds_other_key(s3, 6), "a map-wide write");
     }
 }

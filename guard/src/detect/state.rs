@@ -930,7 +930,12 @@ impl MapState {
                 // thread alone says both (one test fewer per write).
                 let prev_stamp = record.stamp();
                 let prev = prev_stamp.who();
-                if (prev != Accessor::NONE && prev != me)
+                if (prev != Accessor::NONE
+                    && prev != me
+                    // In key scope a slot is shared by keys: another thread's
+                    // write of another key there is no rule's business (the general
+                    // path would only store over it), so it stays on this path.
+                    && (eff & SCOPE_KEY == 0 || !record.holds_other_key(prev_stamp, key)))
                     || (rule_on(eff, FindingKind::LostUpdate) && l.has_read(self.id, key))
                     // Not tested with the rule: only an iteration started under it
                     // counts, so a live one declines, and the general path asks
