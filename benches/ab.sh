@@ -24,8 +24,9 @@
 # The two builds differ even for the same code: the source paths compiled into each
 # differ, and with them the layout. On the second machine 9ac7c97 against itself
 # measured std_t2_90_10_disjoint on_key 1.469x (working tree) against 1.601x (REV),
-# off 1.049x against 1.176x. Run REV against a clean tree of the same revision
-# first (an A/A run) and read a difference within that spread as none.
+# off 1.049x against 1.176x (the hot single-thread cases: within 0.05x either way).
+# Run REV against a clean tree of the same revision first (an A/A run) and read a
+# difference within that spread as none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me=$(basename "$0")
