@@ -1,9 +1,10 @@
 //! Per-map detector state and the rules.
 
+use once_cell::race::OnceBox;
 use std::hash::Hash;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::local::{self, Mine, PerThread};
@@ -147,13 +148,11 @@ struct Rare {
 }
 
 /// State only some maps need, allocated the first time it is: the last read (mode
-/// `accesses`), the iterator that is live (on the first `iter`/`iter_mut`), and the
-/// key slots (key scope).
+/// `accesses`) and the iterator that is live (on the first `iter`/`iter_mut`).
 #[derive(Default)]
 struct Extras {
     last_read: Record,
     iter_holder: Record,
-    slots: OnceLock<Box<[Slot]>>,
 }
 
 /// A key slot: one record (40 bytes).
@@ -324,8 +323,12 @@ impl Ctx {
 ///
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (about 100 bytes, once); key scope adds its key slots (40 bytes each), allocated
-/// on the map's first keyed access in key scope.
+/// (80 bytes, once); key scope adds its key slots (40 bytes each), allocated on the
+/// map's first keyed access in key scope. Both are `OnceBox`es: one pointer each,
+/// read with one load and a null test where a `OnceLock<Box<_>>` took two words and
+/// tested its state before loading the pointer (4 to 9 instructions per key-scope
+/// access), and never waited on: threads that find one missing at once each build
+/// it, one is kept and the others are dropped.
 pub(crate) struct MapState {
     id: u64,
     name_hash: u64,
@@ -334,7 +337,8 @@ pub(crate) struct MapState {
     rare: Option<Box<Rare>>,
     last_write: Record,
     iter_live: AtomicU32,
-    extras: OnceLock<Box<Extras>>,
+    extras: OnceBox<Extras>,
+    slots: OnceBox<Box<[Slot]>>,
 }
 
 /// The name of a map built without one: its construction site, `file:line`. A map
@@ -420,7 +424,8 @@ impl MapState {
             rare: None,
             last_write: Record::default(),
             iter_live: AtomicU32::new(0),
-            extras: OnceLock::new(),
+            extras: OnceBox::new(),
+            slots: OnceBox::new(),
         }
     }
 
@@ -434,7 +439,8 @@ impl MapState {
             rare: self.rare.clone(),
             last_write: Record::default(),
             iter_live: AtomicU32::new(0),
-            extras: OnceLock::new(),
+            extras: OnceBox::new(),
+            slots: OnceBox::new(),
         }
     }
 
@@ -543,7 +549,8 @@ impl MapState {
         self.over.set(MANUAL_CLOCK, MANUAL_CLOCK);
         self.id = next_map_id();
         self.last_write = Record::default();
-        self.extras = OnceLock::new();
+        self.extras = OnceBox::new();
+        self.slots = OnceBox::new();
     }
 
     // ---- the hot path ----------------------------------------------------------
@@ -1152,7 +1159,7 @@ impl MapState {
     }
 
     fn slots(&self) -> &[Slot] {
-        self.extras().slots.get_or_init(|| {
+        self.slots.get_or_init(|| {
             let n = match &self.rare {
                 Some(r) if r.key_slots != 0 => r.key_slots,
                 _ => config::key_slots(),
@@ -1165,14 +1172,14 @@ impl MapState {
             {
                 fill_slots(&slots, last.stamp, site, last.function);
             }
-            slots
+            Box::new(slots)
         })
     }
 
     /// The key slots if a keyed access in key scope has allocated them.
     #[inline(always)]
     fn slots_if_allocated(&self) -> Option<&[Slot]> {
-        self.extras.get()?.slots.get().map(|s| &**s)
+        self.slots.get().map(|s| &**s)
     }
 
     /// The record a write to `key` goes to under these settings.
@@ -2048,6 +2055,32 @@ mod tests {
         // 120: a record grew by 8 bytes for the `#[guarded]` function of its access.
         assert_eq!(std::mem::size_of::<MapState>(), 120);
         assert_eq!(std::mem::size_of::<HeldGuard>(), 8);
+        // What mode `accesses` or the first iteration allocates, once.
+        assert_eq!(std::mem::size_of::<Extras>(), 80);
+    }
+
+    #[test]
+    fn threads_that_allocate_the_key_slots_at_once_all_get_the_one_table() {
+        // `slots` is a race: each thread that finds none builds a table, one is
+        // kept and the others are dropped. Every caller must get the kept one, or
+        // a keyed write would land in a table nobody reads again.
+        for _ in 0..50 {
+            let mut m = MapState::new(None, Location::caller(), "test");
+            m.set_key_slots(8);
+            assert!(m.slots_if_allocated().is_none());
+            let start = std::sync::Barrier::new(4);
+            let got: Vec<usize> = std::thread::scope(|s| {
+                let run = || {
+                    start.wait();
+                    m.slots().as_ptr() as usize
+                };
+                let workers: Vec<_> = (0..4).map(|_| s.spawn(run)).collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let kept = m.slots_if_allocated().expect("allocated");
+            assert_eq!(kept.len(), 8);
+            assert!(got.iter().all(|&p| p == kept.as_ptr() as usize), "{got:x?}");
+        }
     }
 
     #[test]
