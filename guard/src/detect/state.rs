@@ -324,11 +324,12 @@ impl Ctx {
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
 /// (80 bytes, once); key scope adds its key slots (40 bytes each), allocated on the
-/// map's first keyed access in key scope. Both are `OnceBox`es: one pointer each,
-/// read with one load and a null test where a `OnceLock<Box<_>>` took two words and
-/// tested its state before loading the pointer (4 to 9 instructions per key-scope
-/// access), and never waited on: threads that find one missing at once each build
-/// it, one is kept and the others are dropped.
+/// map's first keyed access in key scope (16 bytes more: the table's pointer and
+/// length). Both hang off the map by a `OnceBox`, one pointer tested for null. The
+/// slots used to sit in a `OnceLock` inside `Extras`'s: a keyed access tested two
+/// `Once` states on the way, 4 to 9 instructions more per key-scope access for the
+/// same two hops. Neither is waited on: threads that find one missing at once each
+/// build it, one is kept and the others are dropped.
 pub(crate) struct MapState {
     id: u64,
     name_hash: u64,
@@ -2061,25 +2062,50 @@ mod tests {
 
     #[test]
     fn threads_that_allocate_the_key_slots_at_once_all_get_the_one_table() {
-        // `slots` is a race: each thread that finds none builds a table, one is
-        // kept and the others are dropped. Every caller must get the kept one, or
-        // a keyed write would land in a table nobody reads again.
-        for _ in 0..50 {
+        // `slots` is a race: each thread that finds none builds a table (filled
+        // from the last map-wide write), one is kept and the others are dropped.
+        // Every caller must get the kept one, or a keyed write would land in a
+        // table nobody reads again; and the kept one must carry the fill.
+        let clear = Stamp::new(Accessor::from_bits(1), Op::Clear, 5);
+        let site = site_b();
+        let mut built_at_once = 0;
+        for _ in 0..200 {
             let mut m = MapState::new(None, Location::caller(), "test");
-            m.set_key_slots(8);
+            // Big enough that the builds overlap.
+            m.set_key_slots(1 << 10);
+            m.last_write
+                .store(&m.last_write.load(), clear, 0, site, None);
             assert!(m.slots_if_allocated().is_none());
             let start = std::sync::Barrier::new(4);
-            let got: Vec<usize> = std::thread::scope(|s| {
+            let got: Vec<(usize, bool)> = std::thread::scope(|s| {
                 let run = || {
                     start.wait();
-                    m.slots().as_ptr() as usize
+                    let was_there = m.slots_if_allocated().is_some();
+                    (m.slots().as_ptr() as usize, was_there)
                 };
                 let workers: Vec<_> = (0..4).map(|_| s.spawn(run)).collect();
                 workers.into_iter().map(|w| w.join().unwrap()).collect()
             });
+            built_at_once += usize::from(got.iter().filter(|(_, was)| !was).count() > 1);
             let kept = m.slots_if_allocated().expect("allocated");
-            assert_eq!(kept.len(), 8);
-            assert!(got.iter().all(|&p| p == kept.as_ptr() as usize), "{got:x?}");
+            assert_eq!(kept.len(), 1 << 10);
+            assert!(
+                got.iter().all(|&(p, _)| p == kept.as_ptr() as usize),
+                "{got:x?}"
+            );
+            for slot in kept {
+                let seen = slot.0.load();
+                assert_eq!(seen.stamp.without_seq(), clear, "every slot filled");
+                assert!(seen.site.is_some_and(|s| std::ptr::eq(s, site)));
+            }
+            if built_at_once == 5 {
+                break;
+            }
+        }
+        // The race itself ran: in some rounds two threads found no table (given
+        // two cores to run them on at once).
+        if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+            assert!(built_at_once > 0);
         }
     }
 

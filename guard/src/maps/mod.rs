@@ -78,7 +78,8 @@ macro_rules! settings_methods {
 
         /// Tracks `n` key slots (rounded up to a power of two, 40 bytes each) in
         /// key scope; `n` is brought into 1 to 2^20, the range of
-        /// [`Config::key_slots`](crate::Config::key_slots).
+        /// [`Config::key_slots`](crate::Config::key_slots), which says when they
+        /// are allocated.
         #[inline]
         pub fn with_key_slots(mut self, n: usize) -> Self {
             self.guard.set_key_slots(n);
