@@ -326,9 +326,9 @@ impl Ctx {
 /// (80 bytes, once); key scope adds its key slots (40 bytes each), allocated on the
 /// map's first keyed access in key scope (16 bytes more: the table's pointer and
 /// length). Both hang off the map by a `OnceBox`, one pointer tested for null. The
-/// slots used to sit in a `OnceLock` inside `Extras`'s: a keyed access tested two
-/// `Once` states on the way, 4 to 9 instructions more per key-scope access for the
-/// same two hops. Neither is waited on: threads that find one missing at once each
+/// slots used to sit in a `OnceLock` inside `Extras`, itself behind another: a keyed
+/// access tested two `Once` states on the way, 4 to 9 instructions more per
+/// key-scope access for the same two hops. Neither is waited on: threads that find one missing at once each
 /// build it, one is kept and the others are dropped.
 pub(crate) struct MapState {
     id: u64,
