@@ -20,6 +20,17 @@ thread_local! {
     /// Accesses on this thread that entered the fast path's copy for the default
     /// settings (its `PLAIN` copy), which may still decline them.
     pub(crate) static PLAIN_TAKEN: Cell<u64> = const { Cell::new(0) };
+    /// Run (once) by this thread's next build of a map's key slots, between its
+    /// read of the map's last write and the table's publication.
+    static SLOTS_HOOK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs and clears this thread's [`SLOTS_HOOK`], if it has one.
+pub(crate) fn run_slots_hook() {
+    if let Some(hook) = SLOTS_HOOK.with(|h| h.borrow_mut().take()) {
+        hook();
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -687,4 +698,61 @@ fn the_plain_copy_holds_guards_for_reentrant_access() {
         assert!(!holds(), "{name}");
         drop(r);
     }
+}
+
+#[test]
+fn a_clear_made_while_another_thread_builds_the_key_slots_reaches_them() {
+    // Thread "builder" makes the map's first keyed access, which builds the key
+    // slots; right after it read the map's last write (nothing yet), thread
+    // "cleaner" clears the map and is done before the builder publishes its table.
+    // The clear must still be the last write of key 2: "late"'s write of it
+    // conflicts with the clear. (The clear used to fill only slots that existed,
+    // none then, and the builder's table, published after, never had it.)
+    memory();
+    let name = "diff-clear-while-building";
+    let map: DashMap<u64, u64> = DashMap::named(name)
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key);
+    let (go, go_rx) = mpsc::channel::<()>();
+    let (done, done_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let map = &map;
+        std::thread::Builder::new()
+            .name("cleaner".into())
+            .spawn_scoped(s, move || {
+                go_rx.recv().unwrap();
+                map.clear();
+                done.send(()).unwrap();
+            })
+            .unwrap();
+        std::thread::Builder::new()
+            .name("builder".into())
+            .spawn_scoped(s, move || {
+                SLOTS_HOOK.with(|h| {
+                    *h.borrow_mut() = Some(Box::new(move || {
+                        go.send(()).unwrap();
+                        done_rx.recv().unwrap();
+                    }))
+                });
+                map.insert(1, 1);
+                // The hook ran: the slots were built on this thread, in the race.
+                assert!(SLOTS_HOOK.with(|h| h.borrow().is_none()));
+            })
+            .unwrap();
+    });
+    std::thread::Builder::new()
+        .name("late".into())
+        .spawn(move || map.insert(2, 2))
+        .unwrap()
+        .join()
+        .unwrap();
+    crate::flush();
+    let found = memory().of(FindingKind::ConcurrentWrite, name);
+    assert!(
+        found.iter().any(|f| {
+            let who = |i: usize| f.accesses[i].thread_name.as_deref();
+            (who(0), who(1)) == (Some("cleaner"), Some("late"))
+        }),
+        "{found:#?}"
+    );
 }

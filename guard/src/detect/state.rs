@@ -323,13 +323,14 @@ impl Ctx {
 ///
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (80 bytes, once); key scope adds its key slots (40 bytes each), allocated on the
-/// map's first keyed access in key scope (16 bytes more: the table's pointer and
-/// length). Both hang off the map by a `OnceBox`, one pointer tested for null. The
-/// slots used to sit in a `OnceLock` inside `Extras`, itself behind another: a keyed
-/// access tested two `Once` states on the way, 4 to 9 instructions more per
-/// key-scope access for the same two hops. Neither is waited on: threads that find one missing at once each
-/// build it, one is kept and the others are dropped.
+/// (80 bytes, once); key scope adds its key slots (40 bytes each, and 16 for the
+/// table's pointer and length), allocated on the map's first keyed access or write
+/// of every key in key scope. Both hang off the map by a `OnceBox`, one pointer
+/// tested for null. The slots used to sit in a `OnceLock` inside `Extras`, itself
+/// behind another: a keyed access tested two `Once` states on the way, 4 to 9
+/// instructions more per key-scope access for the same two hops. Neither is waited
+/// on: threads that find one missing at once each build it, one is kept and the
+/// others are dropped.
 pub(crate) struct MapState {
     id: u64,
     name_hash: u64,
@@ -1160,7 +1161,15 @@ impl MapState {
     }
 
     fn slots(&self) -> &[Slot] {
-        self.slots.get_or_init(|| {
+        self.slots_filled().0
+    }
+
+    /// The key slots, allocated if they are not yet, and the write of every key the
+    /// table was filled with if this call built the table that was kept (`None`
+    /// otherwise: another thread's table, or one built earlier).
+    fn slots_filled(&self) -> (&[Slot], Option<Stamp>) {
+        let mut built = None;
+        let slots = self.slots.get_or_init(|| {
             let n = match &self.rare {
                 Some(r) if r.key_slots != 0 => r.key_slots,
                 _ => config::key_slots(),
@@ -1169,15 +1178,27 @@ impl MapState {
             // A write of every key made before the slots existed (it is in
             // `last_write`) is the last write of each key.
             let last = self.last_write.load();
+            #[cfg(test)]
+            super::fast_tests::run_slots_hook();
+            let mut filled = None;
             if let (0, Some(site), true) = (last.key, last.site, last.stamp.op().writes_every_key())
             {
                 fill_slots(&slots, last.stamp, site, last.function);
+                filled = Some(last.stamp);
             }
+            built = Some((slots.as_ptr(), filled));
             Box::new(slots)
-        })
+        });
+        // Ours if the table kept is the one this call built (a table that lost the
+        // race was freed, but not before the kept one existed: never the same
+        // address).
+        let filled = built
+            .filter(|&(table, _)| std::ptr::eq(table, slots.as_ptr()))
+            .and_then(|(_, filled)| filled);
+        (slots, filled)
     }
 
-    /// The key slots if a keyed access in key scope has allocated them.
+    /// The key slots, if they have been allocated.
     #[inline(always)]
     fn slots_if_allocated(&self) -> Option<&[Slot]> {
         self.slots.get().map(|s| &**s)
@@ -1402,19 +1423,23 @@ impl MapState {
             // In key scope a write of every key (`clear`, `retain`, ...) is the last
             // write of each: each key's slot gets it, so that a keyed write or a lost
             // update sees it as it sees a write to its key (one pass over the slots,
-            // 1024 by default; slots allocated later start from it).
-            fill_slots(
-                self.slots_if_allocated().unwrap_or_default(),
-                stamp,
-                ctx.site,
-                ctx.function,
-            );
+            // 1024 by default). The slots are allocated here if no keyed access has
+            // yet: one that is allocating them at this moment has built its table
+            // from the map-wide write before this one, and only this pass, over the
+            // table that is kept, can reach it. A table this call built starts
+            // from this write already (filling it again would count a second write
+            // in each slot, after readers may have seen the first).
+            let (slots, filled) = self.slots_filled();
+            if filled != Some(stamp) {
+                fill_slots(slots, stamp, ctx.site, ctx.function);
+            }
         }
     }
 
     /// The latest keyed write in the key slots (key scope) that conflicts with this
     /// map-wide access, with its slot. One pass over the slots' stamps; before a
-    /// keyed access in key scope allocates them, there is none.
+    /// keyed access or a write of every key in key scope allocates them, there is
+    /// none.
     fn latest_keyed_conflict(&self, ctx: &Ctx) -> Option<(Seen, &Record)> {
         let slots = self.slots_if_allocated()?;
         let mut best: Option<(Seen, &Record)> = None;

@@ -32,8 +32,9 @@ type Std<K, V> = std::collections::BTreeMap<K, V>;
 /// and a write in one out-of-line call: about 70 and 120 instructions (see the
 /// README's "Performance" section for measured ratios). Once, on the calling
 /// thread: the first checked call in the process reads the environment (and may
-/// start the clock thread); in key scope the map's first keyed access allocates its
-/// key slots (40 bytes each, 1024 by default). A new finding captures a stack and
+/// start the clock thread); in key scope the map's first keyed access (or write of
+/// every key: `clear`, `retain`, ...) allocates its key slots (40 bytes each, 1024
+/// by default). A new finding captures a stack and
 /// the first one starts the reporter thread. Unlike std's `new`, an unnamed map
 /// allocates its `file:line` name when built.
 ///
