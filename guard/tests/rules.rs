@@ -842,8 +842,8 @@ fn key_scope_bulk_writes_of_their_own_keys_do_not_write_every_key() {
 
 #[test]
 fn a_clear_before_the_key_slots_exist_is_the_last_write_of_every_key() {
-    // Key scope allocates its key slots at the first keyed access; a clear made
-    // before that is still seen by the first keyed write of another thread.
+    // A clear made before any keyed access allocates the key slots itself, filled
+    // with it: the first keyed write of another thread sees it.
     memory();
     let m: DashMap<u64, u64> = DashMap::named("key-clear-first")
         .with_clock(ManualClock::new())

@@ -28,9 +28,49 @@ thread_local! {
 
 /// Runs and clears this thread's [`SLOTS_HOOK`], if it has one.
 pub(crate) fn run_slots_hook() {
-    if let Some(hook) = SLOTS_HOOK.with(|h| h.borrow_mut().take()) {
+    if let Some(hook) = SLOTS_HOOK
+        .try_with(|h| h.borrow_mut().take())
+        .ok()
+        .flatten()
+    {
         hook();
     }
+}
+
+/// Sets this thread's [`SLOTS_HOOK`].
+fn on_next_slots_build(hook: impl FnOnce() + 'static) {
+    SLOTS_HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+}
+
+/// A thread named `name` in scope `s`.
+fn spawn_named<'s, T: Send + 's>(
+    s: &'s std::thread::Scope<'s, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 's,
+) -> std::thread::ScopedJoinHandle<'s, T> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(s, f)
+        .unwrap()
+}
+
+/// A key-scope `DashMap` named `name` on a manual clock.
+fn key_scope_map(name: &'static str) -> DashMap<u64, u64> {
+    DashMap::named(name)
+        .with_clock(ManualClock::new())
+        .with_scope(Scope::Key)
+}
+
+/// After a flush, whether `name` has a `concurrent_write` from `first` to `then`.
+fn conflict(name: &str, first: &str, then: &str) -> bool {
+    crate::flush();
+    memory()
+        .of(FindingKind::ConcurrentWrite, name)
+        .iter()
+        .any(|f| {
+            let who = |i: usize| f.accesses[i].thread_name.as_deref();
+            (who(0), who(1)) == (Some(first), Some(then))
+        })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -700,59 +740,113 @@ fn the_plain_copy_holds_guards_for_reentrant_access() {
     }
 }
 
+// Three races between a map's first keyed access, which builds the key slots
+// (reading the map's last write, then publishing the table), and a `clear`, a write
+// of every key, which must end up in the table that is kept exactly once. A
+// test-only hook stops a build between its read and its publication.
+
 #[test]
 fn a_clear_made_while_another_thread_builds_the_key_slots_reaches_them() {
-    // Thread "builder" makes the map's first keyed access, which builds the key
-    // slots; right after it read the map's last write (nothing yet), thread
-    // "cleaner" clears the map and is done before the builder publishes its table.
-    // The clear must still be the last write of key 2: "late"'s write of it
-    // conflicts with the clear. (The clear used to fill only slots that existed,
-    // none then, and the builder's table, published after, never had it.)
+    // The builder has read the last write (nothing yet) when the cleaner clears
+    // the map and is done (building, and keeping, a table of its own). The clear
+    // must be the last write of key 2: "late"'s write of it conflicts with it.
+    // (The clear used to fill only slots that existed, none then, and the
+    // builder's table, published after, never had it.)
     memory();
-    let name = "diff-clear-while-building";
-    let map: DashMap<u64, u64> = DashMap::named(name)
-        .with_clock(ManualClock::new())
-        .with_scope(Scope::Key);
+    let name = "race-clear-while-building";
+    let map = key_scope_map(name);
     let (go, go_rx) = mpsc::channel::<()>();
     let (done, done_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| {
         let map = &map;
-        std::thread::Builder::new()
-            .name("cleaner".into())
-            .spawn_scoped(s, move || {
-                go_rx.recv().unwrap();
-                map.clear();
-                done.send(()).unwrap();
-            })
-            .unwrap();
-        std::thread::Builder::new()
-            .name("builder".into())
-            .spawn_scoped(s, move || {
-                SLOTS_HOOK.with(|h| {
-                    *h.borrow_mut() = Some(Box::new(move || {
-                        go.send(()).unwrap();
-                        done_rx.recv().unwrap();
-                    }))
-                });
-                map.insert(1, 1);
-                // The hook ran: the slots were built on this thread, in the race.
-                assert!(SLOTS_HOOK.with(|h| h.borrow().is_none()));
-            })
-            .unwrap();
+        spawn_named(s, "cleaner", move || {
+            go_rx.recv().unwrap();
+            map.clear();
+            done.send(()).unwrap();
+        });
+        spawn_named(s, "builder", move || {
+            on_next_slots_build(move || {
+                go.send(()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            map.insert(1, 1);
+        });
     });
-    std::thread::Builder::new()
-        .name("late".into())
-        .spawn(move || map.insert(2, 2))
-        .unwrap()
-        .join()
-        .unwrap();
+    std::thread::scope(|s| spawn_named(s, "late", || map.insert(2, 2)).join().unwrap());
+    assert!(conflict(name, "cleaner", "late"));
+}
+
+#[test]
+fn a_clear_whose_own_table_loses_fills_the_table_kept() {
+    // As above, but the cleaner's own build stops too, until the builder's table
+    // is published and its write made: the cleaner's table is dropped, and the
+    // clear must fill the builder's, built from before it.
+    memory();
+    let name = "race-clear-loses";
+    let map = key_scope_map(name);
+    let (go, go_rx) = mpsc::channel::<()>();
+    let (built, built_rx) = mpsc::channel::<()>();
+    let (published, published_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let map = &map;
+        spawn_named(s, "cleaner", move || {
+            go_rx.recv().unwrap();
+            on_next_slots_build(move || {
+                built.send(()).unwrap();
+                published_rx.recv().unwrap();
+            });
+            map.clear();
+        });
+        spawn_named(s, "builder", move || {
+            on_next_slots_build(move || {
+                go.send(()).unwrap();
+                built_rx.recv().unwrap();
+            });
+            map.insert(1, 1);
+            published.send(()).unwrap();
+        });
+    });
+    std::thread::scope(|s| spawn_named(s, "late", || map.insert(2, 2)).join().unwrap());
+    assert!(conflict(name, "cleaner", "late"));
+}
+
+#[test]
+fn a_table_built_from_the_clear_is_not_filled_with_it_twice() {
+    // The cleaner has stored its clear and is building a table, stopped; the
+    // reader's first access reads key 1, building (from the clear) and keeping
+    // the table; then the cleaner's own table is dropped. Filling the kept table
+    // with the clear again would count a second write in key 1's slot, after the
+    // reader saw the first: its write of key 1 would look like a lost update.
+    memory();
+    let name = "race-clear-twice";
+    let map = key_scope_map(name);
+    let (built, built_rx) = mpsc::channel::<()>();
+    let (read, read_rx) = mpsc::channel::<()>();
+    let (cleared, cleared_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let map = &map;
+        spawn_named(s, "cleaner", move || {
+            on_next_slots_build(move || {
+                built.send(()).unwrap();
+                read_rx.recv().unwrap();
+            });
+            map.clear();
+            cleared.send(()).unwrap();
+        });
+        spawn_named(s, "reader", move || {
+            built_rx.recv().unwrap();
+            drop(map.get(&1));
+            read.send(()).unwrap();
+            cleared_rx.recv().unwrap();
+            map.insert(1, 1);
+        });
+    });
     crate::flush();
-    let found = memory().of(FindingKind::ConcurrentWrite, name);
     assert!(
-        found.iter().any(|f| {
-            let who = |i: usize| f.accesses[i].thread_name.as_deref();
-            (who(0), who(1)) == (Some("cleaner"), Some("late"))
-        }),
-        "{found:#?}"
+        memory().of(FindingKind::LostUpdate, name).is_empty(),
+        "{:#?}",
+        memory().of(FindingKind::LostUpdate, name)
     );
+    // The clear did reach the table: the reader's write conflicts with it.
+    assert!(conflict(name, "cleaner", "reader"));
 }

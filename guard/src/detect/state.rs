@@ -155,6 +155,13 @@ struct Extras {
     iter_holder: Record,
 }
 
+/// A map's key slots (key scope), a power of two of them, and the write of every
+/// key they were built from, if any.
+struct KeySlots {
+    slots: Box<[Slot]>,
+    from: Option<Stamp>,
+}
+
 /// A key slot: one record (40 bytes).
 #[derive(Default)]
 struct Slot(Record);
@@ -323,14 +330,14 @@ impl Ctx {
 ///
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (80 bytes, once); key scope adds its key slots (40 bytes each, and 16 for the
-/// table's pointer and length), allocated on the map's first keyed access or write
-/// of every key in key scope. Both hang off the map by a `OnceBox`, one pointer
-/// tested for null. The slots used to sit in a `OnceLock` inside `Extras`, itself
-/// behind another: a keyed access tested two `Once` states on the way, 4 to 9
-/// instructions more per key-scope access for the same two hops. Neither is waited
-/// on: threads that find one missing at once each build it, one is kept and the
-/// others are dropped.
+/// (80 bytes, once); key scope adds its key slots (40 bytes each, and 32 for the
+/// table's pointer and length and the write of every key it was built from),
+/// allocated on the map's first keyed access or write of every key in key scope.
+/// Both hang off the map by a `OnceBox`, one pointer tested for null. The slots
+/// used to sit in a `OnceLock` inside `Extras`, itself behind another: a keyed
+/// access tested two `Once` states on the way, 4 to 9 instructions more per
+/// key-scope access for the same two hops. Neither is waited on: threads that find
+/// one missing at once each build it, one is kept and the others are dropped.
 pub(crate) struct MapState {
     id: u64,
     name_hash: u64,
@@ -340,7 +347,7 @@ pub(crate) struct MapState {
     last_write: Record,
     iter_live: AtomicU32,
     extras: OnceBox<Extras>,
-    slots: OnceBox<Box<[Slot]>>,
+    slots: OnceBox<KeySlots>,
 }
 
 /// The name of a map built without one: its construction site, `file:line`. A map
@@ -1161,15 +1168,12 @@ impl MapState {
     }
 
     fn slots(&self) -> &[Slot] {
-        self.slots_filled().0
+        &self.key_slots().slots
     }
 
-    /// The key slots, allocated if they are not yet, and the write of every key the
-    /// table was filled with if this call built the table that was kept (`None`
-    /// otherwise: another thread's table, or one built earlier).
-    fn slots_filled(&self) -> (&[Slot], Option<Stamp>) {
-        let mut built = None;
-        let slots = self.slots.get_or_init(|| {
+    /// The key slots, allocated if they are not yet.
+    fn key_slots(&self) -> &KeySlots {
+        self.slots.get_or_init(|| {
             let n = match &self.rare {
                 Some(r) if r.key_slots != 0 => r.key_slots,
                 _ => config::key_slots(),
@@ -1180,28 +1184,20 @@ impl MapState {
             let last = self.last_write.load();
             #[cfg(test)]
             super::fast_tests::run_slots_hook();
-            let mut filled = None;
+            let mut from = None;
             if let (0, Some(site), true) = (last.key, last.site, last.stamp.op().writes_every_key())
             {
                 fill_slots(&slots, last.stamp, site, last.function);
-                filled = Some(last.stamp);
+                from = Some(last.stamp);
             }
-            built = Some((slots.as_ptr(), filled));
-            Box::new(slots)
-        });
-        // Ours if the table kept is the one this call built (a table that lost the
-        // race was freed, but not before the kept one existed: never the same
-        // address).
-        let filled = built
-            .filter(|&(table, _)| std::ptr::eq(table, slots.as_ptr()))
-            .and_then(|(_, filled)| filled);
-        (slots, filled)
+            Box::new(KeySlots { slots, from })
+        })
     }
 
     /// The key slots, if they have been allocated.
     #[inline(always)]
     fn slots_if_allocated(&self) -> Option<&[Slot]> {
-        self.slots.get().map(|s| &**s)
+        self.slots.get().map(|t| &*t.slots)
     }
 
     /// The record a write to `key` goes to under these settings.
@@ -1424,14 +1420,15 @@ impl MapState {
             // write of each: each key's slot gets it, so that a keyed write or a lost
             // update sees it as it sees a write to its key (one pass over the slots,
             // 1024 by default). The slots are allocated here if no keyed access has
-            // yet: one that is allocating them at this moment has built its table
-            // from the map-wide write before this one, and only this pass, over the
-            // table that is kept, can reach it. A table this call built starts
-            // from this write already (filling it again would count a second write
-            // in each slot, after readers may have seen the first).
-            let (slots, filled) = self.slots_filled();
-            if filled != Some(stamp) {
-                fill_slots(slots, stamp, ctx.site, ctx.function);
+            // yet: a table being built at this moment may have read the map-wide
+            // write before this one, and only this pass, over the table that is
+            // kept, can reach it. A table built from this very write (by this call
+            // or by a keyed access that read it) has it already: filling it again
+            // would count a second write in each slot after readers may have seen
+            // the first, and make their writes look like lost updates.
+            let table = self.key_slots();
+            if table.from != Some(stamp) {
+                fill_slots(&table.slots, stamp, ctx.site, ctx.function);
             }
         }
     }
