@@ -767,7 +767,7 @@ fn a_clear_made_while_another_thread_builds_the_key_slots_reaches_them() {
         spawn_named(s, "builder", move || {
             on_next_slots_build(move || {
                 go.send(()).unwrap();
-                done_rx.recv().unwrap();
+                done_rx.recv().expect("the cleaner finished");
             });
             map.insert(1, 1);
         });
@@ -849,4 +849,41 @@ fn a_table_built_from_the_clear_is_not_filled_with_it_twice() {
     );
     // The clear did reach the table: the reader's write conflicts with it.
     assert!(conflict(name, "cleaner", "reader"));
+}
+
+#[test]
+fn a_clear_with_the_stamp_the_table_was_built_from_still_fills_it() {
+    // The cleaner's first clear builds the table (from itself). Its 33rd clear,
+    // in the same millisecond, carries the very same stamp: the map's record counts
+    // writes modulo 32. The reader reads key 1 between the 32nd and the 33rd, then
+    // writes it: a lost update, which the 33rd clear's pass over the slots must
+    // make visible although its stamp is the one the table was built from.
+    memory();
+    let name = "race-clear-wrapped";
+    let map = key_scope_map(name);
+    let (cleared, cleared_rx) = mpsc::channel::<()>();
+    let (read, read_rx) = mpsc::channel::<()>();
+    let (last, last_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let map = &map;
+        spawn_named(s, "cleaner", move || {
+            for _ in 0..32 {
+                map.clear();
+            }
+            cleared.send(()).unwrap();
+            read_rx.recv().unwrap();
+            map.clear();
+            last.send(()).unwrap();
+        });
+        spawn_named(s, "reader", move || {
+            cleared_rx.recv().unwrap();
+            drop(map.get(&1));
+            read.send(()).unwrap();
+            last_rx.recv().unwrap();
+            map.insert(1, 1);
+        });
+    });
+    crate::flush();
+    let lost = memory().of(FindingKind::LostUpdate, name);
+    assert_eq!(lost.len(), 1, "{lost:#?}");
 }

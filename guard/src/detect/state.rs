@@ -155,11 +155,14 @@ struct Extras {
     iter_holder: Record,
 }
 
-/// A map's key slots (key scope), a power of two of them, and the write of every
-/// key they were built from, if any.
+/// A map's key slots (key scope), a power of two of them.
 struct KeySlots {
     slots: Box<[Slot]>,
-    from: Option<Stamp>,
+    /// The stamp of the write of every key the table was built from, until that
+    /// write's own pass takes it (0: none, or taken). Taken, not only compared: a
+    /// later write of every key with the same stamp (its write number wrapped) must
+    /// still fill the table.
+    from: AtomicU64,
 }
 
 /// A key slot: one record (40 bytes).
@@ -330,7 +333,7 @@ impl Ctx {
 ///
 /// Map scope: the fields below (120 bytes) and no heap unless the name is a
 /// `String` or the construction site. Mode `accesses` and iteration add [`Extras`]
-/// (80 bytes, once); key scope adds its key slots (40 bytes each, and 32 for the
+/// (80 bytes, once); key scope adds its key slots (40 bytes each, and 24 for the
 /// table's pointer and length and the write of every key it was built from),
 /// allocated on the map's first keyed access or write of every key in key scope.
 /// Both hang off the map by a `OnceBox`, one pointer tested for null. The slots
@@ -1184,13 +1187,16 @@ impl MapState {
             let last = self.last_write.load();
             #[cfg(test)]
             super::fast_tests::run_slots_hook();
-            let mut from = None;
+            let mut from = 0;
             if let (0, Some(site), true) = (last.key, last.site, last.stamp.op().writes_every_key())
             {
                 fill_slots(&slots, last.stamp, site, last.function);
-                from = Some(last.stamp);
+                from = last.stamp.0;
             }
-            Box::new(KeySlots { slots, from })
+            Box::new(KeySlots {
+                slots,
+                from: AtomicU64::new(from),
+            })
         })
     }
 
@@ -1427,7 +1433,11 @@ impl MapState {
             // would count a second write in each slot after readers may have seen
             // the first, and make their writes look like lost updates.
             let table = self.key_slots();
-            if table.from != Some(stamp) {
+            if table
+                .from
+                .compare_exchange(stamp.0, 0, Relaxed, Relaxed)
+                .is_err()
+            {
                 fill_slots(&table.slots, stamp, ctx.site, ctx.function);
             }
         }
@@ -2078,8 +2088,10 @@ mod tests {
         // 120: a record grew by 8 bytes for the `#[guarded]` function of its access.
         assert_eq!(std::mem::size_of::<MapState>(), 120);
         assert_eq!(std::mem::size_of::<HeldGuard>(), 8);
-        // What mode `accesses` or the first iteration allocates, once.
+        // What mode `accesses` or the first iteration allocates, once; and what a
+        // key-scope map's table takes besides its slots.
         assert_eq!(std::mem::size_of::<Extras>(), 80);
+        assert_eq!(std::mem::size_of::<KeySlots>(), 24);
     }
 
     #[test]

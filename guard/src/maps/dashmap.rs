@@ -38,8 +38,9 @@ use crate::detect::{HeldGuard, IterGuard, MapName, MapState, op};
 /// of every key: `clear`, `retain`, ...) allocates its key slots (40 bytes each,
 /// 1024 by default; threads that find none at once each build a table and one is
 /// kept, so none waits on another); the first iteration or mode `accesses`
-/// allocates 80 bytes. A new finding captures a stack (on Unix without a lock; elsewhere under the backtrace crate's lock, which the reporter
-/// thread also takes while it resolves a stack, one frame at a time: the process's
+/// allocates 80 bytes. A new finding captures a stack (on Unix without a lock;
+/// elsewhere under the backtrace crate's lock, which the reporter thread also takes
+/// while it resolves a stack, one frame at a time: the process's
 /// first resolution loads the binary's debug info, about 100 ms or longer) and the
 /// first one starts the reporter thread.
 /// A guard (`Ref`, `RefMut`, `Entry`, an iterator) dropped on another thread than
