@@ -730,9 +730,10 @@ impl Config {
     }
     /// Key slots per map in key scope (rounded up to a power of two, 40 bytes each).
     /// Default 1024; accepted 1 to 1048576. A map allocates them on its first keyed
-    /// access (or write of every key: `clear`, `retain`, ...) in key scope; threads that make theirs at the same moment each build a
-    /// table and keep one, so for that moment a map can hold a table per such
-    /// thread (40 MiB each at the largest count).
+    /// access (or write of every key: `clear`, `retain`, ...) in key scope; threads
+    /// that make theirs at the same moment each build a table and keep one, so for
+    /// that moment a map can hold a table per such thread (40 MiB each at the
+    /// largest count).
     pub fn key_slots(mut self, n: usize) -> Self {
         self.key_slots = n;
         self
