@@ -38,7 +38,7 @@ pub(crate) fn run_slots_hook() {
 }
 
 /// Sets this thread's [`SLOTS_HOOK`].
-fn on_next_slots_build(hook: impl FnOnce() + 'static) {
+pub(crate) fn on_next_slots_build(hook: impl FnOnce() + 'static) {
     SLOTS_HOOK.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
 }
 

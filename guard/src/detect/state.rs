@@ -2095,51 +2095,42 @@ mod tests {
     }
 
     #[test]
-    fn threads_that_allocate_the_key_slots_at_once_all_get_the_one_table() {
+    fn a_thread_whose_key_slots_lose_the_race_gets_the_table_kept() {
         // `slots` is a race: each thread that finds none builds a table (filled
         // from the last map-wide write), one is kept and the others are dropped.
-        // Every caller must get the kept one, or a keyed write would land in a
-        // table nobody reads again; and the kept one must carry the fill.
+        // The loser must get the kept one, or its keyed write would land in a
+        // table nobody reads again; and the kept one must carry the fill. The
+        // loser's build is stopped (a test-only hook) until this thread's is kept.
         let clear = Stamp::new(Accessor::from_bits(1), Op::Clear, 5);
         let site = site_b();
-        let mut built_at_once = 0;
-        for _ in 0..200 {
-            let mut m = MapState::new(None, Location::caller(), "test");
-            // Big enough that the builds overlap.
-            m.set_key_slots(1 << 10);
-            m.last_write
-                .store(&m.last_write.load(), clear, 0, site, None);
-            assert!(m.slots_if_allocated().is_none());
-            let start = std::sync::Barrier::new(4);
-            let got: Vec<(usize, bool)> = std::thread::scope(|s| {
-                let run = || {
-                    start.wait();
-                    let was_there = m.slots_if_allocated().is_some();
-                    (m.slots().as_ptr() as usize, was_there)
-                };
-                let workers: Vec<_> = (0..4).map(|_| s.spawn(run)).collect();
-                workers.into_iter().map(|w| w.join().unwrap()).collect()
+        let mut m = MapState::new(None, Location::caller(), "test");
+        m.set_key_slots(8);
+        m.last_write
+            .store(&m.last_write.load(), clear, 0, site, None);
+        let (built, built_rx) = std::sync::mpsc::channel::<()>();
+        let (kept, kept_rx) = std::sync::mpsc::channel::<()>();
+        let (mine, theirs) = std::thread::scope(|s| {
+            let m = &m;
+            let loser = s.spawn(move || {
+                super::super::fast_tests::on_next_slots_build(move || {
+                    built.send(()).unwrap();
+                    kept_rx.recv().expect("the other build was kept");
+                });
+                m.slots().as_ptr() as usize
             });
-            built_at_once += usize::from(got.iter().filter(|(_, was)| !was).count() > 1);
-            let kept = m.slots_if_allocated().expect("allocated");
-            assert_eq!(kept.len(), 1 << 10);
-            assert!(
-                got.iter().all(|&(p, _)| p == kept.as_ptr() as usize),
-                "{got:x?}"
-            );
-            for slot in kept {
-                let seen = slot.0.load();
-                assert_eq!(seen.stamp.without_seq(), clear, "every slot filled");
-                assert!(seen.site.is_some_and(|s| std::ptr::eq(s, site)));
-            }
-            if built_at_once == 5 {
-                break;
-            }
-        }
-        // The race itself ran: in some rounds two threads found no table (given
-        // two cores to run them on at once).
-        if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-            assert!(built_at_once > 0);
+            built_rx.recv().expect("the loser's build ran");
+            let mine = m.slots().as_ptr() as usize;
+            kept.send(()).unwrap();
+            (mine, loser.join().unwrap())
+        });
+        assert_eq!(theirs, mine, "the loser got the kept table");
+        let table = m.slots_if_allocated().expect("allocated");
+        assert_eq!(table.as_ptr() as usize, mine);
+        assert_eq!(table.len(), 8);
+        for slot in table {
+            let seen = slot.0.load();
+            assert_eq!(seen.stamp.without_seq(), clear, "every slot filled");
+            assert!(seen.site.is_some_and(|s| std::ptr::eq(s, site)));
         }
     }
 
