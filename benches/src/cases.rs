@@ -1,7 +1,7 @@
 //! The cases and variants `overhead` measures. Each variant of a case runs the same
 //! loop over the same keys; only the map type and mapguard's settings differ.
 
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
@@ -748,8 +748,10 @@ impl<S: BuildHasher + Clone + Send + Sync> Map for mapguard::DashMap<u64, u64, S
 
 /// The hasher of the single-subject cases' maps, raw and guarded alike: SipHash-1-3,
 /// as `RandomState`, with fixed keys, so that every process probes the same way and
-/// callgrind's counts are exact rather than spread by each run's random keys.
-pub(crate) type Fixed = BuildHasherDefault<DefaultHasher>;
+/// callgrind's counts are exact rather than spread by each run's random keys; and
+/// always inlined, so that raw's loops are the same in every build
+/// ([`crate::sip`]).
+pub(crate) type Fixed = crate::sip::FixedSip13;
 
 type StdMap = std::collections::HashMap<u64, u64, Fixed>;
 

@@ -3,6 +3,7 @@
 //! `overhead` binary measures.
 
 pub mod cases;
+pub mod sip;
 
 /// `n` pseudo-random keys in `0..space`, the same on every run (xorshift).
 pub fn keys(n: usize, space: u64) -> Vec<u64> {
