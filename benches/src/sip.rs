@@ -144,7 +144,7 @@ fn le_bytes(b: &[u8]) -> u64 {
     debug_assert!(b.len() <= 8);
     b.iter()
         .enumerate()
-        .fold(0, |acc, (i, &x)| acc | u64::from(x) << (8 * i))
+        .fold(0, |acc, (i, &x)| acc | (u64::from(x) << (8 * i)))
 }
 
 #[cfg(test)]
