@@ -887,3 +887,48 @@ fn a_clear_with_the_stamp_the_table_was_built_from_still_fills_it() {
     let lost = memory().of(FindingKind::LostUpdate, name);
     assert_eq!(lost.len(), 1, "{lost:#?}");
 }
+
+#[test]
+fn a_keyed_write_leaves_no_guard_held_on_either_path() {
+    // `MapState::keyed` does not drop the token of a blocking keyed write: asked for
+    // none, `on_keyed` makes none. If it ever made one, the slot would stay taken
+    // and every later access of the thread would see a guard held (and report a
+    // `reentrant_access` that is not there). Both paths, both scopes, with
+    // `reentrant_access` on (the default), and with a real guard held around it.
+    memory();
+    crate::set_enabled(true);
+    let holds = || crate::thread::with_local(|t| t.detect.holds_any()).expect("thread alive");
+    for general_only in [false, true] {
+        GENERAL_ONLY.with(|g| g.set(general_only));
+        for scope in [Scope::Map, Scope::Key] {
+            let what = format!("scope {scope:?}, general only {general_only}");
+            let mut std_map: crate::HashMap<u64, u64> = crate::HashMap::new()
+                .with_name(format!("keyed-write-std-{scope:?}-{general_only}"))
+                .with_scope(scope);
+            let mut tree: crate::BTreeMap<u64, u64> = crate::BTreeMap::new()
+                .with_name(format!("keyed-write-tree-{scope:?}-{general_only}"))
+                .with_scope(scope);
+            let dash: DashMap<u64, u64> = DashMap::new()
+                .with_name(format!("keyed-write-dash-{scope:?}-{general_only}"))
+                .with_scope(scope);
+            for k in 0..3 {
+                *std_map.entry(k).or_insert(0) += 1;
+                std_map.get_mut(&k);
+                tree.insert(k, k);
+                *tree.entry(k).or_insert(0) += 1;
+                tree.get_mut(&k);
+                dash.insert(k, k);
+                assert!(!holds(), "{what}: key {k}");
+            }
+            // With a guard held the access goes to the general path's held-guard
+            // checks; the write to another map must not add a guard of its own.
+            let r = dash.get(&0).expect("inserted");
+            assert!(holds(), "{what}: the Ref is held");
+            *std_map.entry(7).or_insert(0) += 1;
+            tree.insert(7, 7);
+            drop(r);
+            assert!(!holds(), "{what}: only the Ref was held");
+        }
+    }
+    GENERAL_ONLY.with(|g| g.set(false));
+}

@@ -586,7 +586,20 @@ impl MapState {
             {
                 return;
             }
-            self.on_keyed_access::<O, false>(key, site);
+            let held = self.on_keyed_access::<O, false>(key, site);
+            if O::OP.may_block() && !matches!(op.class(), Class::Read) {
+                // Asked for no guard (`HELD` false), `on_keyed` makes no token, so
+                // there is nothing to release. Not dropping it keeps the release's
+                // code, and the thread-local address it needs, out of a write's
+                // caller: hoisted out of the caller's loop, that address took a
+                // register from the off side (std `entry` read its loop count from
+                // the stack). A read's inline fast path needs the address anyway,
+                // and its loop measured one instruction more without the drop.
+                debug_assert!(!held.live());
+                std::mem::forget(held);
+            }
+            // A `try_*` call's token may carry callbacks waiting for the lock's
+            // release ([`HeldGuard::after_try`]): dropped here.
         }
     }
 
