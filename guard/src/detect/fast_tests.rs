@@ -891,10 +891,11 @@ fn a_clear_with_the_stamp_the_table_was_built_from_still_fills_it() {
 #[test]
 fn a_keyed_write_leaves_no_guard_held_on_either_path() {
     // `MapState::keyed` does not drop the token of a blocking keyed write: asked for
-    // none, `on_keyed` makes none. If it ever made one, the slot would stay taken
-    // and every later access of the thread would see a guard held (and report a
-    // `reentrant_access` that is not there). Both paths, both scopes, with
-    // `reentrant_access` on (the default), and with a real guard held around it.
+    // none, `on_keyed` makes none. If it ever made one, its held slot would stay
+    // taken for good: the thread would leave the fast path, and a later blocking
+    // access to the same map would be reported as a `reentrant_access` that is not
+    // there. Both paths (the fast one counted), both scopes, with `reentrant_access`
+    // on (the default), and with a real guard held around it.
     memory();
     crate::set_enabled(true);
     let holds = || crate::thread::with_local(|t| t.detect.holds_any()).expect("thread alive");
@@ -911,14 +912,26 @@ fn a_keyed_write_leaves_no_guard_held_on_either_path() {
             let dash: DashMap<u64, u64> = DashMap::new()
                 .with_name(format!("keyed-write-dash-{scope:?}-{general_only}"))
                 .with_scope(scope);
+            FAST_TAKEN.with(|f| f.set(0));
             for k in 0..3 {
                 *std_map.entry(k).or_insert(0) += 1;
                 std_map.get_mut(&k);
                 tree.insert(k, k);
                 *tree.entry(k).or_insert(0) += 1;
                 tree.get_mut(&k);
+                tree.remove(&k);
+                dash.insert(k, k);
+                dash.remove(&k);
                 dash.insert(k, k);
                 assert!(!holds(), "{what}: key {k}");
+            }
+            let fast = FAST_TAKEN.with(Cell::get);
+            if general_only {
+                assert_eq!(fast, 0, "{what}");
+            } else {
+                // The first access of each map makes its first-use work on the
+                // general path; most of the rest take the fast one.
+                assert!(fast >= 12, "{what}: {fast} on the fast path");
             }
             // With a guard held the access goes to the general path's held-guard
             // checks; the write to another map must not add a guard of its own.

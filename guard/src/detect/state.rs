@@ -598,8 +598,9 @@ impl MapState {
                 debug_assert!(!held.live());
                 std::mem::forget(held);
             }
-            // A `try_*` call's token may carry callbacks waiting for the lock's
-            // release ([`HeldGuard::after_try`]): dropped here.
+            // Otherwise dropped here: a read's token, always none (see above), or
+            // the token of an op that does not block, which may carry callbacks
+            // ([`HeldGuard::after_try`]; no such op goes through `keyed` today).
         }
     }
 
